@@ -1,0 +1,70 @@
+/*
+ * The switchboard command. `serve` runs the server; later subcommands (gen, call, send, recv,
+ * tail, redrive, bench) join here.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/config.h"
+#include "switchboard/switchboard.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: switchboard <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve        run the server (HTTP/1.1, HTTP/2, TLS on one port)\n"
+          "\n"
+          "options:\n"
+          "  --help       show this help\n"
+          "  --version    show the version\n"
+          "\n"
+          "serve options:\n%s",
+          sb_serve_usage());
+}
+
+static int cmd_serve(int argc, char **argv) {
+  sb_serve_opts_t opts;
+  char err[256];
+  if (sb_serve_parse(argc, argv, &opts, err, sizeof err) != 0) {
+    fprintf(stderr, "switchboard serve: %s\n(see switchboard --help)\n", err);
+    return 2;
+  }
+  sb_log_set_level(opts.log_level);
+  /* The data directory holds the broker's log; create it now so a bad path fails early. */
+  if (mkdir(opts.data_dir, 0755) != 0) {
+    struct stat st;
+    if (stat(opts.data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      sb_log(SB_LOG_ERROR, "data_dir_unusable", "path=%s", opts.data_dir);
+      return 1;
+    }
+  }
+  sb_server_t *srv;
+  int rc = sb_server_new(&opts.server, &srv);
+  if (rc) {
+    sb_log(SB_LOG_ERROR, "config_invalid", "error=\"%s\"", sb_strerror(rc));
+    return 1;
+  }
+  rc = sb_server_run(srv);
+  if (rc) sb_log(SB_LOG_ERROR, "start_failed", "addr=%s error=\"%s\"", opts.server.http_addr,
+                 sb_strerror(rc));
+  sb_server_free(srv);
+  return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    printf("switchboard %s\n", SB_VERSION_STRING);
+    return 0;
+  }
+  if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+  fprintf(stderr, "switchboard: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,27 @@
+/*
+ * Command-line configuration of `switchboard serve` (and of test servers that take the same
+ * flags). Parsing is separate from the server so every binary accepts identical options.
+ */
+#ifndef SB_CORE_CONFIG_H
+#define SB_CORE_CONFIG_H
+
+#include <stddef.h>
+
+#include "switchboard/log.h"
+#include "switchboard/server.h"
+
+typedef struct sb_serve_opts {
+  sb_server_config_t server; /* strings point into argv (borrowed) */
+  const char *data_dir;      /* --data, default "./data"; borrowed */
+  sb_log_level_t log_level;  /* --log-level, default info */
+} sb_serve_opts_t;
+
+/* The usage text for the serve flags (static). */
+const char *sb_serve_usage(void);
+
+/* Parses argv[0..argc) (the flags after "serve") into opts, which it zero-initialises first.
+ * On error writes a one-line message to err (size errlen) and returns SB_EINVAL. Unknown
+ * flags are errors. */
+int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size_t errlen);
+
+#endif

@@ -91,7 +91,7 @@ static sb__conn_t *conn_alloc(sb__worker_t *w, int fd) {
   w->nconns++;
   atomic_fetch_add(&w->srv->conns_open, 1);
   sb_counter_add(&w->metrics.conns_accepted, 1);
-  c->last_io_ms = uv_now(&w->loop);
+  c->last_io_ms = c->req_start_ms = uv_now(&w->loop);
   return c;
 }
 
@@ -339,7 +339,8 @@ void sb__conn_update_timer(sb__conn_t *c) {
   if (sb_buf_pending(&c->out) > 0) {
     timeout = cfg->idle_timeout_ms; /* a peer that stopped reading */
   } else if (c->tls_handshaking || c->proto == SB__PROTO_SNIFF) {
-    uint64_t end = c->last_io_ms + cfg->header_timeout_ms;
+    /* From accept: a peer trickling its first bytes gets no extension. */
+    uint64_t end = c->req_start_ms + cfg->header_timeout_ms;
     timeout = end > now ? end - now : 1;
   } else if (c->proto == SB__PROTO_H1) {
     switch (sb__h1_wait_state(c)) {

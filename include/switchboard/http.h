@@ -100,6 +100,13 @@ struct uv_loop_s *sb_http_req_loop(const sb_http_req_t *req);
 /* Registers the body/abort/writable callbacks. Call from the handler before returning. If the
  * body already ended, on_end is called on the next loop iteration, never re-entrantly. */
 void sb_http_req_set_callbacks(sb_http_req_t *req, const sb_http_callbacks_t *cbs);
+/* Flow control for the request body. While paused, the server stops taking body bytes from
+ * the client: HTTP/1.1 stops reading the socket, HTTP/2 stops returning flow-control window
+ * for the stream (bytes already in flight, at most one window, may still arrive through
+ * on_data). No timeout runs while paused. Resuming delivers what was held back. Ending the
+ * response resumes implicitly (the rest of the body is then discarded). Returns 0 or
+ * SB_ESTATE after sb_http_res_end(). */
+int sb_http_req_pause_body(sb_http_req_t *req, int paused);
 /* Returns 1 once the request body is complete, 0 while it is still arriving. */
 int sb_http_req_body_done(const sb_http_req_t *req);
 /* Returns 1 when the exchange was aborted (the client is gone); writes then fail. */

@@ -220,6 +220,19 @@ void sb_http_req_set_callbacks(sb_http_req_t *req, const sb_http_callbacks_t *cb
   req->cb = *cbs;
 }
 
+int sb_http_req_pause_body(sb_http_req_t *req, int paused) {
+  if (req->handler_done) return SB_ESTATE;
+  int was = req->body_paused;
+  req->body_paused = paused ? 1 : 0;
+  if (was && !paused && req->conn && !req->aborted) {
+    if (req->proto == SB_HTTP_2)
+      sb__h2_body_resume(req);
+    else
+      sb__h1_body_resume(req);
+  }
+  return 0;
+}
+
 int sb_http_res_status(sb_http_req_t *req, int status) {
   if (status < 100 || status > 599 || status == 101) return SB_EINVAL;
   if (req->headers_sent || req->handler_done) return SB_ESTATE;

@@ -35,6 +35,7 @@ struct sb__h1 {
   uint8_t in_value;      /* scratch holds a name and (part of) a value */
   uint8_t in_execute;    /* inside http_parser_execute */
   uint8_t paused;        /* parser paused until cur's response ends */
+  uint8_t body_paused;   /* parser paused because the handler paused the body */
   uint8_t dead;          /* no more requests on this connection; input is dropped */
   uint8_t upgrade_h2c;   /* cur is an accepted h2c upgrade */
   int error_status;      /* answer for an error found in a callback */
@@ -73,7 +74,7 @@ int sb__h1_wait_state(const sb__conn_t *c) {
   const sb_http_req_t *r = c->h1 ? c->h1->cur : NULL;
   if (!r) return SB__H1_WAIT_IDLE;
   if (!r->dispatched && !c->h1->upgrade_h2c) return SB__H1_WAIT_HEADERS;
-  if (!r->body_done) return SB__H1_WAIT_BODY;
+  if (!r->body_done) return c->h1->body_paused ? SB__H1_WAIT_HANDLER : SB__H1_WAIT_BODY;
   return SB__H1_WAIT_HANDLER;
 }
 
@@ -340,7 +341,21 @@ static int on_body(http_parser *p, const char *at, size_t n) {
     return -1;
   }
   sb__req_deliver_data(req, (const uint8_t *)at, n);
+  if (req->body_paused && !req->handler_done && h->cur == req) {
+    h->body_paused = 1;
+    http_parser_pause(p, 1);
+  }
   return 0;
+}
+
+void sb__h1_body_resume(sb_http_req_t *req) {
+  sb__conn_t *c = req->conn;
+  sb__h1_t *h = c->h1;
+  if (!h || h->cur != req || !h->body_paused) return;
+  h->body_paused = 0;
+  http_parser_pause(&h->parser, 0);
+  c->need_input = 1;
+  sb__conn_mark_dirty(c);
 }
 
 /* The exchange is complete on both sides: let go of it and move to the next request. */
@@ -416,7 +431,7 @@ int64_t sb__h1_feed(sb__conn_t *c, const uint8_t *data, size_t len) {
   while (done < len) {
     sb__h1_t *h = c->h1;
     if (h->dead) return (int64_t)len;
-    if (h->paused) return (int64_t)done;
+    if (h->paused || h->body_paused) return (int64_t)done;
     h->in_execute = 1;
     size_t n = http_parser_execute(&h->parser, &settings, (const char *)data + done, len - done);
     h->in_execute = 0;
@@ -425,7 +440,8 @@ int64_t sb__h1_feed(sb__conn_t *c, const uint8_t *data, size_t len) {
     enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
     if (err == HPE_PAUSED) {
       if (h->dead) return (int64_t)len;
-      if (!h->paused) http_parser_pause(&h->parser, 0); /* completed during execute */
+      if (!h->paused && !h->body_paused)
+        http_parser_pause(&h->parser, 0); /* completed during execute */
       continue;
     }
     if (err != HPE_OK) {
@@ -553,6 +569,10 @@ int sb__h1_res_end(sb_http_req_t *req) {
     c->close_after_flush = 1;
   }
   sb__conn_mark_dirty(c);
+  if (c->h1 && c->h1->cur == req && c->h1->body_paused) {
+    req->body_paused = 0; /* the rest of the body is drained and dropped */
+    sb__h1_body_resume(req);
+  }
   if (c->h1 && c->h1->cur == req && req->body_done) h1_complete(c); /* may free req */
   return rc;
 }

@@ -135,15 +135,21 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
   sb__conn_t *c = ud;
   if (c->closing) return 0;
   sb_http_req_t *req = stream_req(s, id);
-  if (!req) return 0;
+  if (!req) {
+    nghttp2_session_consume(s, id, len);
+    return 0;
+  }
   req->body_bytes += len;
   if (req->body_bytes > c->w->srv->cfg.max_body_bytes && !req->discard_body) {
     req->discard_body = 1;
     if (!req->handler_done) sb__req_abort(req, SB_ELIMIT);
     nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
-    return 0;
   }
   sb__req_deliver_data(req, data, len);
+  if (req->body_paused && !req->handler_done && !req->aborted)
+    req->h2_unconsumed += len;
+  else
+    nghttp2_session_consume(s, id, len);
   return 0;
 }
 
@@ -153,6 +159,9 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
   sb_http_req_t *req = stream_req(s, id);
   if (!req) return 0;
   nghttp2_session_set_stream_user_data(s, id, NULL);
+  /* Window held back for a paused body belongs to the connection too. */
+  if (req->h2_unconsumed) nghttp2_session_consume_connection(s, req->h2_unconsumed);
+  req->h2_unconsumed = 0;
   if (!req->handler_done) sb__req_abort(req, SB_ECANCELED);
   sb__req_transport_done(req);
   sb__conn_mark_dirty(c);
@@ -190,6 +199,9 @@ static void init_option(void) {
   nghttp2_option *opt;
   if (nghttp2_option_new(&opt) != 0) return;
   nghttp2_option_set_no_closed_streams(opt, 1);
+  /* Window goes back to the peer only as handlers take body bytes (sb_http_req_pause_body);
+   * nghttp2 still consumes padding itself. */
+  nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_stream_reset_rate_limit(opt, SB_H2_RESET_BURST, SB_H2_RESET_RATE);
   g_option = opt;
 }
@@ -393,6 +405,7 @@ int sb__h2_res_end(sb_http_req_t *req) {
     req->h2_deferred = 0;
     nghttp2_session_resume_data(req->conn->h2->session, req->stream_id);
   }
+  sb__h2_body_resume(req); /* the rest of the body is taken and dropped */
   if (!rc && req->res_content_length >= 0 && !req->head && !no_body_status(req->status) &&
       req->res_body_bytes != (uint64_t)req->res_content_length) {
     sb__h2_reset(req, NGHTTP2_INTERNAL_ERROR);
@@ -400,6 +413,13 @@ int sb__h2_res_end(sb_http_req_t *req) {
   }
   sb__conn_mark_dirty(req->conn);
   return rc;
+}
+
+void sb__h2_body_resume(sb_http_req_t *req) {
+  if (!req->conn || !req->conn->h2 || !req->h2_unconsumed) return;
+  nghttp2_session_consume(req->conn->h2->session, req->stream_id, req->h2_unconsumed);
+  req->h2_unconsumed = 0;
+  sb__conn_mark_dirty(req->conn);
 }
 
 void sb__h2_reset(sb_http_req_t *req, uint32_t error_code) {

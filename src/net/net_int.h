@@ -88,6 +88,7 @@ struct sb__worker {
   uv_async_t stop_async;     /* sb_server_stop() wakes the loop through this */
   uv_prepare_t prepare;      /* flushes dirty connections before the loop blocks */
   uv_check_t check;          /* flushes dirty connections after I/O callbacks */
+  uv_idle_t idle;            /* active while connections stay dirty: poll must not block */
   uv_timer_t grace_timer;    /* force-closes connections when the grace period ends */
   int stopping;              /* stop observed on this loop */
   sb__conn_t *conns;         /* all open connections (doubly linked) */
@@ -178,6 +179,8 @@ struct sb_http_req {
   unsigned expect_continue : 1;/* client sent Expect: 100-continue and waits */
   unsigned keepalive : 1;      /* HTTP/1 connection may carry another request */
   unsigned discard_body : 1;   /* stop delivering request body (limit answer sent) */
+  unsigned body_paused : 1;    /* the handler paused the request body */
+  uint64_t h2_unconsumed;      /* HTTP/2 body bytes delivered but not yet given back as window */
 };
 
 /* ---- exchange.c ---- */
@@ -253,6 +256,8 @@ int sb__h1_idle(const sb__conn_t *conn);
 int sb__h1_res_start(sb_http_req_t *req);
 int sb__h1_res_write(sb_http_req_t *req, const void *data, size_t len);
 int sb__h1_res_end(sb_http_req_t *req);
+/* Resumes parsing after the handler unpaused the request body. */
+void sb__h1_body_resume(sb_http_req_t *req);
 
 /* ---- h2.c ---- */
 /* Starts an HTTP/2 session on conn. For an h2c upgrade, settings/settings_len is the decoded
@@ -273,6 +278,8 @@ int sb__h2_res_write(sb_http_req_t *req, const void *data, size_t len);
 int sb__h2_res_end(sb_http_req_t *req);
 /* The stream was aborted by the handler side (bad content-length): reset it. */
 void sb__h2_reset(sb_http_req_t *req, uint32_t error_code);
+/* Returns the window held back while the handler paused the request body. */
+void sb__h2_body_resume(sb_http_req_t *req);
 
 /* ---- server.c ---- */
 /* Called after a connection of w was freed: resumes a paused listener, finishes a stop. */

@@ -197,16 +197,25 @@ const char *sb__worker_date(sb__worker_t *w) {
   return w->date;
 }
 
+static void on_idle(uv_idle_t *h) { (void)h; }
+
+/* Flushes the connections that are dirty now. Connections dirtied while flushing (a handler
+ * refilling on on_writable, say) wait for the next phase, so one busy connection cannot
+ * starve the loop; while any wait, an active idle handle keeps the poll phase from blocking. */
 static void flush_dirty(sb__worker_t *w) {
-  /* Flushing can mark other connections dirty (never this list's removed head), so pop until
-   * the list is empty. */
-  while (w->dirty) {
-    sb__conn_t *c = w->dirty;
-    w->dirty = c->dirty_next;
+  sb__conn_t *list = w->dirty;
+  w->dirty = NULL;
+  while (list) {
+    sb__conn_t *c = list;
+    list = c->dirty_next;
     c->dirty_next = NULL;
     c->is_dirty = 0;
     sb__conn_flush(c);
   }
+  if (w->dirty)
+    uv_idle_start(&w->idle, on_idle);
+  else
+    uv_idle_stop(&w->idle);
 }
 
 static void on_prepare(uv_prepare_t *h) { flush_dirty(h->data); }
@@ -269,6 +278,7 @@ static void worker_finish(sb__worker_t *w) {
   uv_close((uv_handle_t *)&w->stop_async, on_handle_closed_noop);
   uv_close((uv_handle_t *)&w->prepare, on_handle_closed_noop);
   uv_close((uv_handle_t *)&w->check, on_handle_closed_noop);
+  uv_close((uv_handle_t *)&w->idle, on_handle_closed_noop);
   uv_close((uv_handle_t *)&w->grace_timer, on_handle_closed_noop);
   uv_close((uv_handle_t *)&w->accept_timer, on_handle_closed_noop);
   if (w->listen_fd >= 0) {
@@ -336,6 +346,7 @@ static int worker_init_loop(sb__worker_t *w, sb_server_t *srv) {
   uv_async_init(&w->loop, &w->stop_async, on_stop);
   uv_prepare_init(&w->loop, &w->prepare);
   uv_check_init(&w->loop, &w->check);
+  uv_idle_init(&w->loop, &w->idle);
   uv_timer_init(&w->loop, &w->grace_timer);
   uv_timer_init(&w->loop, &w->accept_timer);
   w->stop_async.data = w->prepare.data = w->check.data = w;

@@ -3,8 +3,8 @@
 # silent when nothing is missing. Usage: scripts/deps.sh [build|test|bench]...
 set -euo pipefail
 
-build_pkgs=(gcc clang make cmake pkg-config libuv1-dev libnghttp2-dev libhttp-parser-dev
-            libssl-dev zlib1g-dev)
+build_pkgs=(gcc clang make cmake pkg-config libuv1-dev libnghttp2-dev libssl-dev
+            zlib1g-dev)
 test_pkgs=(libclang-rt-14-dev llvm curl nghttp2-client openssl python3 python3-pytest
            iproute2 procps)
 bench_pkgs=(wrk nginx-light nghttp2-client)

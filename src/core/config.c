@@ -26,7 +26,7 @@ const char *sb_serve_usage(void) {
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-  if (!s || !*s || *s == '-') return SB_EINVAL;
+  if (!s || *s < '0' || *s > '9') return SB_EINVAL; /* strtoull would skip spaces and signs */
   errno = 0;
   char *end;
   unsigned long long v = strtoull(s, &end, 10);

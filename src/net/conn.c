@@ -150,15 +150,17 @@ static int64_t proto_feed(sb__conn_t *c, const uint8_t *data, size_t len) {
     int rc;
     if (memcmp(data, h2_preface_line, n) != 0)
       rc = start_h1(c);
-    else if (len < 16)
+    else if (len < 16) {
+      c->in_need_more = 1;
       return 0;
-    else
+    } else
       rc = start_h2(c);
     if (rc < 0) return rc;
   }
   if (c->proto == SB__PROTO_H1) return sb__h1_feed(c, data, len);
   /* HTTP/2 input is held back while output is above the high-water mark: a peer flooding
    * frames that need answers (PING, SETTINGS) cannot make us queue unbounded replies. */
+  c->in_need_more = 0;
   if (sb__conn_out_full(c)) return 0;
   return sb__h2_feed(c, data, len);
 }
@@ -252,7 +254,8 @@ static int can_read(const sb__conn_t *c) {
   if (c->closing || c->read_eof) return 0;
   if (c->lingering) return 1;
   if (sb__conn_out_full(c)) return 0;
-  if (sb_buf_pending(&c->in) > 0 && c->proto != SB__PROTO_SNIFF) return 0;
+  /* Unprocessed input that is not an incomplete unit means the protocol is paused. */
+  if (sb_buf_pending(&c->in) > 0 && !c->in_need_more) return 0;
   return 1;
 }
 
@@ -339,8 +342,11 @@ void sb__conn_update_timer(sb__conn_t *c) {
   if (sb_buf_pending(&c->out) > 0) {
     timeout = cfg->idle_timeout_ms; /* a peer that stopped reading */
   } else if (c->tls_handshaking || c->proto == SB__PROTO_SNIFF) {
-    /* From accept: a peer trickling its first bytes gets no extension. */
-    uint64_t end = c->req_start_ms + cfg->header_timeout_ms;
+    /* From accept: a peer trickling its first bytes gets no extension, and a silent one is
+     * an idle connection as much as a slow request. */
+    uint32_t limit = cfg->header_timeout_ms < cfg->idle_timeout_ms ? cfg->header_timeout_ms
+                                                                   : cfg->idle_timeout_ms;
+    uint64_t end = c->req_start_ms + limit;
     timeout = end > now ? end - now : 1;
   } else if (c->proto == SB__PROTO_H1) {
     switch (sb__h1_wait_state(c)) {

@@ -1,7 +1,7 @@
 /*
  * Private structures of the net layer, shared by its modules: server.c (workers, listeners,
  * shutdown), conn.c (socket and TLS I/O, timers, flush scheduling), h1.c (HTTP/1.1 on
- * http-parser), h2.c (HTTP/2 on nghttp2), exchange.c (the public sb_http_* API, which
+ * h1_parse.c), h2.c (HTTP/2 on nghttp2), exchange.c (the public sb_http_* API, which
  * dispatches to h1 or h2), builtin.c (/healthz, /metrics).
  *
  * Ownership and threads: a worker owns its loop, its listener and every connection accepted
@@ -132,6 +132,7 @@ struct sb__conn {
   uint8_t lingering;          /* final answer sent; reading and dropping until EOF/timer */
   uint8_t tls_checked;        /* first byte peeked for a TLS ClientHello */
   uint8_t h2_want_write;      /* the HTTP/2 session had more to send after the last pump */
+  uint8_t in_need_more;       /* conn->in holds an incomplete unit: keep reading */
   char peer[48];              /* "ip:port" for logs */
 };
 

@@ -124,8 +124,8 @@ int sb_http_res_status(sb_http_req_t *req, int status);
  * already sent), SB_ELIMIT (header bytes over the limit) or SB_ENOMEM. */
 int sb_http_res_header(sb_http_req_t *req, const char *name, const char *value);
 /* Same, with explicit lengths. */
-int sb_http_res_header_n(sb_http_req_t *req, const char *name, size_t name_len,
-                         const char *value, size_t value_len);
+int sb_http_res_header_n(sb_http_req_t *req, const char *name, size_t name_len, const char *value,
+                         size_t value_len);
 /* Adds a trailer field (sent after the body; HTTP/2 always, HTTP/1.1 in chunked responses).
  * Same rules as sb_http_res_header(). Allowed until sb_http_res_end(). */
 int sb_http_res_trailer(sb_http_req_t *req, const char *name, const char *value);

@@ -23,31 +23,31 @@ extern "C" {
 
 /* Defaults for the limits below; every one can be changed in sb_server_config_t. */
 #define SB_DEFAULT_MAX_HEADER_BYTES (16u * 1024u)      /* request line + headers -> 431 */
-#define SB_DEFAULT_MAX_BODY_BYTES (8u * 1024u * 1024u)  /* request body -> 413 */
-#define SB_DEFAULT_HEADER_TIMEOUT_MS 10000u             /* to receive a request's headers */
-#define SB_DEFAULT_IDLE_TIMEOUT_MS 60000u               /* keep-alive idle / stalled I/O */
-#define SB_DEFAULT_MAX_CONNECTIONS 16384u               /* per server; accept pauses above */
-#define SB_DEFAULT_H2_MAX_STREAMS 128u                  /* SETTINGS_MAX_CONCURRENT_STREAMS */
-#define SB_DEFAULT_H2_MAX_HEADER_LIST (16u * 1024u)     /* SETTINGS_MAX_HEADER_LIST_SIZE */
-#define SB_DEFAULT_SHUTDOWN_GRACE_MS 10000u             /* in-flight requests may finish */
+#define SB_DEFAULT_MAX_BODY_BYTES (8u * 1024u * 1024u) /* request body -> 413 */
+#define SB_DEFAULT_HEADER_TIMEOUT_MS 10000u            /* to receive a request's headers */
+#define SB_DEFAULT_IDLE_TIMEOUT_MS 60000u              /* keep-alive idle / stalled I/O */
+#define SB_DEFAULT_MAX_CONNECTIONS 16384u              /* per server; accept pauses above */
+#define SB_DEFAULT_H2_MAX_STREAMS 128u                 /* SETTINGS_MAX_CONCURRENT_STREAMS */
+#define SB_DEFAULT_H2_MAX_HEADER_LIST (16u * 1024u)    /* SETTINGS_MAX_HEADER_LIST_SIZE */
+#define SB_DEFAULT_SHUTDOWN_GRACE_MS 10000u            /* in-flight requests may finish */
 
 typedef struct sb_server sb_server_t;
 
 /* Server configuration. Zero-initialise, set what you need, and pass to sb_server_new();
  * zero fields take the defaults above. Strings are copied by sb_server_new(). */
 typedef struct sb_server_config {
-  const char *http_addr;        /* "127.0.0.1:8080", "[::1]:0"; port 0 picks a free port */
-  unsigned threads;             /* worker loops; 0 = number of online CPUs */
-  const char *tls_cert;         /* PEM certificate chain file; NULL = cleartext */
-  const char *tls_key;          /* PEM private key file; required with tls_cert */
-  uint32_t max_header_bytes;    /* request line + header bytes per request */
-  uint64_t max_body_bytes;      /* request body bytes per request */
-  uint32_t header_timeout_ms;   /* from first byte of a request to the end of its headers */
-  uint32_t idle_timeout_ms;     /* keep-alive idle time, and longest wait for I/O progress */
-  uint32_t max_connections;     /* open connections across all workers */
-  uint32_t h2_max_streams;      /* concurrent HTTP/2 streams per connection */
-  uint32_t h2_max_header_list;  /* HTTP/2 decoded header list bytes per request */
-  uint32_t shutdown_grace_ms;   /* how long in-flight requests may run after a stop */
+  const char *http_addr;       /* "127.0.0.1:8080", "[::1]:0"; port 0 picks a free port */
+  unsigned threads;            /* worker loops; 0 = number of online CPUs */
+  const char *tls_cert;        /* PEM certificate chain file; NULL = cleartext */
+  const char *tls_key;         /* PEM private key file; required with tls_cert */
+  uint32_t max_header_bytes;   /* request line + header bytes per request */
+  uint64_t max_body_bytes;     /* request body bytes per request */
+  uint32_t header_timeout_ms;  /* from first byte of a request to the end of its headers */
+  uint32_t idle_timeout_ms;    /* keep-alive idle time, and longest wait for I/O progress */
+  uint32_t max_connections;    /* open connections across all workers */
+  uint32_t h2_max_streams;     /* concurrent HTTP/2 streams per connection */
+  uint32_t h2_max_header_list; /* HTTP/2 decoded header list bytes per request */
+  uint32_t shutdown_grace_ms;  /* how long in-flight requests may run after a stop */
 } sb_server_config_t;
 
 /* Creates a server from cfg (copied). Does not bind yet. Returns 0 and sets *out, or

@@ -47,8 +47,9 @@ static int cmd_serve(int argc, char **argv) {
     return 1;
   }
   rc = sb_server_run(srv);
-  if (rc) sb_log(SB_LOG_ERROR, "start_failed", "addr=%s error=\"%s\"", opts.server.http_addr,
-                 sb_strerror(rc));
+  if (rc)
+    sb_log(SB_LOG_ERROR, "start_failed", "addr=%s error=\"%s\"", opts.server.http_addr,
+           sb_strerror(rc));
   sb_server_free(srv);
   return rc ? 1 : 0;
 }

@@ -56,4 +56,6 @@ void sb_arena_reset(sb_arena_t *a) {
   sb_arena_init(a);
 }
 
-void sb_arena_free(sb_arena_t *a) { sb_arena_reset(a); }
+void sb_arena_free(sb_arena_t *a) {
+  sb_arena_reset(a);
+}

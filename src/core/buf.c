@@ -21,7 +21,8 @@ int sb_buf_reserve(sb_buf_t *b, size_t n) {
   size_t pending = b->len - b->off;
   if (n > SIZE_MAX / 2 - pending) return SB_ENOMEM;
   size_t want = pending + n, cap = b->cap ? b->cap : SB_BUF_MIN_CAP;
-  while (cap < want) cap *= 2;
+  while (cap < want)
+    cap *= 2;
   uint8_t *p = malloc(cap);
   if (!p) return SB_ENOMEM;
   if (pending) memcpy(p, b->data + b->off, pending);
@@ -64,7 +65,9 @@ void sb_buf_consume(sb_buf_t *b, size_t n) {
   if (b->off >= b->len) b->off = b->len = 0;
 }
 
-void sb_buf_reset(sb_buf_t *b) { b->off = b->len = 0; }
+void sb_buf_reset(sb_buf_t *b) {
+  b->off = b->len = 0;
+}
 
 void sb_buf_free(sb_buf_t *b) {
   free(b->data);

@@ -20,8 +20,12 @@ typedef struct sb_buf {
 } sb_buf_t;
 
 /* Pending (unconsumed) bytes. */
-static inline size_t sb_buf_pending(const sb_buf_t *b) { return b->len - b->off; }
-static inline const uint8_t *sb_buf_head(const sb_buf_t *b) { return b->data + b->off; }
+static inline size_t sb_buf_pending(const sb_buf_t *b) {
+  return b->len - b->off;
+}
+static inline const uint8_t *sb_buf_head(const sb_buf_t *b) {
+  return b->data + b->off;
+}
 
 /* Makes room for at least n more bytes after len (compacting or growing). Returns 0 or
  * SB_ENOMEM. */

@@ -61,11 +61,16 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
     uint64_t n = 0;
     int rc = 0;
     sb_server_config_t *c = &opts->server;
-    if (strcmp(flag, "--http") == 0) c->http_addr = val;
-    else if (strcmp(flag, "--data") == 0) opts->data_dir = val;
-    else if (strcmp(flag, "--tls-cert") == 0) c->tls_cert = val;
-    else if (strcmp(flag, "--tls-key") == 0) c->tls_key = val;
-    else if (strcmp(flag, "--log-level") == 0) rc = sb_log_parse_level(val, &opts->log_level);
+    if (strcmp(flag, "--http") == 0)
+      c->http_addr = val;
+    else if (strcmp(flag, "--data") == 0)
+      opts->data_dir = val;
+    else if (strcmp(flag, "--tls-cert") == 0)
+      c->tls_cert = val;
+    else if (strcmp(flag, "--tls-key") == 0)
+      c->tls_key = val;
+    else if (strcmp(flag, "--log-level") == 0)
+      rc = sb_log_parse_level(val, &opts->log_level);
     else if (strcmp(flag, "--threads") == 0) {
       if (!(rc = parse_u64(val, 256, &n))) c->threads = (unsigned)n;
     } else if (strcmp(flag, "--max-header-bytes") == 0) {

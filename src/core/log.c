@@ -16,9 +16,13 @@ static _Atomic int g_level = SB_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
-void sb_log_set_level(sb_log_level_t level) { atomic_store(&g_level, (int)level); }
+void sb_log_set_level(sb_log_level_t level) {
+  atomic_store(&g_level, (int)level);
+}
 
-int sb_log_enabled(sb_log_level_t level) { return (int)level >= atomic_load(&g_level); }
+int sb_log_enabled(sb_log_level_t level) {
+  return (int)level >= atomic_load(&g_level);
+}
 
 int sb_log_parse_level(const char *name, sb_log_level_t *out) {
   for (int i = 0; i <= SB_LOG_OFF; i++) {
@@ -43,7 +47,8 @@ const char *sb_log_quote(char *buf, unsigned cap, const char *s, unsigned len) {
   }
   unsigned o = 0;
   if (plain) {
-    for (unsigned i = 0; i < len && o + 1 < cap; i++) buf[o++] = s[i];
+    for (unsigned i = 0; i < len && o + 1 < cap; i++)
+      buf[o++] = s[i];
     buf[o] = '\0';
     return buf;
   }
@@ -78,10 +83,9 @@ void sb_log(sb_log_level_t level, const char *event, const char *fmt, ...) {
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
-  int n = snprintf(line, sizeof line,
-                   "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                   tm.tm_sec, ts.tv_nsec / 1000000L, level_names[level], event);
+  int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec / 1000000L, level_names[level], event);
   if (n < 0) return;
   size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
   if (fmt && *fmt && len < sizeof line - 2) {

@@ -18,8 +18,7 @@ typedef _Atomic uint64_t sb_counter_t;
 
 /* Adds n; only the counter's single writer thread may call this. */
 static inline void sb_counter_add(sb_counter_t *c, uint64_t n) {
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                        memory_order_relaxed);
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 static inline uint64_t sb_counter_get(sb_counter_t *c) {
   return atomic_load_explicit(c, memory_order_relaxed);

@@ -9,7 +9,9 @@
 #include "switchboard/error.h"
 #include "switchboard/version.h"
 
-static int method_is(const sb_http_req_t *req, const char *m) { return strcmp(req->method, m) == 0; }
+static int method_is(const sb_http_req_t *req, const char *m) {
+  return strcmp(req->method, m) == 0;
+}
 
 /* Answers 405 unless the method is GET or HEAD; returns 1 when it answered. */
 static int only_get(sb_http_req_t *req) {
@@ -91,15 +93,15 @@ void sb__builtin_metrics(sb_http_req_t *req, void *ud) {
       for (unsigned i = 0; i < srv->nworkers; i++)
         n += sb_counter_get(&srv->workers[i].metrics.requests[p][st]);
       if (n)
-        rc = sb_buf_appendf(&out, "switchboard_http_requests_total{protocol=\"%s\",code=\"%d\"} %llu\n",
+        rc = sb_buf_appendf(&out,
+                            "switchboard_http_requests_total{protocol=\"%s\",code=\"%d\"} %llu\n",
                             proto_label[p], st, (unsigned long long)n);
     }
   }
   if (!rc)
-    rc = sb_buf_appendf(&out,
-                        "# HELP switchboard_http_request_duration_seconds Handler call to "
-                        "response complete.\n"
-                        "# TYPE switchboard_http_request_duration_seconds histogram\n");
+    rc = sb_buf_appendf(&out, "# HELP switchboard_http_request_duration_seconds Handler call to "
+                              "response complete.\n"
+                              "# TYPE switchboard_http_request_duration_seconds histogram\n");
   if (!rc) rc = sb_hist_render(&out, "switchboard_http_request_duration_seconds", "", hists, nh);
   if (rc)
     sb_http_respond(req, 500, "text/plain", "out of memory\n", 14);

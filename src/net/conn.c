@@ -36,9 +36,9 @@
 #include "switchboard/error.h"
 #include "switchboard/log.h"
 
-#define SB_LINGER_MS 2000u          /* read and discard after a final response, then close */
-#define SB_READS_PER_WAKEUP 8u      /* fairness: bytes per wakeup <= 8 * SB_READ_BUF */
-#define SB_PUMPS_PER_FLUSH 8u       /* HTTP/2 pump/write rounds per flush */
+#define SB_LINGER_MS 2000u     /* read and discard after a final response, then close */
+#define SB_READS_PER_WAKEUP 8u /* fairness: bytes per wakeup <= 8 * SB_READ_BUF */
+#define SB_PUMPS_PER_FLUSH 8u  /* HTTP/2 pump/write rounds per flush */
 
 static const char h2_preface_line[] = "PRI * HTTP/2.0\r\n";
 
@@ -46,7 +46,9 @@ static void on_poll(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
 static void conn_read(sb__conn_t *c);
 
-static uint64_t now_ms(sb__conn_t *c) { return uv_now(&c->w->loop); }
+static uint64_t now_ms(sb__conn_t *c) {
+  return uv_now(&c->w->loop);
+}
 
 static void set_poll(sb__conn_t *c, int events) {
   if (c->detached || c->closing || events == c->poll_events) return;
@@ -89,7 +91,6 @@ static sb__conn_t *conn_alloc(sb__worker_t *w, int fd) {
   if (w->conns) w->conns->prev = c;
   w->conns = c;
   w->nconns++;
-  atomic_fetch_add(&w->srv->conns_open, 1);
   sb_counter_add(&w->metrics.conns_accepted, 1);
   c->last_io_ms = c->req_start_ms = uv_now(&w->loop);
   return c;
@@ -99,6 +100,7 @@ int sb__conn_accept(sb__worker_t *w, int fd, const struct sockaddr *peer) {
   sb__conn_t *c = conn_alloc(w, fd);
   if (!c) {
     close(fd);
+    atomic_fetch_sub(&w->srv->conns_open, 1);
     return SB_ENOMEM;
   }
   format_peer(c->peer, sizeof c->peer, peer);
@@ -116,6 +118,7 @@ int sb__conn_accept(sb__worker_t *w, int fd, const struct sockaddr *peer) {
 sb__conn_t *sb__conn_new_detached(sb__worker_t *w) {
   sb__conn_t *c = conn_alloc(w, -1);
   if (!c) return NULL;
+  atomic_fetch_add(&w->srv->conns_open, 1);
   c->detached = 1;
   snprintf(c->peer, sizeof c->peer, "detached");
   return c;
@@ -350,14 +353,20 @@ void sb__conn_update_timer(sb__conn_t *c) {
     timeout = end > now ? end - now : 1;
   } else if (c->proto == SB__PROTO_H1) {
     switch (sb__h1_wait_state(c)) {
-    case SB__H1_WAIT_IDLE: timeout = cfg->idle_timeout_ms; break;
+    case SB__H1_WAIT_IDLE:
+      timeout = cfg->idle_timeout_ms;
+      break;
     case SB__H1_WAIT_HEADERS: {
       uint64_t end = c->req_start_ms + cfg->header_timeout_ms;
       timeout = end > now ? end - now : 1;
       break;
     }
-    case SB__H1_WAIT_BODY: timeout = cfg->idle_timeout_ms; break;
-    default: timeout = 0; break; /* a handler is working; it owns the pace */
+    case SB__H1_WAIT_BODY:
+      timeout = cfg->idle_timeout_ms;
+      break;
+    default:
+      timeout = 0;
+      break; /* a handler is working; it owns the pace */
     }
   } else if (c->h2 && c->reqs == NULL) {
     timeout = cfg->idle_timeout_ms;
@@ -449,7 +458,8 @@ static void conn_read(sb__conn_t *c) {
       if (r <= 0) {
         int e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
-        if (e == SSL_ERROR_ZERO_RETURN) n = 0;
+        if (e == SSL_ERROR_ZERO_RETURN)
+          n = 0;
         else {
           sb__conn_close(c, "tls-read");
           return;
@@ -521,7 +531,8 @@ static void on_handle_closed(uv_handle_t *h) {
   sb__worker_t *w = c->w;
   if (c->is_dirty) {
     sb__conn_t **pp = &w->dirty;
-    while (*pp && *pp != c) pp = &(*pp)->dirty_next;
+    while (*pp && *pp != c)
+      pp = &(*pp)->dirty_next;
     if (*pp) *pp = c->dirty_next;
   }
   if (c->h1) sb__h1_free(c);
@@ -530,8 +541,10 @@ static void on_handle_closed(uv_handle_t *h) {
   if (c->fd >= 0) close(c->fd);
   sb_buf_free(&c->out);
   sb_buf_free(&c->in);
-  if (c->prev) c->prev->next = c->next;
-  else w->conns = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    w->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   w->nconns--;
   atomic_fetch_sub(&w->srv->conns_open, 1);
@@ -543,7 +556,8 @@ static void on_handle_closed(uv_handle_t *h) {
 void sb__conn_close(sb__conn_t *c, const char *why) {
   if (c->closing) return;
   c->closing = 1;
-  if (sb_log_enabled(SB_LOG_DEBUG)) sb_log(SB_LOG_DEBUG, "conn_close", "peer=%s why=%s", c->peer, why);
+  if (sb_log_enabled(SB_LOG_DEBUG))
+    sb_log(SB_LOG_DEBUG, "conn_close", "peer=%s why=%s", c->peer, why);
   while (c->reqs) {
     sb_http_req_t *req = c->reqs;
     sb__req_abort(req, SB_ECANCELED);

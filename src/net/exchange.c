@@ -17,17 +17,15 @@
 /* RFC 9110 token characters (header names, methods). */
 static const uint8_t tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
-    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,  ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1,  ['n'] = 1, ['o'] = 1,
+    ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,  ['v'] = 1, ['w'] = 1,
+    ['x'] = 1, ['y'] = 1, ['z'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,  ['D'] = 1, ['E'] = 1,
+    ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,  ['L'] = 1, ['M'] = 1,
+    ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,  ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
 };
 
 int sb__header_name_ok(const char *s, size_t n) {
@@ -102,8 +100,7 @@ int sb__req_add_header(sb_http_req_t *req, const char *name, size_t nlen, const 
     return 0;
   }
   req->header_bytes += (uint32_t)add;
-  return hdr_push(&req->arena, &req->hdrs, &req->nhdrs, &req->hdr_cap, name, nlen, value, vlen,
-                  1);
+  return hdr_push(&req->arena, &req->hdrs, &req->nhdrs, &req->hdr_cap, name, nlen, value, vlen, 1);
 }
 
 int sb__req_set_target(sb_http_req_t *req, const char *target, size_t len) {
@@ -172,8 +169,10 @@ void sb__req_deliver_writable(sb_http_req_t *req) {
 void sb__req_transport_done(sb_http_req_t *req) {
   sb__conn_t *conn = req->conn;
   if (!conn) return;
-  if (req->prev) req->prev->next = req->next;
-  else conn->reqs = req->next;
+  if (req->prev)
+    req->prev->next = req->next;
+  else
+    conn->reqs = req->next;
   if (req->next) req->next->prev = req->prev;
   req->next = req->prev = NULL;
   req->conn = NULL;
@@ -189,17 +188,39 @@ void sb__req_transport_done(sb_http_req_t *req) {
 
 /* ---- public API ---- */
 
-const char *sb_http_req_method(const sb_http_req_t *req) { return req->method; }
-const char *sb_http_req_path(const sb_http_req_t *req) { return req->path; }
-const char *sb_http_req_query(const sb_http_req_t *req) { return req->query; }
-const char *sb_http_req_authority(const sb_http_req_t *req) { return req->authority; }
-sb_http_proto_t sb_http_req_proto(const sb_http_req_t *req) { return (sb_http_proto_t)req->proto; }
-int sb_http_req_is_tls(const sb_http_req_t *req) { return req->conn && req->conn->ssl != NULL; }
-int64_t sb_http_req_content_length(const sb_http_req_t *req) { return req->content_length; }
-struct uv_loop_s *sb_http_req_loop(const sb_http_req_t *req) { return &req->w->loop; }
-int sb_http_req_body_done(const sb_http_req_t *req) { return req->body_done; }
-int sb_http_req_aborted(const sb_http_req_t *req) { return req->aborted; }
-size_t sb_http_req_header_count(const sb_http_req_t *req) { return req->nhdrs; }
+const char *sb_http_req_method(const sb_http_req_t *req) {
+  return req->method;
+}
+const char *sb_http_req_path(const sb_http_req_t *req) {
+  return req->path;
+}
+const char *sb_http_req_query(const sb_http_req_t *req) {
+  return req->query;
+}
+const char *sb_http_req_authority(const sb_http_req_t *req) {
+  return req->authority;
+}
+sb_http_proto_t sb_http_req_proto(const sb_http_req_t *req) {
+  return (sb_http_proto_t)req->proto;
+}
+int sb_http_req_is_tls(const sb_http_req_t *req) {
+  return req->conn && req->conn->ssl != NULL;
+}
+int64_t sb_http_req_content_length(const sb_http_req_t *req) {
+  return req->content_length;
+}
+struct uv_loop_s *sb_http_req_loop(const sb_http_req_t *req) {
+  return &req->w->loop;
+}
+int sb_http_req_body_done(const sb_http_req_t *req) {
+  return req->body_done;
+}
+int sb_http_req_aborted(const sb_http_req_t *req) {
+  return req->aborted;
+}
+size_t sb_http_req_header_count(const sb_http_req_t *req) {
+  return req->nhdrs;
+}
 
 const sb_http_header_t *sb_http_req_header_at(const sb_http_req_t *req, size_t i) {
   return i < req->nhdrs ? &req->hdrs[i] : NULL;
@@ -242,8 +263,9 @@ int sb_http_res_status(sb_http_req_t *req, int status) {
 
 /* Headers the transport owns: a handler setting them could break framing or the upgrade. */
 static int hop_by_hop(const char *name, size_t n) {
-  static const char *const names[] = {"connection", "transfer-encoding", "keep-alive",
-                                      "upgrade", "proxy-connection", "te", "http2-settings"};
+  static const char *const names[] = {"connection",    "transfer-encoding", "keep-alive",
+                                      "upgrade",       "proxy-connection",  "te",
+                                      "http2-settings"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strlen(names[i]) == n && strncasecmp(names[i], name, n) == 0) return 1;
   return 0;
@@ -275,15 +297,15 @@ static int add_field(sb_http_req_t *req, int trailer, const char *name, size_t n
       req->res_header_bytes += (uint32_t)add;
       return 0; /* the transport emits it from res_content_length */
     }
-    rc = hdr_push(&req->arena, &req->rhdrs, &req->nrhdrs, &req->rhdr_cap, name, nlen, value,
-                  vlen, 1);
+    rc = hdr_push(&req->arena, &req->rhdrs, &req->nrhdrs, &req->rhdr_cap, name, nlen, value, vlen,
+                  1);
   }
   if (!rc) req->res_header_bytes += (uint32_t)add;
   return rc;
 }
 
-int sb_http_res_header_n(sb_http_req_t *req, const char *name, size_t name_len,
-                         const char *value, size_t value_len) {
+int sb_http_res_header_n(sb_http_req_t *req, const char *name, size_t name_len, const char *value,
+                         size_t value_len) {
   return add_field(req, 0, name, name_len, value, value_len);
 }
 
@@ -305,8 +327,7 @@ int sb_http_res_flush_headers(sb_http_req_t *req) {
 int sb_http_res_write(sb_http_req_t *req, const void *data, size_t len) {
   if (req->handler_done) return SB_ESTATE;
   if (req->aborted || !req->conn) return SB_ECANCELED;
-  if (req->res_content_length >= 0 &&
-      req->res_body_bytes + len > (uint64_t)req->res_content_length)
+  if (req->res_content_length >= 0 && req->res_body_bytes + len > (uint64_t)req->res_content_length)
     return SB_ELIMIT;
   if (!req->headers_sent) {
     int rc = sb_http_res_flush_headers(req);
@@ -336,7 +357,8 @@ int sb_http_respond(sb_http_req_t *req, int status, const char *content_type, co
                     size_t len) {
   int rc = sb_http_res_status(req, status);
   if (!rc && content_type) rc = sb_http_res_header(req, "content-type", content_type);
-  if (!rc && req->res_content_length < 0 && !req->headers_sent) req->res_content_length = (int64_t)len;
+  if (!rc && req->res_content_length < 0 && !req->headers_sent)
+    req->res_content_length = (int64_t)len;
   if (!rc && len) rc = sb_http_res_write(req, body, len);
   if (rc < 0) {
     int erc = sb_http_res_end(req);
@@ -347,44 +369,83 @@ int sb_http_respond(sb_http_req_t *req, int status, const char *content_type, co
 
 const char *sb_http_status_text(int status) {
   switch (status) {
-  case 100: return "Continue";
-  case 101: return "Switching Protocols";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 202: return "Accepted";
-  case 204: return "No Content";
-  case 206: return "Partial Content";
-  case 207: return "Multi-Status";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 303: return "See Other";
-  case 304: return "Not Modified";
-  case 307: return "Temporary Redirect";
-  case 308: return "Permanent Redirect";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 406: return "Not Acceptable";
-  case 408: return "Request Timeout";
-  case 409: return "Conflict";
-  case 411: return "Length Required";
-  case 412: return "Precondition Failed";
-  case 413: return "Content Too Large";
-  case 414: return "URI Too Long";
-  case 415: return "Unsupported Media Type";
-  case 417: return "Expectation Failed";
-  case 422: return "Unprocessable Content";
-  case 429: return "Too Many Requests";
-  case 431: return "Request Header Fields Too Large";
-  case 499: return "Client Closed Request";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  case 505: return "HTTP Version Not Supported";
-  default: return "Unknown";
+  case 100:
+    return "Continue";
+  case 101:
+    return "Switching Protocols";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 204:
+    return "No Content";
+  case 206:
+    return "Partial Content";
+  case 207:
+    return "Multi-Status";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 303:
+    return "See Other";
+  case 304:
+    return "Not Modified";
+  case 307:
+    return "Temporary Redirect";
+  case 308:
+    return "Permanent Redirect";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 406:
+    return "Not Acceptable";
+  case 408:
+    return "Request Timeout";
+  case 409:
+    return "Conflict";
+  case 411:
+    return "Length Required";
+  case 412:
+    return "Precondition Failed";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
+  case 417:
+    return "Expectation Failed";
+  case 422:
+    return "Unprocessable Content";
+  case 429:
+    return "Too Many Requests";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 499:
+    return "Client Closed Request";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  case 505:
+    return "HTTP Version Not Supported";
+  default:
+    return "Unknown";
   }
 }

@@ -37,22 +37,22 @@ enum h1_state {
 };
 
 struct sb__h1 {
-  sb__conn_t *conn;      /* owner */
-  sb_http_req_t *cur;    /* exchange being received or answered; held by this transport */
-  uint64_t remaining;    /* body or chunk bytes still to come (H1_BODY, H1_CHUNK_DATA) */
-  size_t scan;           /* sb__h1p_head_end resume point within a partial head */
-  uint32_t trailer_bytes;/* trailer bytes seen, against the header limit */
-  uint8_t state;         /* enum h1_state */
-  uint8_t head_started;  /* bytes of the next head have arrived */
-  uint8_t paused;        /* request complete; waiting for cur's response to end */
-  uint8_t body_paused;   /* the handler paused the request body */
-  uint8_t dead;          /* no more requests on this connection; input is dropped */
-  uint8_t in_feed;       /* inside sb__h1_feed (completion must not re-enter it) */
-  uint8_t upgrade_h2c;   /* cur is an accepted h2c upgrade */
-  uint8_t *h2_settings;  /* decoded HTTP2-Settings of an upgrade; owned */
+  sb__conn_t *conn;       /* owner */
+  sb_http_req_t *cur;     /* exchange being received or answered; held by this transport */
+  uint64_t remaining;     /* body or chunk bytes still to come (H1_BODY, H1_CHUNK_DATA) */
+  size_t scan;            /* sb__h1p_head_end resume point within a partial head */
+  uint32_t trailer_bytes; /* trailer bytes seen, against the header limit */
+  uint8_t state;          /* enum h1_state */
+  uint8_t head_started;   /* bytes of the next head have arrived */
+  uint8_t paused;         /* request complete; waiting for cur's response to end */
+  uint8_t body_paused;    /* the handler paused the request body */
+  uint8_t dead;           /* no more requests on this connection; input is dropped */
+  uint8_t in_feed;        /* inside sb__h1_feed (completion must not re-enter it) */
+  uint8_t upgrade_h2c;    /* cur is an accepted h2c upgrade */
+  uint8_t *h2_settings;   /* decoded HTTP2-Settings of an upgrade; owned */
   size_t h2_settings_len;
   /* Per-head scratch while parsing fields. */
-  int64_t content_length;/* -1 when absent */
+  int64_t content_length; /* -1 when absent */
   uint8_t chunked, te_seen, conn_close, conn_keepalive, conn_upgrade, host_seen;
 };
 
@@ -123,7 +123,8 @@ static void h1_fail(sb__conn_t *c, int status) {
 
 /* Decodes base64url (padding optional) into a new buffer; returns its length or -1. */
 static long b64url_decode(const char *s, size_t n, uint8_t **out) {
-  while (n > 0 && s[n - 1] == '=') n--;
+  while (n > 0 && s[n - 1] == '=')
+    n--;
   uint8_t *o = malloc(n * 3 / 4 + 3);
   if (!o) return -1;
   uint32_t acc = 0;
@@ -132,11 +133,16 @@ static long b64url_decode(const char *s, size_t n, uint8_t **out) {
   for (size_t i = 0; i < n; i++) {
     int v;
     char ch = s[i];
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '-' || ch == '+') v = 62;
-    else if (ch == '_' || ch == '/') v = 63;
+    if (ch >= 'A' && ch <= 'Z')
+      v = ch - 'A';
+    else if (ch >= 'a' && ch <= 'z')
+      v = ch - 'a' + 26;
+    else if (ch >= '0' && ch <= '9')
+      v = ch - '0' + 52;
+    else if (ch == '-' || ch == '+')
+      v = 62;
+    else if (ch == '_' || ch == '/')
+      v = 63;
     else {
       free(o);
       return -1;
@@ -165,10 +171,13 @@ static int on_field(void *ud, const char *n, size_t nlen, const char *v, size_t 
     size_t i = 0;
     while (i <= vlen) {
       size_t b = i;
-      while (i < vlen && v[i] != ',') i++;
+      while (i < vlen && v[i] != ',')
+        i++;
       size_t e = i;
-      while (b < e && (v[b] == ' ' || v[b] == '\t')) b++;
-      while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+      while (b < e && (v[b] == ' ' || v[b] == '\t'))
+        b++;
+      while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+        e--;
       uint64_t cl;
       if (sb__h1p_content_length(v + b, e - b, &cl) != 0) return 400;
       if (h->content_length >= 0 && (uint64_t)h->content_length != cl) return 400;
@@ -237,7 +246,8 @@ static int start_request(sb__conn_t *c, const uint8_t *p, size_t len) {
   /* origin-form "/path", asterisk-form "*", or absolute-form "http://host/path". */
   const char *t = line.target;
   size_t tn = line.target_len;
-  if (tn >= 7 && (strncasecmp(t, "http://", 7) == 0 || (tn >= 8 && strncasecmp(t, "https://", 8) == 0))) {
+  if (tn >= 7 &&
+      (strncasecmp(t, "http://", 7) == 0 || (tn >= 8 && strncasecmp(t, "https://", 8) == 0))) {
     const char *rest = t + (t[4] == ':' ? 7 : 8);
     const char *slash = memchr(rest, '/', tn - (size_t)(rest - t));
     if (slash) {
@@ -252,8 +262,10 @@ static int start_request(sb__conn_t *c, const uint8_t *p, size_t len) {
   }
   if (sb__req_set_target(req, t, tn)) return 500;
   const char *host = sb_http_req_header(req, "host", NULL);
-  if (host) req->authority = host;
-  else if (line.minor >= 1) return 400; /* RFC 9112 section 3.2 */
+  if (host)
+    req->authority = host;
+  else if (line.minor >= 1)
+    return 400;                                         /* RFC 9112 section 3.2 */
   if (h->chunked && h->content_length >= 0) return 400; /* smuggling guard, RFC 9112 6.3 */
   if (h->chunked && line.minor == 0) return 400;
   req->keepalive = line.minor >= 1 ? !h->conn_close : (h->conn_keepalive && !h->conn_close);
@@ -277,8 +289,7 @@ static int start_request(sb__conn_t *c, const uint8_t *p, size_t len) {
   }
   sb__req_dispatch(req);
   if (h->cur != req) return 0; /* the exchange failed or completed during dispatch */
-  if (req->expect_continue && !req->headers_sent && !req->handler_done &&
-      h->state != H1_HEAD) {
+  if (req->expect_continue && !req->headers_sent && !req->handler_done && h->state != H1_HEAD) {
     sb_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     req->expect_continue = 0;
     sb__conn_mark_dirty(c);
@@ -409,8 +420,10 @@ static int64_t h1_step(sb__conn_t *c, const uint8_t *data, size_t len, int *more
       done += take;
       h->remaining -= take;
       if (h->remaining == 0) {
-        if (h->state == H1_BODY) message_complete(c);
-        else h->state = H1_CHUNK_CRLF;
+        if (h->state == H1_BODY)
+          message_complete(c);
+        else
+          h->state = H1_CHUNK_CRLF;
       }
       break;
     }
@@ -456,7 +469,8 @@ static int64_t h1_step(sb__conn_t *c, const uint8_t *data, size_t len, int *more
       if (h->trailer_bytes > cfg->max_header_bytes) return -431;
       if (n > 2) {
         size_t i = 0;
-        while (i < n - 2 && p[i] != ':') i++;
+        while (i < n - 2 && p[i] != ':')
+          i++;
         if (i == 0 || i == n - 2 || !sb__header_name_ok((const char *)p, i) ||
             !sb__header_value_ok((const char *)p + i + 1, n - 3 - i))
           return -400;
@@ -490,7 +504,9 @@ int64_t sb__h1_feed(sb__conn_t *c, const uint8_t *data, size_t len) {
 
 /* ---- responses ---- */
 
-static int no_body_status(int status) { return status == 204 || status == 304 || status < 200; }
+static int no_body_status(int status) {
+  return status == 204 || status == 304 || status < 200;
+}
 
 int sb__h1_res_start(sb_http_req_t *req) {
   sb__conn_t *c = req->conn;

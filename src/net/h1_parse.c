@@ -3,7 +3,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 static int is_tchar(uint8_t c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
   return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
@@ -56,19 +55,22 @@ int sb__h1p_parse_head(const uint8_t *p, size_t len, sb__h1p_line_t *line,
   const uint8_t *end = p + len;
   const uint8_t *s = p;
   /* method */
-  while (s < end && is_tchar(*s)) s++;
+  while (s < end && is_tchar(*s))
+    s++;
   if (s == p || s >= end || *s != ' ') return 400;
   line->method = (const char *)p;
   line->method_len = (size_t)(s - p);
   /* request-target */
   const uint8_t *t = ++s;
-  while (s < end && *s > 0x20 && *s < 0x7f) s++;
+  while (s<end && * s> 0x20 && *s < 0x7f)
+    s++;
   if (s == t || s >= end || *s != ' ') return 400;
   line->target = (const char *)t;
   line->target_len = (size_t)(s - t);
   /* version */
   const uint8_t *v = ++s;
-  while (s < end && *s != '\r' && *s != '\n') s++;
+  while (s < end && *s != '\r' && *s != '\n')
+    s++;
   if (s + 1 >= end || s[0] != '\r' || s[1] != '\n') return 400;
   int minor = parse_version(v, (size_t)(s - v));
   if (minor < 0) return -minor;
@@ -82,16 +84,20 @@ int sb__h1p_parse_head(const uint8_t *p, size_t len, sb__h1p_line_t *line,
     }
     if (s[0] == ' ' || s[0] == '\t') return 400; /* obs-fold */
     const uint8_t *name = s;
-    while (s < end && is_tchar(*s)) s++;
+    while (s < end && is_tchar(*s))
+      s++;
     if (s == name || s >= end || *s != ':') return 400;
     size_t nlen = (size_t)(s - name);
     s++;
-    while (s < end && (*s == ' ' || *s == '\t')) s++;
+    while (s < end && (*s == ' ' || *s == '\t'))
+      s++;
     const uint8_t *val = s;
-    while (s < end && (*s >= 0x20 || *s == '\t') && *s != 0x7f) s++;
+    while (s < end && (*s >= 0x20 || *s == '\t') && *s != 0x7f)
+      s++;
     if (s + 1 >= end || s[0] != '\r' || s[1] != '\n') return 400; /* CTL, bare CR or LF */
     const uint8_t *vend = s;
-    while (vend > val && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
+    while (vend > val && (vend[-1] == ' ' || vend[-1] == '\t'))
+      vend--;
     int rc = on_field(ud, (const char *)name, nlen, (const char *)val, (size_t)(vend - val));
     if (rc) return rc;
     s += 2;
@@ -104,7 +110,7 @@ int64_t sb__h1p_chunk_line(const uint8_t *p, size_t len, uint64_t *size) {
   uint64_t v = 0;
   while (i < len) {
     uint8_t c = p[i];
-    int d = c >= '0' && c <= '9' ? c - '0'
+    int d = c >= '0' && c <= '9'   ? c - '0'
             : c >= 'a' && c <= 'f' ? c - 'a' + 10
             : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                    : -1;
@@ -120,14 +126,19 @@ int64_t sb__h1p_chunk_line(const uint8_t *p, size_t len, uint64_t *size) {
   for (; i < len; i++) {
     uint8_t c = p[i];
     if (quoted) {
-      if (c == '"') quoted = 0;
-      else if (c == '\\') i++;
-      else if (c < 0x20 && c != '\t') return -400;
+      if (c == '"')
+        quoted = 0;
+      else if (c == '\\')
+        i++;
+      else if (c < 0x20 && c != '\t')
+        return -400;
       continue;
     }
     if (c == '\r') break;
-    if (c == '"') quoted = 1;
-    else if (!(c == ';' || c == '=' || c == ' ' || c == '\t' || is_tchar(c))) return -400;
+    if (c == '"')
+      quoted = 1;
+    else if (!(c == ';' || c == '=' || c == ' ' || c == '\t' || is_tchar(c)))
+      return -400;
   }
   if (i >= SB_H1P_MAX_CHUNK_LINE) return -400;
   if (i + 1 >= len) return len >= SB_H1P_MAX_CHUNK_LINE ? -400 : 0;
@@ -151,11 +162,14 @@ int sb__h1p_has_token(const char *v, size_t n, const char *tok) {
   size_t tl = strlen(tok);
   size_t i = 0;
   while (i < n) {
-    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+      i++;
     size_t b = i;
-    while (i < n && v[i] != ',') i++;
+    while (i < n && v[i] != ',')
+      i++;
     size_t e = i;
-    while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+    while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+      e--;
     if (e - b == tl && strncasecmp(v + b, tok, tl) == 0) return 1;
   }
   return 0;

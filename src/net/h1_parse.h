@@ -47,7 +47,7 @@ typedef struct sb__h1p_line {
   size_t method_len;
   const char *target; /* not NUL-terminated */
   size_t target_len;
-  int minor;          /* HTTP/1.<minor>, 0 or 1 (1.2..1.9 are reported as 1) */
+  int minor; /* HTTP/1.<minor>, 0 or 1 (1.2..1.9 are reported as 1) */
 } sb__h1p_line_t;
 
 /* Skips empty lines at the start of p. Returns the number of bytes to skip (a multiple of 2),

@@ -30,10 +30,10 @@
 #include "switchboard/error.h"
 #include "switchboard/log.h"
 
-#define SB_H2_STREAM_WINDOW (256u * 1024u)  /* SETTINGS_INITIAL_WINDOW_SIZE we grant */
-#define SB_H2_CONN_WINDOW (1024u * 1024u)   /* connection-level receive window */
-#define SB_H2_RESET_BURST 1000u             /* RST_STREAM token bucket size */
-#define SB_H2_RESET_RATE 33u                /* tokens per second */
+#define SB_H2_STREAM_WINDOW (256u * 1024u) /* SETTINGS_INITIAL_WINDOW_SIZE we grant */
+#define SB_H2_CONN_WINDOW (1024u * 1024u)  /* connection-level receive window */
+#define SB_H2_RESET_BURST 1000u            /* RST_STREAM token bucket size */
+#define SB_H2_RESET_RATE 33u               /* tokens per second */
 
 struct sb__h2 {
   nghttp2_session *session; /* owned */
@@ -57,8 +57,8 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
   return 0;
 }
 
-static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
-                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
   sb__conn_t *c = ud;
   if (c->closing || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0; /* trailers from the client carry nothing we use */
@@ -73,7 +73,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     req->header_bytes += (uint32_t)cost;
     char *copy = sb_arena_strndup(&req->arena, v, vlen);
     if (!copy) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    if (nlen == 7 && memcmp(n, ":method", 7) == 0) req->method = copy;
+    if (nlen == 7 && memcmp(n, ":method", 7) == 0)
+      req->method = copy;
     else if (nlen == 5 && memcmp(n, ":path", 5) == 0) {
       if (sb__req_set_target(req, v, vlen)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     } else if (nlen == 10 && memcmp(n, ":authority", 10) == 0)
@@ -124,7 +125,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
       if (req) sb__req_deliver_end(req);
     }
     break;
-  default: break;
+  default:
+    break;
   }
   sb__conn_mark_dirty(c);
   return 0;
@@ -310,8 +312,8 @@ void sb__h2_shutdown(sb__conn_t *c) {
   if (!h || h->goaway) return;
   h->goaway = 1;
   nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(h->session), NGHTTP2_NO_ERROR,
-                        NULL, 0);
+                        nghttp2_session_get_last_proc_stream_id(h->session), NGHTTP2_NO_ERROR, NULL,
+                        0);
   sb__conn_mark_dirty(c);
 }
 
@@ -347,7 +349,9 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   return (ssize_t)n;
 }
 
-static int no_body_status(int status) { return status == 204 || status == 304 || status < 200; }
+static int no_body_status(int status) {
+  return status == 204 || status == 304 || status < 200;
+}
 
 int sb__h2_res_start(sb_http_req_t *req) {
   sb__conn_t *c = req->conn;
@@ -359,8 +363,9 @@ int sb__h2_res_start(sb_http_req_t *req) {
   size_t n = 0, cap = req->nrhdrs + 4;
   nghttp2_nv *nva = sb_arena_alloc(&req->arena, cap * sizeof *nva);
   if (!nva) return SB_ENOMEM;
-#define NV(nm, val, vl) \
-  nva[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(val), sizeof(nm) - 1, (vl), NGHTTP2_NV_FLAG_NONE}
+#define NV(nm, val, vl)                                                                            \
+  nva[n++] =                                                                                       \
+      (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(val), sizeof(nm) - 1, (vl), NGHTTP2_NV_FLAG_NONE}
   NV(":status", status, 3);
   NV("date", date, strlen(date));
   NV("server", "switchboard", 11);

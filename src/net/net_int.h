@@ -29,10 +29,10 @@
 #define SB_CONN_OUT_LOW (32u * 1024u)    /* resume below this */
 #define SB_STREAM_OUT_HIGH (64u * 1024u) /* per-exchange response buffer (HTTP/2) */
 #define SB_STREAM_OUT_LOW (16u * 1024u)
-#define SB_ACCEPT_BATCH 64u              /* accepts per listener wake-up */
-#define SB_ACCEPT_RETRY_MS 100u          /* re-check a paused listener this often */
+#define SB_ACCEPT_BATCH 64u     /* accepts per listener wake-up */
+#define SB_ACCEPT_RETRY_MS 100u /* re-check a paused listener this often */
 #define SB_MAX_ROUTES 64u
-#define SB_STATUS_MAX 600                /* metrics index statuses 0..599 */
+#define SB_STATUS_MAX 600 /* metrics index statuses 0..599 */
 
 typedef struct sb__worker sb__worker_t;
 typedef struct sb__conn sb__conn_t;
@@ -41,14 +41,14 @@ typedef struct sb__h2 sb__h2_t;
 
 /* ---- metrics (one per worker; single writer: the worker) ---- */
 typedef struct sb__net_metrics {
-  sb_counter_t conns_accepted;                /* connections accepted */
-  sb_counter_t conns_closed;                  /* connections closed */
-  sb_counter_t requests[2][SB_STATUS_MAX];    /* [proto-1][status] completed exchanges */
-  sb_counter_t bytes_in;                      /* bytes read from sockets (pre-TLS) */
-  sb_counter_t bytes_out;                     /* bytes written to sockets */
-  sb_counter_t protocol_errors;               /* connections closed for bad input */
-  sb_counter_t timeouts;                      /* connections closed by a timeout */
-  sb_hist_t latency;                          /* handler call -> response complete */
+  sb_counter_t conns_accepted;             /* connections accepted */
+  sb_counter_t conns_closed;               /* connections closed */
+  sb_counter_t requests[2][SB_STATUS_MAX]; /* [proto-1][status] completed exchanges */
+  sb_counter_t bytes_in;                   /* bytes read from sockets (pre-TLS) */
+  sb_counter_t bytes_out;                  /* bytes written to sockets */
+  sb_counter_t protocol_errors;            /* connections closed for bad input */
+  sb_counter_t timeouts;                   /* connections closed by a timeout */
+  sb_hist_t latency;                       /* handler call -> response complete */
 } sb__net_metrics_t;
 
 /* ---- routes (immutable after start; read by every worker) ---- */
@@ -60,43 +60,43 @@ typedef struct sb__route {
 } sb__route_t;
 
 struct sb_server {
-  sb_server_config_t cfg;        /* copy; strings below are owned copies */
-  char *http_addr;               /* owned */
-  char *tls_cert, *tls_key;      /* owned, may be NULL */
-  SSL_CTX *tls;                  /* NULL when cleartext only; shared by workers (OpenSSL
-                                    makes SSL_new on a shared context thread-safe) */
+  sb_server_config_t cfg;   /* copy; strings below are owned copies */
+  char *http_addr;          /* owned */
+  char *tls_cert, *tls_key; /* owned, may be NULL */
+  SSL_CTX *tls;             /* NULL when cleartext only; shared by workers (OpenSSL
+                               makes SSL_new on a shared context thread-safe) */
   sb__route_t routes[SB_MAX_ROUTES];
   unsigned nroutes;
   unsigned nworkers;
-  sb__worker_t *workers;         /* array of nworkers; owned */
-  int port;                      /* bound port, 0 before start */
+  sb__worker_t *workers; /* array of nworkers; owned */
+  int port;              /* bound port, 0 before start */
   int started;
-  _Atomic int stopping;          /* set once by sb_server_stop() */
-  _Atomic uint32_t conns_open;   /* across workers; compared to cfg.max_connections */
-  uint64_t start_ms;             /* uv_hrtime()/1e6 at start, for uptime */
+  _Atomic int stopping;        /* set once by sb_server_stop() */
+  _Atomic uint32_t conns_open; /* across workers; compared to cfg.max_connections */
+  uint64_t start_ms;           /* uv_hrtime()/1e6 at start, for uptime */
 };
 
 struct sb__worker {
-  sb_server_t *srv;          /* borrowed */
-  unsigned index;            /* 0..nworkers-1 */
-  uv_loop_t loop;            /* this worker's loop; runs on thread */
+  sb_server_t *srv; /* borrowed */
+  unsigned index;   /* 0..nworkers-1 */
+  uv_loop_t loop;   /* this worker's loop; runs on thread */
   uv_thread_t thread;
-  int listen_fd;             /* owned; -1 once closed */
-  uv_poll_t listen_poll;     /* readable -> accept */
-  int accepting;             /* listen_poll is started */
-  uv_timer_t accept_timer;   /* retries a paused listener */
-  uv_async_t stop_async;     /* sb_server_stop() wakes the loop through this */
-  uv_prepare_t prepare;      /* flushes dirty connections before the loop blocks */
-  uv_check_t check;          /* flushes dirty connections after I/O callbacks */
-  uv_idle_t idle;            /* active while connections stay dirty: poll must not block */
-  uv_timer_t grace_timer;    /* force-closes connections when the grace period ends */
-  int stopping;              /* stop observed on this loop */
-  sb__conn_t *conns;         /* all open connections (doubly linked) */
+  int listen_fd;           /* owned; -1 once closed */
+  uv_poll_t listen_poll;   /* readable -> accept */
+  int accepting;           /* listen_poll is started */
+  uv_timer_t accept_timer; /* retries a paused listener */
+  uv_async_t stop_async;   /* sb_server_stop() wakes the loop through this */
+  uv_prepare_t prepare;    /* flushes dirty connections before the loop blocks */
+  uv_check_t check;        /* flushes dirty connections after I/O callbacks */
+  uv_idle_t idle;          /* active while connections stay dirty: poll must not block */
+  uv_timer_t grace_timer;  /* force-closes connections when the grace period ends */
+  int stopping;            /* stop observed on this loop */
+  sb__conn_t *conns;       /* all open connections (doubly linked) */
   unsigned nconns;
-  sb__conn_t *dirty;         /* connections needing flush/input processing (singly linked) */
-  uint8_t *rbuf;             /* SB_READ_BUF bytes, owned; borrowed by one read at a time */
-  uint64_t date_sec;         /* second the cached date header was made for */
-  char date[40];             /* "Tue, 24 Nov 2026 10:00:00 GMT" */
+  sb__conn_t *dirty; /* connections needing flush/input processing (singly linked) */
+  uint8_t *rbuf;     /* SB_READ_BUF bytes, owned; borrowed by one read at a time */
+  uint64_t date_sec; /* second the cached date header was made for */
+  char date[40];     /* "Tue, 24 Nov 2026 10:00:00 GMT" */
   sb__net_metrics_t metrics;
 };
 
@@ -104,84 +104,84 @@ struct sb__worker {
 enum sb__conn_proto { SB__PROTO_SNIFF = 0, SB__PROTO_H1 = 1, SB__PROTO_H2 = 2 };
 
 struct sb__conn {
-  sb__worker_t *w;            /* owner */
-  sb__conn_t *next, *prev;    /* in w->conns */
-  sb__conn_t *dirty_next;     /* in w->dirty when dirty */
-  int fd;                     /* owned; -1 for a detached (fuzz/test) connection */
-  uv_poll_t poll;             /* fd readiness; conn is freed after poll and timer close */
-  uv_timer_t timer;           /* the one timeout the connection's state calls for */
-  int poll_events;            /* UV_READABLE/UV_WRITABLE currently requested */
-  SSL *ssl;                   /* owned; NULL for cleartext */
-  sb_buf_t out;               /* bytes to write, in order; owned */
-  sb_buf_t in;                /* received bytes not yet processed; owned; bounded by
-                                 SB_READ_BUF plus one partial message */
-  sb__h1_t *h1;               /* owned; set when proto == H1 */
-  sb__h2_t *h2;               /* owned; set when proto == H2 */
-  sb_http_req_t *reqs;        /* exchanges the transport still holds (doubly linked) */
-  uint64_t last_io_ms;        /* loop time of the last read or write progress */
-  uint64_t req_start_ms;      /* loop time the current h1 request's first byte arrived */
-  uint8_t proto;              /* enum sb__conn_proto */
-  uint8_t tls_handshaking;    /* SSL_do_handshake has not finished */
-  uint8_t closing;            /* sb__conn_close() ran; handles are closing */
-  uint8_t close_after_flush;  /* close once out is empty */
-  uint8_t read_eof;           /* the peer half-closed */
-  uint8_t is_dirty;           /* on w->dirty */
-  uint8_t need_input;         /* conn->in should be processed at the next flush */
-  uint8_t handles_open;       /* poll and timer not yet closed (count) */
-  uint8_t detached;           /* no socket: output is discarded (fuzzing) */
-  uint8_t lingering;          /* final answer sent; reading and dropping until EOF/timer */
-  uint8_t tls_checked;        /* first byte peeked for a TLS ClientHello */
-  uint8_t h2_want_write;      /* the HTTP/2 session had more to send after the last pump */
-  uint8_t in_need_more;       /* conn->in holds an incomplete unit: keep reading */
-  char peer[48];              /* "ip:port" for logs */
+  sb__worker_t *w;           /* owner */
+  sb__conn_t *next, *prev;   /* in w->conns */
+  sb__conn_t *dirty_next;    /* in w->dirty when dirty */
+  int fd;                    /* owned; -1 for a detached (fuzz/test) connection */
+  uv_poll_t poll;            /* fd readiness; conn is freed after poll and timer close */
+  uv_timer_t timer;          /* the one timeout the connection's state calls for */
+  int poll_events;           /* UV_READABLE/UV_WRITABLE currently requested */
+  SSL *ssl;                  /* owned; NULL for cleartext */
+  sb_buf_t out;              /* bytes to write, in order; owned */
+  sb_buf_t in;               /* received bytes not yet processed; owned; bounded by
+                                SB_READ_BUF plus one partial message */
+  sb__h1_t *h1;              /* owned; set when proto == H1 */
+  sb__h2_t *h2;              /* owned; set when proto == H2 */
+  sb_http_req_t *reqs;       /* exchanges the transport still holds (doubly linked) */
+  uint64_t last_io_ms;       /* loop time of the last read or write progress */
+  uint64_t req_start_ms;     /* loop time the current h1 request's first byte arrived */
+  uint8_t proto;             /* enum sb__conn_proto */
+  uint8_t tls_handshaking;   /* SSL_do_handshake has not finished */
+  uint8_t closing;           /* sb__conn_close() ran; handles are closing */
+  uint8_t close_after_flush; /* close once out is empty */
+  uint8_t read_eof;          /* the peer half-closed */
+  uint8_t is_dirty;          /* on w->dirty */
+  uint8_t need_input;        /* conn->in should be processed at the next flush */
+  uint8_t handles_open;      /* poll and timer not yet closed (count) */
+  uint8_t detached;          /* no socket: output is discarded (fuzzing) */
+  uint8_t lingering;         /* final answer sent; reading and dropping until EOF/timer */
+  uint8_t tls_checked;       /* first byte peeked for a TLS ClientHello */
+  uint8_t h2_want_write;     /* the HTTP/2 session had more to send after the last pump */
+  uint8_t in_need_more;      /* conn->in holds an incomplete unit: keep reading */
+  char peer[48];             /* "ip:port" for logs */
 };
 
 /* An exchange: one request and its response, on an HTTP/1.1 connection or an HTTP/2 stream.
  * Owned jointly by the transport (until it calls sb__req_transport_done) and the handler
  * (until sb_http_res_end); freed when both have let go. Lives on the conn's loop. */
 struct sb_http_req {
-  sb__conn_t *conn;            /* NULL once the transport let go */
-  sb_http_req_t *next, *prev;  /* in conn->reqs while the transport holds it */
-  sb__worker_t *w;             /* owner loop, valid for the whole life */
-  sb_arena_t arena;            /* request strings, headers, response headers; owned */
-  int32_t stream_id;           /* HTTP/2 stream, 0 for HTTP/1 */
-  uint8_t proto;               /* SB_HTTP_1 or SB_HTTP_2 */
-  uint8_t http_minor;          /* HTTP/1.x minor version */
+  sb__conn_t *conn;           /* NULL once the transport let go */
+  sb_http_req_t *next, *prev; /* in conn->reqs while the transport holds it */
+  sb__worker_t *w;            /* owner loop, valid for the whole life */
+  sb_arena_t arena;           /* request strings, headers, response headers; owned */
+  int32_t stream_id;          /* HTTP/2 stream, 0 for HTTP/1 */
+  uint8_t proto;              /* SB_HTTP_1 or SB_HTTP_2 */
+  uint8_t http_minor;         /* HTTP/1.x minor version */
   /* request */
   const char *method, *path, *query, *authority; /* arena strings, never NULL after dispatch */
-  sb_http_header_t *hdrs;      /* arena array of nhdrs (cap hdr_cap) */
+  sb_http_header_t *hdrs;                        /* arena array of nhdrs (cap hdr_cap) */
   uint32_t nhdrs, hdr_cap;
-  uint32_t header_bytes;       /* counted against the header limit */
-  int64_t content_length;      /* declared, or -1 */
-  uint64_t body_bytes;         /* received so far */
+  uint32_t header_bytes;  /* counted against the header limit */
+  int64_t content_length; /* declared, or -1 */
+  uint64_t body_bytes;    /* received so far */
   /* response */
-  int status;                  /* default 200 */
-  sb_http_header_t *rhdrs;     /* arena array of response headers */
+  int status;              /* default 200 */
+  sb_http_header_t *rhdrs; /* arena array of response headers */
   uint32_t nrhdrs, rhdr_cap;
-  sb_http_header_t *trailers;  /* arena array of trailers */
+  sb_http_header_t *trailers; /* arena array of trailers */
   uint32_t ntrailers, trailer_cap;
-  uint32_t res_header_bytes;   /* response header + trailer bytes, against the header limit */
-  int64_t res_content_length;  /* declared by the handler, or -1 */
-  uint64_t res_body_bytes;     /* written by the handler so far */
-  sb_buf_t body;               /* HTTP/2: body bytes not yet framed; owned */
-  sb_http_callbacks_t cb;      /* handler callbacks */
-  uint64_t start_us;           /* uv_hrtime()/1000 at dispatch, for the latency metric */
-  int abort_err;               /* why it was aborted, when aborted */
-  unsigned head : 1;           /* HEAD request: no response body on the wire */
-  unsigned dispatched : 1;     /* the handler was called */
-  unsigned body_done : 1;      /* request body complete */
-  unsigned aborted : 1;        /* client gone or reset; writes fail */
-  unsigned handler_done : 1;   /* sb_http_res_end() was called */
-  unsigned headers_sent : 1;   /* status line / HEADERS are out */
-  unsigned chunked : 1;        /* HTTP/1.1 chunked response framing */
-  unsigned want_writable : 1;  /* a write returned 1; call on_writable when drained */
-  unsigned h2_deferred : 1;    /* HTTP/2 data provider returned DEFERRED */
-  unsigned too_large : 1;      /* request headers over the limit (answer 431) */
-  unsigned expect_continue : 1;/* client sent Expect: 100-continue and waits */
-  unsigned keepalive : 1;      /* HTTP/1 connection may carry another request */
-  unsigned discard_body : 1;   /* stop delivering request body (limit answer sent) */
-  unsigned body_paused : 1;    /* the handler paused the request body */
-  uint64_t h2_unconsumed;      /* HTTP/2 body bytes delivered but not yet given back as window */
+  uint32_t res_header_bytes;    /* response header + trailer bytes, against the header limit */
+  int64_t res_content_length;   /* declared by the handler, or -1 */
+  uint64_t res_body_bytes;      /* written by the handler so far */
+  sb_buf_t body;                /* HTTP/2: body bytes not yet framed; owned */
+  sb_http_callbacks_t cb;       /* handler callbacks */
+  uint64_t start_us;            /* uv_hrtime()/1000 at dispatch, for the latency metric */
+  int abort_err;                /* why it was aborted, when aborted */
+  unsigned head : 1;            /* HEAD request: no response body on the wire */
+  unsigned dispatched : 1;      /* the handler was called */
+  unsigned body_done : 1;       /* request body complete */
+  unsigned aborted : 1;         /* client gone or reset; writes fail */
+  unsigned handler_done : 1;    /* sb_http_res_end() was called */
+  unsigned headers_sent : 1;    /* status line / HEADERS are out */
+  unsigned chunked : 1;         /* HTTP/1.1 chunked response framing */
+  unsigned want_writable : 1;   /* a write returned 1; call on_writable when drained */
+  unsigned h2_deferred : 1;     /* HTTP/2 data provider returned DEFERRED */
+  unsigned too_large : 1;       /* request headers over the limit (answer 431) */
+  unsigned expect_continue : 1; /* client sent Expect: 100-continue and waits */
+  unsigned keepalive : 1;       /* HTTP/1 connection may carry another request */
+  unsigned discard_body : 1;    /* stop delivering request body (limit answer sent) */
+  unsigned body_paused : 1;     /* the handler paused the request body */
+  uint64_t h2_unconsumed;       /* HTTP/2 body bytes delivered but not yet given back as window */
 };
 
 /* ---- exchange.c ---- */
@@ -208,7 +208,8 @@ int sb__header_name_ok(const char *s, size_t n);
 int sb__header_value_ok(const char *s, size_t n);
 
 /* ---- conn.c ---- */
-/* Takes ownership of fd (an accepted, non-blocking socket) and starts serving it. */
+/* Takes ownership of fd (an accepted, non-blocking socket) and of the slot the caller
+ * reserved for it in srv->conns_open, and starts serving it. */
 int sb__conn_accept(sb__worker_t *w, int fd, const struct sockaddr *peer);
 /* Creates a connection with no socket: output is discarded. Used by fuzz targets and tests
  * to drive the protocol code with bytes; free with sb__conn_close() and a loop run. */

@@ -181,7 +181,9 @@ int sb_server_route(sb_server_t *srv, const char *path, sb_http_handler_cb handl
   return 0;
 }
 
-int sb_server_port(const sb_server_t *srv) { return srv->port; }
+int sb_server_port(const sb_server_t *srv) {
+  return srv->port;
+}
 
 /* ---- workers ---- */
 
@@ -197,7 +199,9 @@ const char *sb__worker_date(sb__worker_t *w) {
   return w->date;
 }
 
-static void on_idle(uv_idle_t *h) { (void)h; }
+static void on_idle(uv_idle_t *h) {
+  (void)h;
+}
 
 /* Flushes the connections that are dirty now. Connections dirtied while flushing (a handler
  * refilling on on_writable, say) wait for the next phase, so one busy connection cannot
@@ -218,8 +222,12 @@ static void flush_dirty(sb__worker_t *w) {
     uv_idle_stop(&w->idle);
 }
 
-static void on_prepare(uv_prepare_t *h) { flush_dirty(h->data); }
-static void on_check(uv_check_t *h) { flush_dirty(h->data); }
+static void on_prepare(uv_prepare_t *h) {
+  flush_dirty(h->data);
+}
+static void on_check(uv_check_t *h) {
+  flush_dirty(h->data);
+}
 
 static void on_accept(uv_poll_t *h, int status, int events);
 
@@ -249,7 +257,10 @@ static void on_accept(uv_poll_t *h, int status, int events) {
   sb__worker_t *w = h->data;
   if (status < 0 || w->stopping) return;
   for (unsigned i = 0; i < SB_ACCEPT_BATCH; i++) {
-    if (atomic_load(&w->srv->conns_open) >= w->srv->cfg.max_connections) {
+    /* Reserve the slot before accepting: workers accept concurrently, and a check followed
+     * by an increment would let two of them take the last slot. */
+    if (atomic_fetch_add(&w->srv->conns_open, 1) >= w->srv->cfg.max_connections) {
+      atomic_fetch_sub(&w->srv->conns_open, 1);
       pause_with_retry(w);
       return;
     }
@@ -257,6 +268,7 @@ static void on_accept(uv_poll_t *h, int status, int events) {
     socklen_t sl = sizeof ss;
     int fd = accept4(w->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
+      atomic_fetch_sub(&w->srv->conns_open, 1);
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         sb_log(SB_LOG_WARN, "accept_paused", "worker=%u error=%s", w->index, strerror(errno));
@@ -270,7 +282,9 @@ static void on_accept(uv_poll_t *h, int status, int events) {
   }
 }
 
-static void on_handle_closed_noop(uv_handle_t *h) { (void)h; }
+static void on_handle_closed_noop(uv_handle_t *h) {
+  (void)h;
+}
 
 /* Closes the worker's own handles so its loop can return. */
 static void worker_finish(sb__worker_t *w) {
@@ -438,8 +452,10 @@ int sb_server_start(sb_server_t *srv) {
       getsockname(fd, (struct sockaddr *)&got, &gl);
       uint16_t port = got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
                                                 : ((struct sockaddr_in *)&got)->sin_port;
-      if (ss.ss_family == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = port;
-      else ((struct sockaddr_in *)&ss)->sin_port = port;
+      if (ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&ss)->sin6_port = port;
+      else
+        ((struct sockaddr_in *)&ss)->sin_port = port;
       srv->port = ntohs(port);
     }
     uv_poll_init_socket(&w->loop, &w->listen_poll, fd);
@@ -485,12 +501,14 @@ void sb_server_stop(sb_server_t *srv) {
   if (!srv->started) return;
   int expected = 0;
   if (!atomic_compare_exchange_strong(&srv->stopping, &expected, 1)) return;
-  for (unsigned i = 0; i < srv->nworkers; i++) uv_async_send(&srv->workers[i].stop_async);
+  for (unsigned i = 0; i < srv->nworkers; i++)
+    uv_async_send(&srv->workers[i].stop_async);
 }
 
 int sb_server_wait(sb_server_t *srv) {
   if (!srv->started) return 0;
-  for (unsigned i = 0; i < srv->nworkers; i++) uv_thread_join(&srv->workers[i].thread);
+  for (unsigned i = 0; i < srv->nworkers; i++)
+    uv_thread_join(&srv->workers[i].thread);
   srv->started = 0;
   return 0;
 }
@@ -526,9 +544,11 @@ void sb_server_free(sb_server_t *srv) {
     sb_server_stop(srv);
     sb_server_wait(srv);
   }
-  for (unsigned i = 0; i < srv->nworkers; i++) free(srv->workers[i].rbuf);
+  for (unsigned i = 0; i < srv->nworkers; i++)
+    free(srv->workers[i].rbuf);
   free(srv->workers);
-  for (unsigned i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
+  for (unsigned i = 0; i < srv->nroutes; i++)
+    free(srv->routes[i].path);
   if (srv->tls) SSL_CTX_free(srv->tls);
   free(srv->http_addr);
   free(srv->tls_cert);

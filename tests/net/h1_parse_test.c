@@ -65,10 +65,10 @@ TEST(h1p_http10_and_versions) {
 TEST(h1p_rejects_malformed_request_lines) {
   sb__h1p_line_t l;
   fields_t f;
-  CHECK_EQ_INT(parse("GET  / HTTP/1.1\r\n\r\n", &l, &f), 400);      /* two spaces */
-  CHECK_EQ_INT(parse("G(T / HTTP/1.1\r\n\r\n", &l, &f), 400);       /* non-token method */
-  CHECK_EQ_INT(parse("GET /a b HTTP/1.1\r\n\r\n", &l, &f), 400);    /* space in target */
-  CHECK_EQ_INT(parse("GET /\x01 HTTP/1.1\r\n\r\n", &l, &f), 400);   /* control in target */
+  CHECK_EQ_INT(parse("GET  / HTTP/1.1\r\n\r\n", &l, &f), 400);        /* two spaces */
+  CHECK_EQ_INT(parse("G(T / HTTP/1.1\r\n\r\n", &l, &f), 400);         /* non-token method */
+  CHECK_EQ_INT(parse("GET /a b HTTP/1.1\r\n\r\n", &l, &f), 400);      /* space in target */
+  CHECK_EQ_INT(parse("GET /\x01 HTTP/1.1\r\n\r\n", &l, &f), 400);     /* control in target */
   CHECK_EQ_INT(parse("GET /\xc3\xa9 HTTP/1.1\r\n\r\n", &l, &f), 400); /* raw UTF-8 */
   CHECK_EQ_INT(parse("GARBAGE\r\n\r\n", &l, &f), 400);
 }
@@ -76,11 +76,11 @@ TEST(h1p_rejects_malformed_request_lines) {
 TEST(h1p_rejects_smuggling_leniencies) {
   sb__h1p_line_t l;
   fields_t f;
-  CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost : x\r\n\r\n", &l, &f), 400);    /* space before colon */
+  CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost : x\r\n\r\n", &l, &f), 400); /* space before colon */
   CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", &l, &f), 400); /* obs-fold */
-  CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", &l, &f), 400);     /* bare CR */
-  CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nX: a\nY: b\r\n\r\n", &l, &f), 400);  /* bare LF */
-  CHECK_EQ_INT(parse("GET / HTTP/1.1\nHost: x\r\n\r\n", &l, &f), 400);       /* LF line end */
+  CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", &l, &f), 400);            /* bare CR */
+  CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nX: a\nY: b\r\n\r\n", &l, &f), 400);         /* bare LF */
+  CHECK_EQ_INT(parse("GET / HTTP/1.1\nHost: x\r\n\r\n", &l, &f), 400); /* LF line end */
   const char nul[] = "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n";
   size_t scan = 0;
   size_t end = sb__h1p_head_end((const uint8_t *)nul, sizeof nul - 1, &scan);
@@ -138,7 +138,8 @@ TEST(h1p_skip_empty_lines) {
   CHECK_EQ_INT(sb__h1p_skip_empty((const uint8_t *)"\rX", 2), -400);
   CHECK_EQ_INT(sb__h1p_skip_empty((const uint8_t *)"\r", 1), 0); /* LF may follow */
   char many[64] = "";
-  for (int i = 0; i < SB_H1P_MAX_EMPTY_LINES + 1; i++) strcat(many, "\r\n");
+  for (int i = 0; i < SB_H1P_MAX_EMPTY_LINES + 1; i++)
+    strcat(many, "\r\n");
   CHECK_EQ_INT(sb__h1p_skip_empty((const uint8_t *)many, strlen(many)), -400);
 }
 

@@ -44,6 +44,7 @@ static const char h2_preface_line[] = "PRI * HTTP/2.0\r\n";
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
+static void set_deadline(sb__conn_t *c, uint64_t deadline);
 static void conn_read(sb__conn_t *c);
 
 static uint64_t now_ms(sb__conn_t *c) {
@@ -283,7 +284,7 @@ static void start_lingering(sb__conn_t *c) {
     sb__conn_close(c, "done");
     return;
   }
-  uv_timer_start(&c->timer, on_timer, SB_LINGER_MS, 0);
+  set_deadline(c, now_ms(c) + SB_LINGER_MS);
   set_poll(c, UV_READABLE);
 }
 
@@ -338,6 +339,17 @@ void sb__conn_flush(sb__conn_t *c) {
 
 /* ---- timers ---- */
 
+/* Sets when the connection's current timeout expires. Moving a deadline later (every
+ * request on a keep-alive connection does) touches no timer: the armed timer fires early,
+ * sees the later deadline and re-arms once. Only an earlier deadline re-arms at once. */
+static void set_deadline(sb__conn_t *c, uint64_t deadline) {
+  c->deadline_ms = deadline;
+  if (!deadline || (c->timer_due_ms && c->timer_due_ms <= deadline)) return;
+  uint64_t now = now_ms(c);
+  uv_timer_start(&c->timer, on_timer, deadline > now ? deadline - now : 0, 0);
+  c->timer_due_ms = deadline;
+}
+
 void sb__conn_update_timer(sb__conn_t *c) {
   if (c->closing || c->lingering || c->detached) return;
   const sb_server_config_t *cfg = &c->w->srv->cfg;
@@ -371,14 +383,17 @@ void sb__conn_update_timer(sb__conn_t *c) {
   } else if (c->h2 && c->reqs == NULL) {
     timeout = cfg->idle_timeout_ms;
   }
-  if (timeout)
-    uv_timer_start(&c->timer, on_timer, timeout, 0);
-  else
-    uv_timer_stop(&c->timer);
+  set_deadline(c, timeout ? now + timeout : 0);
 }
 
 static void on_timer(uv_timer_t *t) {
   sb__conn_t *c = t->data;
+  c->timer_due_ms = 0;
+  if (!c->deadline_ms) return;
+  if (now_ms(c) < c->deadline_ms) {
+    set_deadline(c, c->deadline_ms);
+    return;
+  }
   if (c->lingering) {
     sb__conn_close(c, "linger-done");
     return;

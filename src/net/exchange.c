@@ -7,6 +7,7 @@
  * finish first: a handler may answer before the request body has arrived, and a client may
  * vanish while the handler is still working.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -46,8 +47,15 @@ int sb__header_value_ok(const char *s, size_t n) {
 }
 
 sb_http_req_t *sb__req_new(sb__conn_t *conn, uint8_t proto) {
-  sb_http_req_t *req = calloc(1, sizeof *req);
-  if (!req) return NULL;
+  sb__worker_t *w = conn->w;
+  sb_http_req_t *req = w->req_pool;
+  if (req) {
+    w->req_pool = req->next;
+    w->req_pool_len--;
+  } else if (!(req = malloc(sizeof *req))) {
+    return NULL;
+  }
+  memset(req, 0, offsetof(sb_http_req_t, arena));
   sb_arena_init(&req->arena);
   req->conn = conn;
   req->w = conn->w;
@@ -63,9 +71,16 @@ sb_http_req_t *sb__req_new(sb__conn_t *conn, uint8_t proto) {
 }
 
 static void req_free(sb_http_req_t *req) {
+  sb__worker_t *w = req->w;
   sb_buf_free(&req->body);
   sb_arena_free(&req->arena);
-  free(req);
+  if (w->req_pool_len < SB_REQ_POOL) {
+    req->next = w->req_pool;
+    w->req_pool = req;
+    w->req_pool_len++;
+  } else {
+    free(req);
+  }
 }
 
 /* Grows an arena-backed header array; old storage stays in the arena until it is freed. */

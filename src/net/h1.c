@@ -516,9 +516,23 @@ int sb__h1_res_start(sb_http_req_t *req) {
    * guess where the next request starts. */
   if (req->expect_continue && !req->body_done) req->keepalive = 0;
   if (c->close_after_flush || c->w->stopping) req->keepalive = 0;
-  int rc = sb_buf_appendf(o, "HTTP/1.%d %d %s\r\ndate: %s\r\nserver: switchboard\r\n",
-                          req->http_minor ? 1 : 0, req->status, sb_http_status_text(req->status),
-                          sb__worker_date(c->w));
+  /* Built with memcpy: this runs once per response. */
+  size_t dlen, rlen = strlen(sb_http_status_text(req->status));
+  const char *date = sb__worker_date_block(c->w, &dlen);
+  int rc = sb_buf_reserve(o, 14 + rlen + dlen);
+  if (!rc) {
+    char *p = (char *)o->data + o->len;
+    memcpy(p, "HTTP/1.1 ", 9);
+    if (!req->http_minor) p[7] = '0';
+    p[9] = (char)('0' + req->status / 100);
+    p[10] = (char)('0' + req->status / 10 % 10);
+    p[11] = (char)('0' + req->status % 10);
+    p[12] = ' ';
+    memcpy(p + 13, sb_http_status_text(req->status), rlen);
+    memcpy(p + 13 + rlen, "\r\n", 2);
+    memcpy(p + 15 + rlen, date, dlen);
+    o->len += 15 + rlen + dlen;
+  }
   for (uint32_t i = 0; i < req->nrhdrs && !rc; i++) {
     const sb_http_header_t *f = &req->rhdrs[i];
     rc = sb_buf_reserve(o, f->name_len + f->value_len + 4);
@@ -536,7 +550,19 @@ int sb__h1_res_start(sb_http_req_t *req) {
   if (no_body_status(req->status)) {
     /* no framing headers */
   } else if (req->res_content_length >= 0) {
-    rc = sb_buf_appendf(o, "content-length: %lld\r\n", (long long)req->res_content_length);
+    char num[40] = "content-length: ", *e = num + sizeof num;
+    char *d = e;
+    *--d = '\n';
+    *--d = '\r';
+    uint64_t v = (uint64_t)req->res_content_length;
+    do *--d = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    rc = sb_buf_reserve(o, 16 + (size_t)(e - d));
+    if (!rc) {
+      memcpy(o->data + o->len, num, 16);
+      memcpy(o->data + o->len + 16, d, (size_t)(e - d));
+      o->len += 16 + (size_t)(e - d);
+    }
   } else if (req->head) {
     /* length unknown: say nothing rather than something wrong */
   } else if (req->http_minor >= 1) {

@@ -33,6 +33,7 @@
 #define SB_ACCEPT_RETRY_MS 100u /* re-check a paused listener this often */
 #define SB_MAX_ROUTES 64u
 #define SB_STATUS_MAX 600 /* metrics index statuses 0..599 */
+#define SB_REQ_POOL 64u    /* recycled exchanges kept per worker */
 
 typedef struct sb__worker sb__worker_t;
 typedef struct sb__conn sb__conn_t;
@@ -97,6 +98,10 @@ struct sb__worker {
   uint8_t *rbuf;     /* SB_READ_BUF bytes, owned; borrowed by one read at a time */
   uint64_t date_sec; /* second the cached date header was made for */
   char date[40];     /* "Tue, 24 Nov 2026 10:00:00 GMT" */
+  char date_block[96];     /* "date: <date>\r\nserver: switchboard\r\n" for HTTP/1 */
+  size_t date_block_len;   /* bytes of date_block */
+  sb_http_req_t *req_pool; /* recycled exchanges, linked through next */
+  unsigned req_pool_len;   /* entries in req_pool; <= SB_REQ_POOL */
   sb__net_metrics_t metrics;
 };
 
@@ -119,6 +124,9 @@ struct sb__conn {
   sb__h2_t *h2;              /* owned; set when proto == H2 */
   sb_http_req_t *reqs;       /* exchanges the transport still holds (doubly linked) */
   uint64_t last_io_ms;       /* loop time of the last read or write progress */
+  uint64_t deadline_ms;   /* loop time the current timeout expires; 0 = none */
+  uint64_t timer_due_ms;  /* when the armed timer fires; 0 = not armed. It may fire before
+                             deadline_ms and then re-arms (lazy timeouts, see conn.c). */
   uint64_t req_start_ms;     /* loop time the current h1 request's first byte arrived */
   uint8_t proto;             /* enum sb__conn_proto */
   uint8_t tls_handshaking;   /* SSL_do_handshake has not finished */
@@ -143,7 +151,6 @@ struct sb_http_req {
   sb__conn_t *conn;           /* NULL once the transport let go */
   sb_http_req_t *next, *prev; /* in conn->reqs while the transport holds it */
   sb__worker_t *w;            /* owner loop, valid for the whole life */
-  sb_arena_t arena;           /* request strings, headers, response headers; owned */
   int32_t stream_id;          /* HTTP/2 stream, 0 for HTTP/1 */
   uint8_t proto;              /* SB_HTTP_1 or SB_HTTP_2 */
   uint8_t http_minor;         /* HTTP/1.x minor version */
@@ -182,6 +189,9 @@ struct sb_http_req {
   unsigned discard_body : 1;    /* stop delivering request body (limit answer sent) */
   unsigned body_paused : 1;     /* the handler paused the request body */
   uint64_t h2_unconsumed;       /* HTTP/2 body bytes delivered but not yet given back as window */
+  /* Last, so recycling an exchange zeroes the fields above and not the arena's inline
+   * block (see sb__req_new). */
+  sb_arena_t arena; /* request strings, headers, response headers; owned */
 };
 
 /* ---- exchange.c ---- */
@@ -288,6 +298,10 @@ void sb__h2_body_resume(sb_http_req_t *req);
 void sb__worker_conn_closed(sb__worker_t *w);
 /* The cached IMF-fixdate for the current second. */
 const char *sb__worker_date(sb__worker_t *w);
+/* The cached "date: ...\r\nserver: switchboard\r\n" block; sets *len. */
+const char *sb__worker_date_block(sb__worker_t *w, size_t *len);
+/* Frees the worker's recycled exchanges (at teardown). */
+void sb__worker_free_pool(sb__worker_t *w);
 /* Initialises w as a worker without a listener or thread, on its own loop (fuzz/tests). */
 int sb__worker_init_detached(sb__worker_t *w, sb_server_t *srv);
 void sb__worker_free_detached(sb__worker_t *w);

@@ -195,8 +195,26 @@ const char *sb__worker_date(sb__worker_t *w) {
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(w->date, sizeof w->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    int n = snprintf(w->date_block, sizeof w->date_block, "date: %s\r\nserver: switchboard\r\n",
+                     w->date);
+    w->date_block_len = n > 0 ? (size_t)n : 0;
   }
   return w->date;
+}
+
+const char *sb__worker_date_block(sb__worker_t *w, size_t *len) {
+  sb__worker_date(w);
+  *len = w->date_block_len;
+  return w->date_block;
+}
+
+void sb__worker_free_pool(sb__worker_t *w) {
+  while (w->req_pool) {
+    sb_http_req_t *r = w->req_pool;
+    w->req_pool = r->next;
+    free(r);
+  }
+  w->req_pool_len = 0;
 }
 
 static void on_idle(uv_idle_t *h) {
@@ -383,6 +401,7 @@ void sb__worker_free_detached(sb__worker_t *w) {
   worker_finish(w);
   uv_run(&w->loop, UV_RUN_DEFAULT);
   uv_loop_close(&w->loop);
+  sb__worker_free_pool(w);
   free(w->rbuf);
   w->rbuf = NULL;
 }
@@ -393,6 +412,7 @@ static void worker_main(void *arg) {
   /* Run once more for close callbacks queued by the last iteration. */
   uv_run(&w->loop, UV_RUN_NOWAIT);
   uv_loop_close(&w->loop);
+  sb__worker_free_pool(w);
 }
 
 static int open_listener(sb_server_t *srv, const struct sockaddr_storage *ss, socklen_t sl) {

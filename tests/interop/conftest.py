@@ -30,6 +30,8 @@ def binary(kind):
         path = env_path("SB_BIN", "build/asan/switchboard")
     elif kind == "testserver":
         path = env_path("SB_TESTSERVER", "build/asan/tests/sb-testserver")
+    elif kind == "items":
+        path = env_path("SB_ITEMS", "build/asan/examples/items")
     else:
         raise ValueError(kind)
     if not os.access(path, os.X_OK):

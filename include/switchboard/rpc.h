@@ -1,0 +1,154 @@
+/*
+ * switchboard RPC: services described by a .proto contract, implemented once in C, and served
+ * by every call protocol (REST/JSON now; gRPC, gRPC-Web and tRPC on the same tables).
+ *
+ * The contract pipeline (protoc + protoc-c + protoc-gen-switchboard) generates, per service:
+ *   - the message structs (protobuf-c),
+ *   - an sb_service_desc_t: methods, their message descriptors, HTTP bindings, options,
+ *     the serialized FileDescriptorProto and the OpenAPI document,
+ *   - a typed handler table and a register function that hands it to sb_rpc_register().
+ *
+ * Handlers. A handler receives the decoded request and a response message that the framework
+ * has allocated and initialised. It fills the response (strings, bytes and arrays it sets
+ * must come from sb_call_alloc()/sb_call_strdup() or outlive the call) and completes the
+ * call with sb_call_finish() — at once, or later from a timer or another thread via
+ * sb_call_loop(). A handler never blocks its loop.
+ *
+ * Errors use gRPC's status codes everywhere; each protocol maps them (REST: Google's API design
+ * guide mapping to HTTP statuses, with a JSON body {"code","message","details"}).
+ *
+ * Threads: a call belongs to the worker loop that received it; sb_call_* functions must be
+ * called on that loop's thread.
+ */
+#ifndef SWITCHBOARD_RPC_H
+#define SWITCHBOARD_RPC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* gRPC status codes (their numbers are the wire values). */
+typedef enum sb_code {
+  SB_CODE_OK = 0,
+  SB_CODE_CANCELLED = 1,
+  SB_CODE_UNKNOWN = 2,
+  SB_CODE_INVALID_ARGUMENT = 3,
+  SB_CODE_DEADLINE_EXCEEDED = 4,
+  SB_CODE_NOT_FOUND = 5,
+  SB_CODE_ALREADY_EXISTS = 6,
+  SB_CODE_PERMISSION_DENIED = 7,
+  SB_CODE_RESOURCE_EXHAUSTED = 8,
+  SB_CODE_FAILED_PRECONDITION = 9,
+  SB_CODE_ABORTED = 10,
+  SB_CODE_OUT_OF_RANGE = 11,
+  SB_CODE_UNIMPLEMENTED = 12,
+  SB_CODE_INTERNAL = 13,
+  SB_CODE_UNAVAILABLE = 14,
+  SB_CODE_DATA_LOSS = 15,
+  SB_CODE_UNAUTHENTICATED = 16,
+} sb_code_t;
+
+/* The canonical name of a code ("NOT_FOUND"), or "UNKNOWN". */
+const char *sb_code_name(sb_code_t code);
+/* The HTTP status a code maps to (Google API design guide: NOT_FOUND -> 404, ...). */
+int sb_code_http_status(sb_code_t code);
+
+/* One HTTP binding of a method (google.api.http). */
+typedef struct sb_http_rule {
+  const char *method;        /* "GET", "POST", "PUT", "DELETE", "PATCH" or a custom verb */
+  const char *path;          /* template, e.g. "/v1/items/{id}" or "/v1/{name=**}" */
+  const char *body;          /* NULL: no body; "*": the whole request; else a field name */
+  const char *response_body; /* NULL: the whole response; else a field name */
+} sb_http_rule_t;
+
+typedef enum sb_method_kind {
+  SB_METHOD_UNARY = 0,
+  SB_METHOD_SERVER_STREAMING = 1,
+  SB_METHOD_CLIENT_STREAMING = 2,
+  SB_METHOD_BIDI_STREAMING = 3,
+} sb_method_kind_t;
+
+typedef enum sb_idempotency {
+  SB_IDEMPOTENCY_UNKNOWN = 0, /* mirrors google.protobuf.MethodOptions.IdempotencyLevel */
+  SB_IDEMPOTENCY_NO_SIDE_EFFECTS = 1,
+  SB_IDEMPOTENCY_IDEMPOTENT = 2,
+} sb_idempotency_t;
+
+/* A method of a service, as the generator describes it. All pointers are static data. */
+typedef struct sb_method_desc {
+  const char *name;                         /* "GetItem" */
+  const char *path;                         /* "/items.v1.ItemService/GetItem" (gRPC path) */
+  const ProtobufCMessageDescriptor *input;  /* request message */
+  const ProtobufCMessageDescriptor *output; /* response message */
+  sb_method_kind_t kind;
+  sb_idempotency_t idempotency;
+  const sb_http_rule_t *http; /* bindings; may be empty */
+  size_t n_http;
+  int success_status;        /* REST status on success; 0 means 200 */
+  const char *cache_control; /* REST Cache-Control value, or NULL */
+} sb_method_desc_t;
+
+/* A service, as the generator describes it. All pointers are static data. */
+typedef struct sb_service_desc {
+  const char *full_name; /* "items.v1.ItemService" */
+  const char *package;   /* "items.v1" */
+  const sb_method_desc_t *methods;
+  size_t n_methods;
+  const uint8_t *file_descriptor; /* serialized FileDescriptorProto of its file */
+  size_t file_descriptor_len;
+  const char *openapi_json; /* OpenAPI 3.1 document for this file, or NULL */
+} sb_service_desc_t;
+
+typedef struct sb_call sb_call_t;
+typedef struct sb_rpc sb_rpc_t;
+
+/* The generic shape every generated handler is cast to. req is borrowed until the call
+ * finishes; res is owned by the call and sent by sb_call_finish(). */
+typedef void (*sb_handler_fn)(sb_call_t *call, const ProtobufCMessage *req, ProtobufCMessage *res,
+                              void *ud);
+
+/* Creates the RPC registry bound to srv: services registered on it are served on srv's
+ * listener by every protocol front-end built in. Call before sb_server_start(). Returns 0 and
+ * sets *out, or SB_ENOMEM. The registry is freed by sb_rpc_free() after the server stopped. */
+int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out);
+void sb_rpc_free(sb_rpc_t *rpc);
+
+/* Registers a service: handlers[i] serves desc->methods[i] (NULL answers UNIMPLEMENTED).
+ * desc and handlers are borrowed for the registry's life; ud is passed to every handler.
+ * Returns 0, SB_EINVAL (a duplicate service or an unusable HTTP rule) or SB_ENOMEM. */
+int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const sb_handler_fn *handlers,
+                    void *ud);
+
+/* Memory that lives until the call is freed (after it finished). NULL when out of memory. */
+void *sb_call_alloc(sb_call_t *call, size_t n);
+char *sb_call_strdup(sb_call_t *call, const char *s);
+
+/* Completes the call: with SB_CODE_OK the response message is encoded and sent; otherwise
+ * the error (code, message) is sent. message is copied; it may be NULL. Exactly once per
+ * call, also after cancellation (then nothing is sent). */
+void sb_call_finish(sb_call_t *call, sb_code_t code, const char *message);
+
+/* For server-streaming methods: sends one message (encoded at once; msg is borrowed).
+ * Returns 0, 1 when the transport's buffer is above its high-water mark (the stream is still
+ * fine; slow down), or SB_ECANCELED when the client went away. */
+int sb_call_send(sb_call_t *call, const ProtobufCMessage *msg);
+
+/* The value of a request header / metadata key (lower-case), or NULL. */
+const char *sb_call_metadata(const sb_call_t *call, const char *key);
+/* 1 once the client went away or the deadline passed. */
+int sb_call_cancelled(const sb_call_t *call);
+/* The loop the call lives on, for timers and async completions. */
+struct uv_loop_s *sb_call_loop(const sb_call_t *call);
+/* The method being called. */
+const sb_method_desc_t *sb_call_method(const sb_call_t *call);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

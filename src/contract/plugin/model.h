@@ -1,0 +1,82 @@
+/*
+ * The generator's model of one .proto file: what protoc-gen-switchboard emits, resolved and
+ * validated, with every name already spelled as the generated C needs it.
+ *
+ * sb_model_build() reads the file's FileDescriptorProto from the CodeGeneratorRequest:
+ * services and methods, the C names of request/response types (which may live in imported
+ * files), idempotency_level, and the extension options google.api.http (72295728),
+ * switchboard.success_status (51001) and switchboard.cache_control (51002). It also
+ * serializes the file's descriptor without source_code_info, for server reflection.
+ *
+ * Ownership: every pointer in the model is allocated in, or borrowed by, the arena passed to
+ * sb_model_build() (the request must outlive the arena's use). Single-threaded.
+ */
+#ifndef SB_CONTRACT_PLUGIN_MODEL_H
+#define SB_CONTRACT_PLUGIN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "google/protobuf/compiler/plugin.pb-c.h"
+
+/* Field numbers of the extensions of google.protobuf.MethodOptions we read. They are facts
+ * of proto/google/api/annotations.proto and proto/switchboard/options.proto. */
+#define SB_MODEL_EXT_HTTP 72295728u        /* google.api.http: HttpRule */
+#define SB_MODEL_EXT_SUCCESS_STATUS 51001u /* switchboard.success_status: int32 */
+#define SB_MODEL_EXT_CACHE_CONTROL 51002u  /* switchboard.cache_control: string */
+/* protoc-c's (pb_c_file) FileOptions extension and its c_package field (protobuf-c.proto). */
+#define SB_MODEL_EXT_PB_C_FILE 1019u
+#define SB_MODEL_PB_C_FILE_C_PACKAGE 6u
+
+/* One HTTP binding, as it goes into an sb_http_rule_t. */
+typedef struct sb_model_rule {
+  const char *verb;          /* "GET", "PUT", "POST", "DELETE", "PATCH" or the custom kind */
+  const char *path;          /* URL template; starts with '/' */
+  const char *body;          /* NULL when the rule has no body */
+  const char *response_body; /* NULL when the whole response is the body */
+} sb_model_rule_t;
+
+typedef struct sb_model_method {
+  const char *name;          /* "GetItem" */
+  const char *member;        /* handler table member: "get_item" */
+  const char *grpc_path;     /* "/items.v1.ItemService/GetItem" */
+  const char *in_type;       /* C type of the request: "Items__V1__GetItemRequest" */
+  const char *in_desc;       /* its descriptor: "items__v1__get_item_request__descriptor" */
+  const char *out_type;      /* C type of the response */
+  const char *out_desc;      /* its descriptor */
+  const char *kind;          /* the sb_method_kind_t constant, e.g. "SB_METHOD_UNARY" */
+  const char *idempotency;   /* the sb_idempotency_t constant */
+  sb_model_rule_t *rules;    /* primary rule first, then the additional bindings */
+  size_t n_rules;            /* 0 when the method has no google.api.http */
+  int32_t success_status;    /* 200-299, or 0 when absent */
+  const char *cache_control; /* NULL when absent or empty */
+} sb_model_method_t;
+
+typedef struct sb_model_service {
+  const char *full_name;      /* "items.v1.ItemService" */
+  const char *package;        /* "items.v1"; "" without a package */
+  const char *c_type;         /* "Items__V1__ItemService" */
+  const char *c_lower;        /* "items__v1__item_service" */
+  sb_model_method_t *methods; /* in declaration order */
+  size_t n_methods;
+} sb_model_service_t;
+
+typedef struct sb_model_file {
+  const char *name; /* the .proto's name as protoc knows it: "items.proto" */
+  const char *base; /* name without ".proto": outputs are base.sb.h, base.sb.c */
+  sb_model_service_t *services;
+  size_t n_services;
+  uint8_t *descriptor; /* serialized FileDescriptorProto without source_code_info */
+  size_t descriptor_len;
+} sb_model_file_t;
+
+/* Builds the model of fd, one of req's proto_file. On success returns 0 and fills *out. When
+ * the contract cannot be generated (an unresolvable type, a malformed or unusable option, two
+ * methods with the same C name, ...) returns SB_EINVAL and sets *err to a message naming the
+ * file and method, in the arena. Returns SB_ENOMEM when the arena runs out. */
+int sb_model_build(sb_arena_t *a, const Google__Protobuf__Compiler__CodeGeneratorRequest *req,
+                   Google__Protobuf__FileDescriptorProto *fd, sb_model_file_t *out,
+                   const char **err);
+
+#endif

@@ -1,0 +1,170 @@
+"""REST/JSON from a .proto contract: the items example (examples/items) driven with curl.
+
+Covers the routes from google.api.http bindings, success statuses (201, 204), the error model
+({"code","message","details"} with the mapped HTTP status and the field path), the proto3 JSON
+mapping on the wire, path/query/body binding, ETag/304 and Cache-Control on side-effect-free
+methods, the default POST /<package>.<Service>/<Method> route, HTTP/2, and SSE for the
+server-streaming method."""
+
+import json
+
+import pytest
+
+from helpers import curl, split_head_body
+
+JSON = ["-H", "content-type: application/json"]
+
+
+def out(r):
+    return r.stdout.decode() if isinstance(r.stdout, bytes) else r.stdout
+
+
+def call(port, method, path, body=None, extra=()):
+    args = ["-i", "-X", method, f"http://127.0.0.1:{port}{path}", *extra]
+    if body is not None:
+        args += JSON + ["--data-binary", body if isinstance(body, str) else json.dumps(body)]
+    r = curl(*args)
+    raw = r.stdout if isinstance(r.stdout, bytes) else r.stdout.encode("latin-1")
+    blocks, payload = split_head_body(raw)
+    head = blocks[-1]
+    status = int(head.split()[1])
+    headers = {}
+    for line in head.split("\r\n")[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, payload
+
+
+def jcall(port, method, path, body=None, extra=()):
+    status, headers, payload = call(port, method, path, body, extra)
+    return status, headers, (json.loads(payload) if payload.strip() else None)
+
+
+@pytest.fixture
+def items(server_factory):
+    return server_factory(kind="items")
+
+
+def test_create_get_and_not_found(items):
+    st, h, b = jcall(items.port, "POST", "/items", {"name": "lamp", "price": 12.5})
+    assert st == 201 and b == {"id": 1, "name": "lamp", "price": 12.5}
+    assert h["content-type"] == "application/json"
+    st, h, b = jcall(items.port, "GET", "/items/1")
+    assert st == 200 and b == {"id": 1, "name": "lamp", "price": 12.5}
+    assert h["cache-control"] == "max-age=60"
+    st, _, b = jcall(items.port, "GET", "/items/42")
+    assert st == 404
+    assert b["code"] == 5 and "42" in b["message"] and b["details"] == []
+    # the additional binding serves the same method
+    st, _, b = jcall(items.port, "GET", "/v1/items/1")
+    assert st == 200 and b["name"] == "lamp"
+
+
+def test_list_paging_update_delete(items):
+    for i in range(3):
+        assert jcall(items.port, "POST", "/items", {"name": f"n{i}", "price": i + 1})[0] == 201
+    st, _, b = jcall(items.port, "GET", "/items?page_size=2")
+    assert st == 200 and [x["id"] for x in b["items"]] == [1, 2]
+    st, _, b2 = jcall(items.port, "GET", f"/items?page_size=2&page_token={b['nextPageToken']}")
+    assert [x["id"] for x in b2["items"]] == [3] and "nextPageToken" not in b2
+    # snake_case query names are accepted too
+    st, _, b3 = jcall(items.port, "GET", "/items?page_size=1&page_token=3")
+    assert [x["id"] for x in b3["items"]] == [3]
+    # PATCH with body "item": only populated fields change without a mask
+    st, _, b = jcall(items.port, "PATCH", "/items/2", {"price": 9.5})
+    assert st == 200 and b == {"id": 2, "name": "n1", "price": 9.5}
+    # ...and only the masked ones with an update_mask (FieldMask from the query)
+    st, _, b = jcall(items.port, "PATCH", "/items/2?updateMask=name", {"name": "x", "price": 1})
+    assert b == {"id": 2, "name": "x", "price": 9.5}
+    # PUT binding with body "*": the path variable item.id wins over the body
+    st, _, b = jcall(items.port, "PUT", "/items/2",
+                     {"item": {"id": 99, "name": "y"}, "updateMask": "name"})
+    assert st == 200 and b["id"] == 2 and b["name"] == "y"
+    status, headers, payload = call(items.port, "DELETE", "/items/2")
+    assert status == 204 and payload == b""
+    assert jcall(items.port, "GET", "/items/2")[0] == 404
+    assert jcall(items.port, "DELETE", "/items/2")[0] == 404
+
+
+def test_proto3_json_on_the_wire(items):
+    # numbers as strings and integral floats are accepted for numeric fields
+    st, _, b = jcall(items.port, "POST", "/items", '{"name":"a","price":"2.5"}')
+    assert st == 201 and b["price"] == 2.5
+    # the default route: POST /<package>.<Service>/<Method>, JSON in and out
+    st, _, b = jcall(items.port, "POST", "/items.v1.ItemService/GetItem", {"id": "1"})
+    assert st == 200 and b["name"] == "a"
+    st, _, b = jcall(items.port, "POST", "/items.v1.ItemService/GetItem", {"id": 1e0})
+    assert st == 200
+
+
+@pytest.mark.parametrize("path,body,field,fragment", [
+    ("/items", '{"name":"x","price":"abc"}', "price", "number"),
+    ("/items", '{"name":"x","bogus":1}', "bogus", "unknown field"),
+    ("/items", '{"name":"x","price":true}', "price", "number"),
+    ("/items", '{"name":5}', "name", "string"),
+    ("/items", '{"name":"x","name":"y"}', "name", "more than once"),
+    ("/items", '{"name":"\\ud800"}', "name", ""),
+    ("/items", '{"name":', "name", ""),
+    ("/items", '[1]', "", "object"),
+])
+def test_bad_bodies_are_400_with_field_path(items, path, body, field, fragment):
+    st, _, b = jcall(items.port, "POST", path, body)
+    assert st == 400, b
+    assert b["code"] == 3
+    assert fragment in b["message"]
+    if field:
+        assert b["message"].startswith(field + ":")
+        v = b["details"][0]["fieldViolations"][0]
+        assert v["field"] == field
+
+
+def test_bad_path_and_query_params(items):
+    st, _, b = jcall(items.port, "GET", "/items/abc")
+    assert st == 400 and b["details"][0]["fieldViolations"][0]["field"] == "id"
+    st, _, b = jcall(items.port, "GET", "/items/4294967296")  # uint32 overflow
+    assert st == 400 and "range" in b["message"]
+    st, _, b = jcall(items.port, "GET", "/items?nope=1")
+    assert st == 400 and b["message"].startswith("nope:")
+    st, _, b = jcall(items.port, "GET", "/items/1?id=2")  # bound by the path
+    assert st == 400
+
+
+def test_content_type_method_and_route_errors(items):
+    r = curl("-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+             f"http://127.0.0.1:{items.port}/items", "--data-binary", '{"name":"f"}',
+             "-H", "content-type: text/plain")
+    assert out(r) == "415"
+    st, _, b = jcall(items.port, "PUT", "/items")
+    assert st == 405 and b["code"] == 12
+    st, _, b = jcall(items.port, "GET", "/no/such/route")
+    assert st == 404 and b["code"] == 5
+
+
+def test_etag_and_304(items):
+    jcall(items.port, "POST", "/items", {"name": "e", "price": 1})
+    st, h, _ = jcall(items.port, "GET", "/items/1")
+    etag = h["etag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    r = curl("-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"If-None-Match: {etag}",
+             f"http://127.0.0.1:{items.port}/items/1")
+    assert out(r) == "304"
+    jcall(items.port, "PATCH", "/items/1", {"price": 2})
+    r = curl("-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"If-None-Match: {etag}",
+             f"http://127.0.0.1:{items.port}/items/1")
+    assert out(r) == "200"  # changed representation, new validator
+
+
+def test_http2_and_sse(items):
+    jcall(items.port, "POST", "/items", {"name": "s1", "price": 1})
+    jcall(items.port, "POST", "/items", {"name": "s2", "price": 2})
+    r = curl("--http2-prior-knowledge", f"http://127.0.0.1:{items.port}/items/2")
+    assert json.loads(out(r))["name"] == "s2"
+    r = curl("-N", "-H", "Accept: text/event-stream", "-D", "-",
+             f"http://127.0.0.1:{items.port}/items:watch?sinceId=0")
+    assert "text/event-stream" in out(r)
+    events = [json.loads(line[6:]) for line in out(r).splitlines() if line.startswith("data: ")]
+    assert [e["item"]["name"] for e in events] == ["s1", "s2"]
+    # without text/event-stream: newline-delimited JSON
+    r = curl(f"http://127.0.0.1:{items.port}/items:watch?sinceId=1")
+    lines = [json.loads(x) for x in out(r).splitlines() if x.strip()]
+    assert [e["item"]["id"] for e in lines] == [2]

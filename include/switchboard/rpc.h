@@ -94,6 +94,16 @@ typedef struct sb_method_desc {
   const char *cache_control; /* REST Cache-Control value, or NULL */
 } sb_method_desc_t;
 
+typedef struct sb_call sb_call_t;
+typedef struct sb_rpc sb_rpc_t;
+
+/* Calls handler mi of a generated handler table (typed, one member per method) with req and
+ * res converted to the method's message types. Generated per service, so no handler is ever
+ * called through a function pointer of another type. Returns 0, or -1 when that member is
+ * NULL (the call is then answered UNIMPLEMENTED). */
+typedef int (*sb_dispatch_fn)(const void *handlers, size_t mi, sb_call_t *call,
+                              const ProtobufCMessage *req, ProtobufCMessage *res, void *ud);
+
 /* A service, as the generator describes it. All pointers are static data. */
 typedef struct sb_service_desc {
   const char *full_name; /* "items.v1.ItemService" */
@@ -103,15 +113,9 @@ typedef struct sb_service_desc {
   const uint8_t *file_descriptor; /* serialized FileDescriptorProto of its file */
   size_t file_descriptor_len;
   const char *openapi_json; /* OpenAPI 3.1 document for this file, or NULL */
+  sb_dispatch_fn dispatch;  /* calls into the service's generated handler table */
 } sb_service_desc_t;
 
-typedef struct sb_call sb_call_t;
-typedef struct sb_rpc sb_rpc_t;
-
-/* The generic shape every generated handler is cast to. req is borrowed until the call
- * finishes; res is owned by the call and sent by sb_call_finish(). */
-typedef void (*sb_handler_fn)(sb_call_t *call, const ProtobufCMessage *req, ProtobufCMessage *res,
-                              void *ud);
 
 /* Creates the RPC registry bound to srv: services registered on it are served on srv's
  * listener by every protocol front-end built in. Call before sb_server_start(). Returns 0 and
@@ -119,11 +123,12 @@ typedef void (*sb_handler_fn)(sb_call_t *call, const ProtobufCMessage *req, Prot
 int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out);
 void sb_rpc_free(sb_rpc_t *rpc);
 
-/* Registers a service: handlers[i] serves desc->methods[i] (NULL answers UNIMPLEMENTED).
- * desc and handlers are borrowed for the registry's life; ud is passed to every handler.
- * Returns 0, SB_EINVAL (a duplicate service or an unusable HTTP rule) or SB_ENOMEM. */
-int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const sb_handler_fn *handlers,
-                    void *ud);
+/* Registers a service: handlers is its generated handler table (use the generated
+ * <service>__register() for type checking); a NULL member answers UNIMPLEMENTED. desc and
+ * handlers are borrowed for the registry's life; ud is passed to every handler. Returns 0,
+ * SB_EINVAL (a duplicate service, no dispatch function, or an unusable HTTP rule) or
+ * SB_ENOMEM. */
+int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const void *handlers, void *ud);
 
 /* Memory that lives until the call is freed (after it finished). NULL when out of memory. */
 void *sb_call_alloc(sb_call_t *call, size_t n);

@@ -60,9 +60,9 @@ void sb_rpc_free(sb_rpc_t *rpc) {
   free(rpc);
 }
 
-int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const sb_handler_fn *handlers,
-                    void *ud) {
-  if (!desc || !desc->full_name || !handlers) return SB_EINVAL;
+int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const void *handlers, void *ud) {
+  if (!desc || !desc->full_name || !handlers || (desc->n_methods && !desc->dispatch))
+    return SB_EINVAL;
   for (size_t i = 0; i < rpc->nsvcs; i++)
     if (strcmp(rpc->svcs[i].desc->full_name, desc->full_name) == 0) return SB_EINVAL;
   if (rpc->nsvcs == rpc->cap) {
@@ -105,7 +105,7 @@ sb_call_t *sb__call_new(sb_rpc_t *rpc, const sb__svc_t *svc, size_t mi, const sb
   call->rpc = rpc;
   call->svc = svc;
   call->method = &svc->desc->methods[mi];
-  call->fn = svc->handlers[mi];
+  call->mi = mi;
   call->ops = ops;
   call->fe = fe;
   call->loop = loop;
@@ -128,11 +128,9 @@ void sb__call_free(sb_call_t *call) {
 }
 
 void sb__call_invoke(sb_call_t *call) {
-  if (!call->fn) {
+  const sb__svc_t *svc = call->svc;
+  if (svc->desc->dispatch(svc->handlers, call->mi, call, call->request, call->response, svc->ud))
     sb_call_finish(call, SB_CODE_UNIMPLEMENTED, "method not implemented");
-    return;
-  }
-  call->fn(call, call->request, call->response, call->svc->ud);
 }
 
 void *sb_call_alloc(sb_call_t *call, size_t n) {

@@ -28,7 +28,7 @@ typedef struct sb__call_ops {
 /* A registered service. */
 typedef struct sb__svc {
   const sb_service_desc_t *desc; /* borrowed */
-  const sb_handler_fn *handlers; /* borrowed; parallel to desc->methods */
+  const void *handlers;          /* borrowed generated handler table (desc->dispatch reads it) */
   void *ud;                      /* passed to handlers */
 } sb__svc_t;
 
@@ -45,7 +45,7 @@ struct sb_call {
   sb_rpc_t *rpc;                  /* borrowed */
   const sb__svc_t *svc;           /* borrowed */
   const sb_method_desc_t *method; /* borrowed */
-  sb_handler_fn fn;               /* NULL: UNIMPLEMENTED */
+  size_t mi;                      /* index of method in svc->desc->methods */
   const sb__call_ops_t *ops;      /* the front-end that created the call */
   void *fe;                       /* front-end state, owned by the front-end */
   uv_loop_t *loop;                /* the worker loop of the call */

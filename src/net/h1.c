@@ -519,7 +519,7 @@ int sb__h1_res_start(sb_http_req_t *req) {
   /* Built with memcpy: this runs once per response. */
   size_t dlen, rlen = strlen(sb_http_status_text(req->status));
   const char *date = sb__worker_date_block(c->w, &dlen);
-  int rc = sb_buf_reserve(o, 14 + rlen + dlen);
+  int rc = sb_buf_reserve(o, 15 + rlen + dlen); /* "HTTP/1.x NNN " + reason + CRLF + date */
   if (!rc) {
     char *p = (char *)o->data + o->len;
     memcpy(p, "HTTP/1.1 ", 9);

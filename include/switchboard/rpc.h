@@ -130,6 +130,13 @@ void sb_rpc_free(sb_rpc_t *rpc);
  * SB_ENOMEM. */
 int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const void *handlers, void *ud);
 
+/* Idempotency-Key handling for non-safe REST requests: a retry with the same key within
+ * window_ms replays the stored response without running the handler; the same key with a
+ * different request answers 422, and while the first request runs, 409. Stored keys and
+ * responses are bounded by max_bytes (oldest dropped first). 0 keeps a default (24 h,
+ * 64 MiB). Call before the server starts. Returns 0 or SB_ENOMEM. */
+int sb_rpc_set_idempotency(sb_rpc_t *rpc, uint64_t window_ms, size_t max_bytes);
+
 /* Memory that lives until the call is freed (after it finished). NULL when out of memory. */
 void *sb_call_alloc(sb_call_t *call, size_t n);
 char *sb_call_strdup(sb_call_t *call, const char *s);

@@ -23,8 +23,9 @@ typedef struct sb_buf {
 static inline size_t sb_buf_pending(const sb_buf_t *b) {
   return b->len - b->off;
 }
+/* The first pending byte; NULL for a buffer that never allocated (NULL + 0 is undefined). */
 static inline const uint8_t *sb_buf_head(const sb_buf_t *b) {
-  return b->data + b->off;
+  return b->data ? b->data + b->off : NULL;
 }
 
 /* Makes room for at least n more bytes after len (compacting or growing). Returns 0 or

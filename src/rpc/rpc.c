@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpc/idempotency.h"
 #include "rpc/rpc_int.h"
 #include "switchboard/error.h"
 
@@ -42,10 +43,15 @@ int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out) {
   sb_rpc_t *rpc = calloc(1, sizeof *rpc);
   if (!rpc) return SB_ENOMEM;
   rpc->srv = srv;
+  if (sb__idem_new(0, 0, &rpc->idem)) {
+    free(rpc);
+    return SB_ENOMEM;
+  }
   /* REST paths are arbitrary, so the front-end takes every path the server does not route
    * more specifically (/healthz and /metrics stay built-in). */
   int rc = sb_server_route(srv, "/", sb__rest_handle, rpc);
   if (rc) {
+    sb__idem_free(rpc->idem);
     free(rpc);
     return rc;
   }
@@ -56,8 +62,17 @@ int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out) {
 void sb_rpc_free(sb_rpc_t *rpc) {
   if (!rpc) return;
   sb__rest_free(rpc);
+  sb__idem_free(rpc->idem);
   free(rpc->svcs);
   free(rpc);
+}
+
+int sb_rpc_set_idempotency(sb_rpc_t *rpc, uint64_t window_ms, size_t max_bytes) {
+  sb_idem_t *n;
+  if (sb__idem_new(window_ms, max_bytes, &n)) return SB_ENOMEM;
+  sb__idem_free(rpc->idem);
+  rpc->idem = n;
+  return 0;
 }
 
 int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const void *handlers, void *ud) {

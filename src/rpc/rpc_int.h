@@ -33,12 +33,14 @@ typedef struct sb__svc {
 } sb__svc_t;
 
 struct sb_rest; /* the REST front-end's route table */
+struct sb_idem; /* idempotency-key store (rpc/idempotency.h) */
 
 struct sb_rpc {
   sb_server_t *srv; /* borrowed */
   sb__svc_t *svcs;  /* owned array */
   size_t nsvcs, cap;
   struct sb_rest *rest; /* owned by the REST front-end; built at registration */
+  struct sb_idem *idem; /* owned; shared by every worker (it locks itself) */
 };
 
 struct sb_call {

@@ -168,3 +168,31 @@ def test_http2_and_sse(items):
     r = curl(f"http://127.0.0.1:{items.port}/items:watch?sinceId=1")
     lines = [json.loads(x) for x in out(r).splitlines() if x.strip()]
     assert [e["item"]["id"] for e in lines] == [2]
+
+
+def test_idempotency_key_replay_conflict_and_mismatch(items):
+    body = {"name": "once", "price": 1}
+    key = ["-H", "Idempotency-Key: k-123"]
+    st, h, b = jcall(items.port, "POST", "/items", body, key)
+    assert st == 201 and b["id"] == 1 and "idempotent-replayed" not in h
+    # a retry with the same key replays the stored response: the handler does not run again
+    st, h, b2 = jcall(items.port, "POST", "/items", body, key)
+    assert st == 201 and b2 == b and h.get("idempotent-replayed") == "true"
+    st, _, lst = jcall(items.port, "GET", "/items")
+    assert [x["name"] for x in lst["items"]] == ["once"]
+    # the same key with a different body is refused
+    st, _, e = jcall(items.port, "POST", "/items", {"name": "other", "price": 2}, key)
+    assert st == 422 and e["code"] == 3 and "Idempotency-Key" in e["message"]
+    # another key runs the handler again; errors are replayed too (they are not 5xx)
+    st, _, b3 = jcall(items.port, "POST", "/items", body, ["-H", "Idempotency-Key: k-2"])
+    assert st == 201 and b3["id"] == 2
+    st, _, _ = jcall(items.port, "DELETE", "/items/99", None, ["-H", "Idempotency-Key: d-1"])
+    assert st == 404
+    jcall(items.port, "POST", "/items", {"name": "x", "price": 1})  # id 3
+    st, h, _ = jcall(items.port, "DELETE", "/items/99", None, ["-H", "Idempotency-Key: d-1"])
+    assert st == 404 and h.get("idempotent-replayed") == "true"
+    # safe methods ignore the header; an over-long key is a 400
+    st, h, _ = jcall(items.port, "GET", "/items/1", None, key)
+    assert st == 200 and "idempotent-replayed" not in h
+    st, _, e = jcall(items.port, "POST", "/items", body, ["-H", "Idempotency-Key: " + "k" * 300])
+    assert st == 400

@@ -30,6 +30,7 @@
 #include "contract/json.h"
 #include "contract/pbjson.h"
 #include "core/buf.h"
+#include "rpc/idempotency.h"
 #include "rpc/rpc_int.h"
 #include "switchboard/error.h"
 #include "switchboard/log.h"
@@ -307,6 +308,7 @@ typedef struct rest_call {
   unsigned started : 1; /* stream headers sent */
   unsigned aborted : 1; /* the body could not be stored (out of memory) */
   unsigned invoked : 1; /* the handler was called: the call (and rc) belong to it now */
+  const char *idem_key; /* Idempotency-Key being served (call arena), or NULL */
 } rest_call_t;
 
 /* Answers an error; http_status 0 means the status mapped from code. */
@@ -318,11 +320,10 @@ static void respond_json_error(sb_http_req_t *req, sb_code_t code, const char *m
   respond_json_error_status(req, 0, code, msg, path);
 }
 
-static void respond_json_error_status(sb_http_req_t *req, int http_status, sb_code_t code,
-                                      const char *msg, const char *path) {
-  sb_buf_t out = {0};
+/* Builds the error body {"code","message","details"} into out. Returns 0 or SB_ENOMEM. */
+static int error_body(sb_buf_t *out, sb_code_t code, const char *msg, const char *path) {
   sb_jw_t w;
-  sb_jw_init(&w, &out);
+  sb_jw_init(&w, out);
   sb_jw_obj_begin(&w);
   sb_jw_key(&w, "code", 4);
   sb_jw_int(&w, code);
@@ -354,7 +355,13 @@ static void respond_json_error_status(sb_http_req_t *req, int http_status, sb_co
   }
   sb_jw_arr_end(&w);
   sb_jw_obj_end(&w);
-  if (w.err) {
+  return sb_jw_error(&w);
+}
+
+static void respond_json_error_status(sb_http_req_t *req, int http_status, sb_code_t code,
+                                      const char *msg, const char *path) {
+  sb_buf_t out = {0};
+  if (error_body(&out, code, msg, path)) {
     static const char internal[] = "{\"code\":13,\"message\":\"INTERNAL\",\"details\":[]}";
     sb_http_respond(req, 500, "application/json", internal, sizeof internal - 1);
   } else {
@@ -364,15 +371,6 @@ static void respond_json_error_status(sb_http_req_t *req, int http_status, sb_co
   sb_buf_free(&out);
 }
 
-/* FNV-1a, 64 bits: a strong validator for an exact byte sequence (RFC 9110 8.8.3). */
-static uint64_t fnv1a(const uint8_t *p, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 static const char *rest_metadata(const sb_call_t *call, const char *key) {
   const rest_call_t *rc = call->fe;
@@ -417,10 +415,26 @@ static int encode_response(const rest_call_t *rc, const ProtobufCMessage *msg, s
   return rc2;
 }
 
+/* Sends the final response, recording it under the request's Idempotency-Key. Server errors
+ * are not recorded: a retry should run again. */
+static void send_final(rest_call_t *rc, int status, const void *body, size_t len) {
+  sb_call_t *call = rc->call;
+  if (rc->idem_key) {
+    if (status < 500)
+      sb__idem_complete(call->rpc->idem, call->method->path, rc->idem_key, status,
+                        "application/json", body, len, uv_now(call->loop));
+    else
+      sb__idem_abandon(call->rpc->idem, call->method->path, rc->idem_key);
+    rc->idem_key = NULL;
+  }
+  sb_http_respond(rc->req, status, "application/json", body, len);
+}
+
 static void rest_finish(sb_call_t *call, sb_code_t code, const char *message) {
   rest_call_t *rc = call->fe;
   sb_http_req_t *req = rc->req;
   if (call->cancelled || sb_http_req_aborted(req)) {
+    if (rc->idem_key) sb__idem_abandon(call->rpc->idem, call->method->path, rc->idem_key);
     sb_http_res_end(req);
   } else if (rc->started) {
     /* A stream: end it, reporting a failure in-band (headers are gone). */
@@ -434,11 +448,20 @@ static void rest_finish(sb_call_t *call, sb_code_t code, const char *message) {
     }
     sb_http_res_end(req);
   } else if (code != SB_CODE_OK) {
-    respond_json_error(req, code, message, NULL);
+    sb_buf_t out = {0};
+    if (error_body(&out, code, message, NULL)) {
+      sb_buf_free(&out);
+      code = SB_CODE_INTERNAL;
+      error_body(&out, code, "out of memory", NULL);
+    }
+    send_final(rc, sb_code_http_status(code), sb_buf_head(&out), sb_buf_pending(&out));
+    sb_buf_free(&out);
   } else {
     sb_buf_t out = {0};
     if (encode_response(rc, call->response, &out)) {
-      respond_json_error(req, SB_CODE_INTERNAL, "response could not be encoded", NULL);
+      sb_buf_reset(&out);
+      error_body(&out, SB_CODE_INTERNAL, "response could not be encoded", NULL);
+      send_final(rc, 500, sb_buf_head(&out), sb_buf_pending(&out));
     } else {
       const sb_method_desc_t *m = call->method;
       int status = m->success_status ? m->success_status : 200;
@@ -449,7 +472,8 @@ static void rest_finish(sb_call_t *call, sb_code_t code, const char *message) {
       if (cacheable && status == 200) {
         char etag[24];
         snprintf(etag, sizeof etag, "\"%016llx\"",
-                 (unsigned long long)fnv1a(sb_buf_head(&out), sb_buf_pending(&out)));
+                 (unsigned long long)sb__fnv1a(SB_FNV_SEED, sb_buf_head(&out),
+                                                        sb_buf_pending(&out)));
         sb_http_res_header(req, "etag", etag);
         const char *inm = sb_http_req_header(req, "if-none-match", NULL);
         if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
@@ -460,7 +484,7 @@ static void rest_finish(sb_call_t *call, sb_code_t code, const char *message) {
           return;
         }
       }
-      sb_http_respond(req, status, "application/json", sb_buf_head(&out), sb_buf_pending(&out));
+      send_final(rc, status, sb_buf_head(&out), sb_buf_pending(&out));
     }
     sb_buf_free(&out);
   }
@@ -546,6 +570,55 @@ static int media_is_json(const char *ct) {
   return n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
 }
 
+/* Idempotency-Key on a non-safe request: replays a stored response, refuses a reused or busy
+ * key, or records the key as pending. Returns 1 when it answered (the call is not run). */
+static int idempotency(sb_http_req_t *req, rest_call_t *rc) {
+  const char *m = sb_http_req_method(req);
+  size_t klen = 0;
+  const char *key = sb_http_req_header(req, "idempotency-key", &klen);
+  if (!key || !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS")) return 0;
+  sb_call_t *call = rc->call;
+  if (klen == 0 || klen > SB_IDEM_MAX_KEY) {
+    respond_json_error(req, SB_CODE_INVALID_ARGUMENT, "must be 1 to 255 characters",
+                       "Idempotency-Key");
+    return 1;
+  }
+  /* The same request: method, path, query and body bytes. */
+  uint64_t fp = sb__fnv1a(SB_FNV_SEED, m, strlen(m) + 1);
+  fp = sb__fnv1a(fp, sb_http_req_path(req), strlen(sb_http_req_path(req)) + 1);
+  fp = sb__fnv1a(fp, sb_http_req_query(req), strlen(sb_http_req_query(req)) + 1);
+  fp = sb__fnv1a(fp, sb_buf_head(&rc->body), sb_buf_pending(&rc->body));
+  sb_idem_response_t stored;
+  int r = sb__idem_begin(call->rpc->idem, call->method->path, key, fp, uv_now(call->loop), &stored);
+  switch (r) {
+  case SB_IDEM_NEW:
+    rc->idem_key = sb_call_strdup(call, key);
+    if (!rc->idem_key) {
+      sb__idem_abandon(call->rpc->idem, call->method->path, key);
+      respond_json_error(req, SB_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL);
+      return 1;
+    }
+    return 0;
+  case SB_IDEM_REPLAY:
+    sb_http_res_header(req, "idempotent-replayed", "true");
+    sb_http_respond(req, stored.status, stored.content_type[0] ? stored.content_type : NULL,
+                    sb_buf_head(&stored.body), sb_buf_pending(&stored.body));
+    sb_buf_free(&stored.body);
+    return 1;
+  case SB_IDEM_MISMATCH:
+    respond_json_error_status(req, 422, SB_CODE_INVALID_ARGUMENT,
+                              "this key was used for a different request", "Idempotency-Key");
+    return 1;
+  case SB_IDEM_PENDING:
+    respond_json_error_status(req, 409, SB_CODE_ABORTED,
+                              "a request with this key is still in progress", "Idempotency-Key");
+    return 1;
+  default:
+    respond_json_error(req, SB_CODE_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    return 1;
+  }
+}
+
 /* The body is complete: build the request message and run the handler. */
 static void on_end(sb_http_req_t *req, void *ud) {
   rest_call_t *rc = ud;
@@ -603,6 +676,7 @@ static void on_end(sb_http_req_t *req, void *ud) {
     }
   }
   if (!bad) bad = apply_query(req, rc, &err);
+  if (!bad && call->method->kind == SB_METHOD_UNARY && idempotency(req, rc)) goto drop;
   if (bad) {
     respond_json_error(req,
                        bad == SB_ENOMEM ? SB_CODE_RESOURCE_EXHAUSTED : SB_CODE_INVALID_ARGUMENT,

@@ -1,5 +1,6 @@
 #include "contract/pbjson.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,6 +318,22 @@ static void write_double(sb_jw_t *w, double v) {
     sb_jw_double(w, v);
 }
 
+/* A float in the fewest digits that read back (as a float) to the same value: widening to
+ * double first would print 0.1f as 0.10000000149011612. */
+static void write_float(sb_jw_t *w, float v) {
+  if (!isfinite(v)) {
+    write_double(w, (double)v);
+    return;
+  }
+  char buf[32];
+  int n = 0;
+  for (int prec = 1; prec <= 9; prec++) {
+    n = snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+    if (strtof(buf, NULL) == v) break;
+  }
+  sb_jw_raw(w, buf, (size_t)n);
+}
+
 static void write_scalar(sb_jw_t *w, const ProtobufCFieldDescriptor *f, const void *p,
                          unsigned flags) {
   char num[24];
@@ -344,7 +361,7 @@ static void write_scalar(sb_jw_t *w, const ProtobufCFieldDescriptor *f, const vo
     break;
   }
   case PROTOBUF_C_TYPE_FLOAT:
-    write_double(w, (double)*(const float *)p);
+    write_float(w, *(const float *)p);
     break;
   case PROTOBUF_C_TYPE_DOUBLE:
     write_double(w, *(const double *)p);
@@ -529,20 +546,18 @@ static void write_wkt(sb_jw_t *w, const ProtobufCMessage *m, enum wkt k, unsigne
     char *const *paths = f ? *(char **const *)CAT(m, f->offset) : NULL;
     sb_buf_t out = {0};
     for (size_t i = 0; i < n; i++) {
-      char jn[256];
       if (i) sb_buf_append(&out, ",", 1);
-      /* Each dotted segment is converted on its own. */
-      const char *s = paths[i];
-      while (*s) {
-        const char *dot = strchr(s, '.');
-        size_t sl = dot ? (size_t)(dot - s) : strlen(s);
-        char seg[256];
-        snprintf(seg, sizeof seg, "%.*s", (int)sl, s);
-        sb_pbjson_json_name(seg, jn, sizeof jn);
-        sb_buf_append(&out, jn, strlen(jn));
-        if (!dot) break;
-        sb_buf_append(&out, ".", 1);
-        s = dot + 1;
+      /* snake_case to lowerCamelCase, per dotted segment (a '.' resets the capital). */
+      int up = 0;
+      for (const char *s = paths[i]; *s; s++) {
+        char ch = *s;
+        if (ch == '_') {
+          up = 1;
+          continue;
+        }
+        if (up && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
+        up = 0;
+        sb_buf_append(&out, &ch, 1);
       }
     }
     sb_jw_str(w, out.data ? (const char *)sb_buf_head(&out) : "", sb_buf_pending(&out));
@@ -723,8 +738,13 @@ static int number_into(rctx_t *c, ProtobufCType t, const char *s, size_t n, int 
       if (rc) return fail(c, rc == -2 ? "value out of range" : "not a number");
     }
     if (t == PROTOBUF_C_TYPE_FLOAT) {
-      if (isfinite(dv) && (dv > 3.4028234663852886e38 || dv < -3.4028234663852886e38))
+      /* Values that round to FLT_MAX (its shortest text, 3.4028235e38, is above it) are in
+       * range; from the halfway point to the next power of two, they would round to
+       * infinity. Converting an out-of-range double to float is undefined, so clamp. */
+      if (isfinite(dv) && fabs(dv) >= 3.4028235677973366e38)
         return fail(c, "value out of range for float");
+      if (isfinite(dv) && dv > FLT_MAX) dv = FLT_MAX;
+      if (isfinite(dv) && dv < -FLT_MAX) dv = -FLT_MAX;
       *(float *)dst = (float)dv;
     } else {
       *(double *)dst = dv;
@@ -837,6 +857,55 @@ static int map_key_into(rctx_t *c, const ProtobufCFieldDescriptor *kf, const cha
   }
 }
 
+/* The keys of one map being read: a set of the parsed key values, so "1" and "1e0" for an
+ * integer key are the same key. Open addressing over indexes into keys. */
+typedef struct keyset {
+  sb_buf_t bytes;   /* key values, concatenated */
+  sb_buf_t spans;   /* size_t pairs (offset, length) into bytes */
+  uint32_t *slots;  /* 0 = empty, else span index + 1 */
+  size_t cap, n;    /* slots; keys */
+} keyset_t;
+
+static uint64_t key_hash(const void *p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ ((const uint8_t *)p)[i]) * 1099511628211ull;
+  return h;
+}
+
+/* Adds key k; returns 1 if it was there already, 0 if added, -1 when out of memory. */
+static int keyset_add(keyset_t *ks, const void *k, size_t n) {
+  if ((ks->n + 1) * 2 > ks->cap) {
+    size_t ncap = ks->cap ? ks->cap * 2 : 16;
+    uint32_t *ns = calloc(ncap, sizeof *ns);
+    if (!ns) return -1;
+    const size_t *sp = (const size_t *)(const void *)ks->spans.data;
+    for (size_t i = 0; i < ks->n; i++) {
+      size_t j = key_hash(ks->bytes.data + sp[2 * i], sp[2 * i + 1]) & (ncap - 1);
+      while (ns[j]) j = (j + 1) & (ncap - 1);
+      ns[j] = (uint32_t)(i + 1);
+    }
+    free(ks->slots);
+    ks->slots = ns;
+    ks->cap = ncap;
+  }
+  size_t j = key_hash(k, n) & (ks->cap - 1);
+  while (ks->slots[j]) {
+    const size_t *sp = (const size_t *)(const void *)ks->spans.data + 2 * (ks->slots[j] - 1);
+    if (sp[1] == n && (n == 0 || memcmp(ks->bytes.data + sp[0], k, n) == 0)) return 1;
+    j = (j + 1) & (ks->cap - 1);
+  }
+  size_t span[2] = {sb_buf_pending(&ks->bytes), n};
+  if (sb_buf_append(&ks->bytes, k, n) || sb_buf_append(&ks->spans, span, sizeof span)) return -1;
+  ks->slots[j] = (uint32_t)(++ks->n);
+  return 0;
+}
+
+static void keyset_free(keyset_t *ks) {
+  sb_buf_free(&ks->bytes);
+  sb_buf_free(&ks->spans);
+  free(ks->slots);
+}
+
 static int read_repeated(rctx_t *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
                          sb_jtok_t tok) {
   sb_jr_t *r = c->r;
@@ -846,6 +915,7 @@ static int read_repeated(rctx_t *c, ProtobufCMessage *m, const ProtobufCFieldDes
   if (is_map(f)) {
     if (tok != SB_JT_OBJ_BEGIN) return fail(c, "expected an object (map)");
     const ProtobufCMessageDescriptor *ed = f->descriptor;
+    keyset_t seen = {{0}, {0}, NULL, 0, 0};
     while (!rc) {
       tok = sb_jr_next(r);
       if (tok == SB_JT_OBJ_END) break;
@@ -863,6 +933,16 @@ static int read_repeated(rctx_t *c, ProtobufCMessage *m, const ProtobufCFieldDes
       *slot = e;
       rc = map_key_into(c, &ed->fields[0], r->str, r->len, AT(e, ed->fields[0].offset));
       if (!rc) {
+        const void *kp = AT(e, ed->fields[0].offset);
+        size_t kn = elem_size(ed->fields[0].type);
+        if (ed->fields[0].type == PROTOBUF_C_TYPE_STRING) {
+          kp = *(char *const *)kp;
+          kn = strlen(kp);
+        }
+        int dup = keyset_add(&seen, kp, kn);
+        if (dup) rc = fail(c, dup > 0 ? "map key given more than once" : "out of memory");
+      }
+      if (!rc) {
         tok = sb_jr_next(r);
         if (tok == SB_JT_ERROR)
           rc = fail(c, r->err);
@@ -876,6 +956,7 @@ static int read_repeated(rctx_t *c, ProtobufCMessage *m, const ProtobufCFieldDes
       }
       pop(c, old);
     }
+    keyset_free(&seen);
   } else {
     if (tok != SB_JT_ARR_BEGIN) return fail(c, "expected an array");
     for (size_t i = 0; !rc; i++) {
@@ -1128,6 +1209,16 @@ int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len,
         return SB_EINVAL;
       }
       ProtobufCMessage **sub = AT(m, f->offset);
+      if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        /* The storage is shared by the oneof's members: it holds this message only when this
+         * member is the one set. */
+        uint32_t cs = *(uint32_t *)AT(m, f->quantifier_offset);
+        if (cs && cs != f->id) {
+          err->msg = "more than one field of a oneof is set";
+          return SB_EINVAL;
+        }
+        if (!cs) *sub = NULL;
+      }
       if (!*sub && !(*sub = new_message(alloc, f->descriptor))) {
         err->msg = "out of memory";
         return SB_ENOMEM;
@@ -1141,7 +1232,10 @@ int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len,
      * strings, enum names and text forms of well-known types become JSON strings; numbers
      * and booleans stay bare. */
     int bare = 0;
-    if (f->type == PROTOBUF_C_TYPE_BOOL) {
+    const ProtobufCFieldDescriptor *vf = f;
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && wkt_of(f->descriptor) == WKT_WRAPPER)
+      vf = field_by_id(f->descriptor, 1); /* a wrapper takes its value's text form */
+    if (vf && vf->type == PROTOBUF_C_TYPE_BOOL) {
       bare = (value_len == 4 && memcmp(value, "true", 4) == 0) ||
              (value_len == 5 && memcmp(value, "false", 5) == 0);
       if (!bare) {
@@ -1171,7 +1265,7 @@ int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len,
       void *old = *(void **)AT(m, f->offset);
       sb_jr_t r;
       sb_jr_init(&r, sb_buf_head(&one), sb_buf_pending(&one));
-      rctx_t c = {&r, alloc, 0, err, 0};
+      rctx_t c = {&r, alloc, 0, err, strlen(err->path)};
       int rc = w.err ? fail(&c, "invalid text") : read_repeated(&c, m, f, sb_jr_next(&r));
       sb_jr_free(&r);
       sb_buf_free(&one);
@@ -1187,7 +1281,7 @@ int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len,
     }
     sb_jr_t r;
     sb_jr_init(&r, sb_buf_head(&doc), sb_buf_pending(&doc));
-    rctx_t c = {&r, alloc, 0, err, 0};
+    rctx_t c = {&r, alloc, 0, err, strlen(err->path)};
     int rc = w.err ? fail(&c, "invalid text") : read_field(&c, m, f, sb_jr_next(&r));
     sb_jr_free(&r);
     sb_buf_free(&doc);

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: HTTP/1.x on one connection (request lines, headers, content-length and
  * chunked bodies, pipelining, Expect, h2c upgrade, limits), through switchboard's real
- * connection code: sniffing, h1.c on http-parser, the exchange API and response framing.
+ * connection code: sniffing, h1.c and its strict parser, the exchange API and response framing.
  *
  * Inputs are raw client bytes; seeds in fuzz/corpus/http1/. The harness (cutting the stream
  * into pieces, running the loop, closing, leak-freedom per input) is in fuzz_conn.h.

@@ -196,3 +196,23 @@ def test_idempotency_key_replay_conflict_and_mismatch(items):
     assert st == 200 and "idempotent-replayed" not in h
     st, _, e = jcall(items.port, "POST", "/items", body, ["-H", "Idempotency-Key: " + "k" * 300])
     assert st == 400
+
+
+def test_openapi_json_describes_the_contract(items):
+    st, h, doc = jcall(items.port, "GET", "/openapi.json")
+    assert st == 200 and h["content-type"] == "application/json"
+    assert doc["openapi"] == "3.1.0"
+    paths = doc["paths"]
+    assert paths["/items/{id}"]["get"]["operationId"] == "ItemService_GetItem"
+    assert "post" in paths["/items"] and "get" in paths["/items"]
+    assert "patch" in paths["/items/{item.id}"]
+    assert "text/event-stream" in paths["/items:watch"]["get"]["responses"]["200"]["content"]
+    created = paths["/items"]["post"]["responses"]["201"]["content"]["application/json"]
+    assert created["schema"]["$ref"] == "#/components/schemas/items.v1.Item"
+    item = doc["components"]["schemas"]["items.v1.Item"]
+    assert item["properties"]["id"]["format"] == "uint32"
+    assert item["properties"]["price"]["type"] == "number"
+    # what the document promises is what the server does: the documented GET works
+    jcall(items.port, "POST", "/items", {"name": "doc", "price": 1})
+    st, _, b = jcall(items.port, "GET", "/items/1")
+    assert st == 200 and set(b) <= set(item["properties"])

@@ -6,8 +6,8 @@
  *     else, so it has the layout of an array of sb_handler_fn (checked by _Static_assert);
  *   - extern const sb_service_desc_t s__desc;
  *   - static inline int s__register(sb_rpc_t *, const S_Handlers *, void *ud).
- * <base>.sb.c: the HTTP rules, the method table, the serialized FileDescriptorProto and the
- * service descriptors, all static const data.
+ * <base>.sb.c: the HTTP rules, the method table, the serialized FileDescriptorProto, the
+ * OpenAPI document (emit_openapi.h) and the service descriptors, all static const data.
  *
  * A file without services still gets both files (a header that includes the protoc-c header,
  * and a source with nothing to define), so a build system can name the outputs before it
@@ -22,7 +22,9 @@
 /* Appends the text of <base>.sb.h for f to out. Returns 0 or SB_ENOMEM. */
 int sb_emit_c_header(const sb_model_file_t *f, sb_buf_t *out);
 
-/* Appends the text of <base>.sb.c for f to out. Returns 0 or SB_ENOMEM. */
-int sb_emit_c_source(const sb_model_file_t *f, sb_buf_t *out);
+/* Appends the text of <base>.sb.c for f to out. openapi_json (borrowed; NUL-terminated) is
+ * the file's OpenAPI document from sb_emit_openapi(): every service's openapi_json points at
+ * the same copy of it. Returns 0 or SB_ENOMEM. */
+int sb_emit_c_source(const sb_model_file_t *f, const char *openapi_json, sb_buf_t *out);
 
 #endif

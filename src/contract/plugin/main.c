@@ -6,7 +6,8 @@
  *
  * protoc writes a google.protobuf.compiler.CodeGeneratorRequest to our stdin and reads a
  * CodeGeneratorResponse from our stdout (plugin.proto). For every file to generate we answer
- * <base>.sb.h and <base>.sb.c (see emit_c.h), which build on protoc-c's <base>.pb-c.h.
+ * <base>.sb.h and <base>.sb.c (see emit_c.h), which build on protoc-c's <base>.pb-c.h; the
+ * .sb.c embeds the file's OpenAPI document (see emit_openapi.h).
  *
  * Errors, as the plugin protocol wants them: a problem in the .proto files (an option we
  * cannot use, a name clash) goes into CodeGeneratorResponse.error, and we exit 0 so protoc
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "contract/plugin/emit_c.h"
+#include "contract/plugin/emit_openapi.h"
 #include "contract/plugin/model.h"
 #include "core/arena.h"
 #include "core/buf.h"
@@ -110,18 +112,23 @@ static int generate(const Google__Protobuf__Compiler__CodeGeneratorRequest *req,
   sb_arena_init(&arena);
   sb_model_file_t model;
   const char *err = NULL;
-  sb_buf_t h = {0}, c = {0};
+  sb_buf_t h = {0}, c = {0}, oa = {0};
   int rc = sb_model_build(&arena, req, fd, &model, &err);
   if (rc == SB_EINVAL) {
     r->msg.error = strdup(err);
     if (!r->msg.error) rc = SB_ENOMEM;
   }
   if (rc == 0) rc = sb_emit_c_header(&model, &h);
-  if (rc == 0) rc = sb_emit_c_source(&model, &c);
+  /* The OpenAPI document becomes a string in <base>.sb.c: NUL-terminate it. */
+  if (rc == 0 && model.n_services > 0) rc = sb_emit_openapi(&arena, req, fd, &model, &oa);
+  if (rc == 0 && model.n_services > 0) rc = sb_buf_append(&oa, "", 1);
+  if (rc == 0)
+    rc = sb_emit_c_source(&model, model.n_services ? (const char *)sb_buf_head(&oa) : NULL, &c);
   if (rc == 0) rc = add_file(r, model.base, ".sb.h", &h);
   if (rc == 0) rc = add_file(r, model.base, ".sb.c", &c);
   sb_buf_free(&h);
   sb_buf_free(&c);
+  sb_buf_free(&oa);
   sb_arena_free(&arena);
   return rc;
 }

@@ -365,12 +365,11 @@ static void respond_json_error_status(sb_http_req_t *req, int http_status, sb_co
     static const char internal[] = "{\"code\":13,\"message\":\"INTERNAL\",\"details\":[]}";
     sb_http_respond(req, 500, "application/json", internal, sizeof internal - 1);
   } else {
-    sb_http_respond(req, http_status ? http_status : sb_code_http_status(code),
-                    "application/json", sb_buf_head(&out), sb_buf_pending(&out));
+    sb_http_respond(req, http_status ? http_status : sb_code_http_status(code), "application/json",
+                    sb_buf_head(&out), sb_buf_pending(&out));
   }
   sb_buf_free(&out);
 }
-
 
 static const char *rest_metadata(const sb_call_t *call, const char *key) {
   const rest_call_t *rc = call->fe;
@@ -471,9 +470,9 @@ static void rest_finish(sb_call_t *call, sb_code_t code, const char *message) {
                        strcmp(sb_http_req_method(req), "HEAD") == 0);
       if (cacheable && status == 200) {
         char etag[24];
-        snprintf(etag, sizeof etag, "\"%016llx\"",
-                 (unsigned long long)sb__fnv1a(SB_FNV_SEED, sb_buf_head(&out),
-                                                        sb_buf_pending(&out)));
+        snprintf(
+            etag, sizeof etag, "\"%016llx\"",
+            (unsigned long long)sb__fnv1a(SB_FNV_SEED, sb_buf_head(&out), sb_buf_pending(&out)));
         sb_http_res_header(req, "etag", etag);
         const char *inm = sb_http_req_header(req, "if-none-match", NULL);
         if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
@@ -712,8 +711,128 @@ static void on_abort_before(sb_http_req_t *req, int err, void *ud) {
   sb__call_free(call);
 }
 
+/* Copies the members of object path (outer, then inner when inner is not NULL) of doc into w,
+ * skipping names already in seen (a sb_buf of NUL-terminated names). Returns 0 or -1 when doc
+ * is not valid JSON. */
+static int copy_members(sb_jw_t *w, const char *doc, const char *outer, const char *inner,
+                        sb_buf_t *seen) {
+  sb_jr_t r;
+  sb_jr_init(&r, doc, strlen(doc));
+  int rc = -1, depth_ok = 0;
+  sb_jtok_t t = sb_jr_next(&r);
+  if (t != SB_JT_OBJ_BEGIN) goto out;
+  const char *want = outer;
+  for (;;) {
+    t = sb_jr_next(&r);
+    if (t == SB_JT_OBJ_END) {
+      rc = 0;
+      goto out;
+    }
+    if (t != SB_JT_KEY) goto out;
+    int match = strlen(want) == r.len && memcmp(r.str, want, r.len) == 0;
+    t = sb_jr_next(&r);
+    if (!match || t != SB_JT_OBJ_BEGIN) {
+      if (sb_jr_skip(&r, t)) goto out;
+      continue;
+    }
+    if (want == outer && inner) { /* descend one level */
+      want = inner;
+      continue;
+    }
+    depth_ok = 1;
+    break;
+  }
+  while (depth_ok) {
+    t = sb_jr_next(&r);
+    if (t == SB_JT_OBJ_END) {
+      rc = 0;
+      break;
+    }
+    if (t != SB_JT_KEY) break;
+    char name[512];
+    snprintf(name, sizeof name, "%.*s", (int)r.len, r.str);
+    int dup = 0;
+    for (size_t off = 0; off < sb_buf_pending(seen) && !dup;
+         off += strlen((const char *)sb_buf_head(seen) + off) + 1)
+      dup = strcmp((const char *)sb_buf_head(seen) + off, name) == 0;
+    const uint8_t *vstart = r.p;
+    t = sb_jr_next(&r);
+    if (sb_jr_skip(&r, t)) break;
+    if (dup) continue;
+    sb_buf_append(seen, name, strlen(name) + 1);
+    while (vstart < r.p && (*vstart == ':' || *vstart == ' ' || *vstart == '\n' ||
+                            *vstart == '\t' || *vstart == '\r'))
+      vstart++;
+    sb_jw_key(w, name, strlen(name));
+    sb_jw_raw(w, (const char *)vstart, (size_t)(r.p - vstart));
+  }
+out:
+  sb_jr_free(&r);
+  return rc;
+}
+
+/* GET /openapi.json: the generated document of the registered contract, or, with several
+ * contract files, one document merging their paths and schemas. */
+static void serve_openapi(sb_http_req_t *req, sb_rpc_t *rpc) {
+  const char *docs[64];
+  size_t nd = 0;
+  for (size_t i = 0; i < rpc->nsvcs && nd < 64; i++) {
+    const char *d = rpc->svcs[i].desc->openapi_json;
+    int known = 0;
+    for (size_t j = 0; j < nd && !known; j++)
+      known = docs[j] == d;
+    if (d && !known) docs[nd++] = d;
+  }
+  if (nd == 0) {
+    respond_json_error(req, SB_CODE_NOT_FOUND, "no registered contract carries an OpenAPI document",
+                       NULL);
+    return;
+  }
+  if (nd == 1) {
+    sb_http_respond(req, 200, "application/json", docs[0], strlen(docs[0]));
+    return;
+  }
+  sb_buf_t out = {0}, seen_paths = {0}, seen_schemas = {0};
+  sb_jw_t w;
+  sb_jw_init(&w, &out);
+  sb_jw_obj_begin(&w);
+  sb_jw_key(&w, "openapi", 7);
+  sb_jw_str(&w, "3.1.0", 5);
+  sb_jw_key(&w, "info", 4);
+  static const char info[] = "{\"title\":\"switchboard services\",\"version\":\"1\"}";
+  sb_jw_raw(&w, info, sizeof info - 1);
+  sb_jw_key(&w, "paths", 5);
+  sb_jw_obj_begin(&w);
+  int bad = 0;
+  for (size_t i = 0; i < nd; i++)
+    bad |= copy_members(&w, docs[i], "paths", NULL, &seen_paths);
+  sb_jw_obj_end(&w);
+  sb_jw_key(&w, "components", 10);
+  sb_jw_obj_begin(&w);
+  sb_jw_key(&w, "schemas", 7);
+  sb_jw_obj_begin(&w);
+  for (size_t i = 0; i < nd; i++)
+    bad |= copy_members(&w, docs[i], "components", "schemas", &seen_schemas);
+  sb_jw_obj_end(&w);
+  sb_jw_obj_end(&w);
+  sb_jw_obj_end(&w);
+  if (bad || sb_jw_error(&w))
+    respond_json_error(req, SB_CODE_INTERNAL, "an OpenAPI document could not be merged", NULL);
+  else
+    sb_http_respond(req, 200, "application/json", sb_buf_head(&out), sb_buf_pending(&out));
+  sb_buf_free(&out);
+  sb_buf_free(&seen_paths);
+  sb_buf_free(&seen_schemas);
+}
+
 void sb__rest_handle(sb_http_req_t *req, void *ud) {
   sb_rpc_t *rpc = ud;
+  if (strcmp(sb_http_req_path(req), "/openapi.json") == 0 &&
+      (strcmp(sb_http_req_method(req), "GET") == 0 ||
+       strcmp(sb_http_req_method(req), "HEAD") == 0)) {
+    serve_openapi(req, rpc);
+    return;
+  }
   struct sb_rest *t = rpc->rest;
   span_t segs[SB_REST_MAX_SEGS], caps[SB_REST_MAX_VARS];
   unsigned n = 0;
@@ -734,8 +853,8 @@ void sb__rest_handle(sb_http_req_t *req, void *ud) {
   }
   if (!found) {
     if (path_known)
-      respond_json_error_status(req, 405, SB_CODE_UNIMPLEMENTED,
-                                "method not allowed for this path", NULL);
+      respond_json_error_status(req, 405, SB_CODE_UNIMPLEMENTED, "method not allowed for this path",
+                                NULL);
     else
       respond_json_error(req, SB_CODE_NOT_FOUND, "no route for this path", NULL);
     return;

@@ -24,6 +24,7 @@ run: build
 
 sanitize:
 	@scripts/deps.sh test
+	@scripts/node-deps.sh
 	@cmake -S . -B $(SAN) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
 	  -DSB_SANITIZE=ON -DSB_FUZZ=ON >/dev/null
 	@cmake --build $(SAN) -j $(JOBS)

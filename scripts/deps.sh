@@ -7,8 +7,9 @@ build_pkgs=(gcc clang make cmake pkg-config libuv1-dev libnghttp2-dev libssl-dev
             zlib1g-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
             libprotoc-dev)
 test_pkgs=(libclang-rt-14-dev llvm curl nghttp2-client openssl python3 python3-pytest
-           iproute2 procps)
+           iproute2 procps nodejs)
 bench_pkgs=(wrk nginx-light nghttp2-client)
+node_pkgs=(nodejs)
 
 want=()
 [[ $# -eq 0 ]] && set -- build
@@ -17,7 +18,8 @@ for group in "$@"; do
     build) want+=("${build_pkgs[@]}") ;;
     test) want+=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
     bench) want+=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
-    *) echo "deps.sh: unknown group '$group' (build, test, bench)" >&2; exit 2 ;;
+    node) want+=("${node_pkgs[@]}") ;;
+    *) echo "deps.sh: unknown group '$group' (build, test, bench, node)" >&2; exit 2 ;;
   esac
 done
 

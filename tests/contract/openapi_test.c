@@ -22,11 +22,11 @@ static const sb_service_desc_t *const admin = &items__v1__item_admin__desc;
 /* ---- a JSON tree, built with the pull reader ---- */
 
 typedef struct node {
-  sb_jtok_t type;       /* SB_JT_OBJ_BEGIN, SB_JT_ARR_BEGIN, SB_JT_STRING, SB_JT_NUMBER, ... */
-  char *text;           /* strings and numbers; owned */
-  char **keys;          /* object member names, parallel to kids; owned */
-  struct node **kids;   /* members or elements; owned */
-  size_t n;             /* elements of kids */
+  sb_jtok_t type;     /* SB_JT_OBJ_BEGIN, SB_JT_ARR_BEGIN, SB_JT_STRING, SB_JT_NUMBER, ... */
+  char *text;         /* strings and numbers; owned */
+  char **keys;        /* object member names, parallel to kids; owned */
+  struct node **kids; /* members or elements; owned */
+  size_t n;           /* elements of kids */
 } node_t;
 
 static void node_free(node_t *n) {
@@ -119,8 +119,7 @@ static const char *str_at(const node_t *n, const char *path) {
 static const node_t *named(const node_t *n, const char *name) {
   if (!n || n->type != SB_JT_ARR_BEGIN) return NULL;
   for (size_t i = 0; i < n->n; i++)
-    if (str_at(n->kids[i], "name") && !strcmp(str_at(n->kids[i], "name"), name))
-      return n->kids[i];
+    if (str_at(n->kids[i], "name") && !strcmp(str_at(n->kids[i], "name"), name)) return n->kids[i];
   return NULL;
 }
 
@@ -162,8 +161,8 @@ TEST(paths_and_operation_ids) {
       {"paths|/items.v1.ItemService/GetItem|post|operationId", "ItemService_GetItem_3"},
       {"paths|/items|get|operationId", "ItemService_ListItems"},
       {"paths|/items|post|operationId", "ItemService_CreateItem"},
-      {"paths|/items/{item.id}|patch|operationId", "ItemService_UpdateItem"},
-      {"paths|/items/{item.id}|put|operationId", "ItemService_UpdateItem_1"},
+      {"paths|/items/{id}|patch|operationId", "ItemService_UpdateItem"},
+      {"paths|/items/{id}|put|operationId", "ItemService_UpdateItem_1"},
       {"paths|/items/{id}|delete|operationId", "ItemService_DeleteItem"},
       {"paths|/items:watch|get|operationId", "ItemService_WatchItems"},
   };
@@ -190,20 +189,26 @@ TEST(path_and_query_parameters) {
   CHECK_EQ_STR(str_at(named(list, "pageToken"), "in"), "query");
   CHECK_EQ_STR(str_at(named(list, "pageToken"), "schema|type"), "string");
 
-  /* PATCH binds item.id in the path and item as the body: only update_mask is left. */
-  const node_t *patch = at(d, "paths|/items/{item.id}|patch|parameters");
+  /* PATCH binds item.id in the path and item as the body: only update_mask is left. Its
+   * template has the shape of GET /items/{id}, so it shares that OpenAPI path (OpenAPI
+   * forbids two paths differing only in variable names); the parameter is named "id" and
+   * says which field it binds. */
+  CHECK(at(d, "paths|/items/{item.id}") == NULL);
+  const node_t *patch = at(d, "paths|/items/{id}|patch|parameters");
   REQUIRE(patch != NULL);
   CHECK_EQ_INT(patch->n, 2);
-  CHECK_EQ_STR(str_at(named(patch, "item.id"), "in"), "path");
+  CHECK_EQ_STR(str_at(named(patch, "id"), "in"), "path");
+  const char *binds = str_at(named(patch, "id"), "description");
+  CHECK(binds != NULL && strstr(binds, "item.id") != NULL);
   CHECK_EQ_STR(str_at(named(patch, "updateMask"), "in"), "query");
-  CHECK_EQ_STR(str_at(d, "paths|/items/{item.id}|patch|requestBody|content|application/json|"
+  CHECK_EQ_STR(str_at(d, "paths|/items/{id}|patch|requestBody|content|application/json|"
                          "schema|$ref"),
                "#/components/schemas/items.v1.Item");
   /* PUT takes the whole request as body: no query parameters. */
-  const node_t *put = at(d, "paths|/items/{item.id}|put|parameters");
+  const node_t *put = at(d, "paths|/items/{id}|put|parameters");
   REQUIRE(put != NULL);
   CHECK_EQ_INT(put->n, 1);
-  CHECK_EQ_STR(str_at(d, "paths|/items/{item.id}|put|requestBody|content|application/json|"
+  CHECK_EQ_STR(str_at(d, "paths|/items/{id}|put|requestBody|content|application/json|"
                          "schema|$ref"),
                "#/components/schemas/items.v1.UpdateItemRequest");
   /* The default route takes the whole request too. */
@@ -412,8 +417,8 @@ TEST(comments_and_types_are_described) {
   CHECK_EQ_STR(str_at(m, "properties|took|pattern"), "^-?[0-9]+(\\.[0-9]{1,9})?s$");
   CHECK_EQ_STR(str_at(m, "properties|maybe|format"), "int64");
   CHECK(at(m, "properties|any") && at(m, "properties|any")->n == 0);
-  CHECK(str_at(m, "properties|a|description") && strstr(str_at(m, "properties|a|description"),
-                                                        "oneof choice"));
+  CHECK(str_at(m, "properties|a|description") &&
+        strstr(str_at(m, "properties|a|description"), "oneof choice"));
   CHECK_EQ_STR(str_at(m, "properties|tags|items|type"), "string");
   CHECK_EQ_STR(str_at(m, "properties|inner|$ref"), "#/components/schemas/c.M.Inner");
   CHECK_EQ_STR(str_at(d, "components|schemas|c.M.Inner|properties|n|format"), "int32");

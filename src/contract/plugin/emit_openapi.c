@@ -179,7 +179,9 @@ typedef struct type {
 typedef struct op {
   const char *key;           /* OpenAPI path, "/items/{id}" */
   const char *verb;          /* "get", "post", ... */
-  const char **vars;         /* template variables */
+  const char **vars;         /* template variables (request field paths) */
+  const char **names;        /* path parameter names in key: vars, unless another binding
+                                of the same shape named them first (see paths()) */
   size_t n_vars;             /* elements of vars */
   size_t si, mi;             /* service, method index */
   size_t index;              /* binding index: 0, 1, ... */
@@ -831,11 +833,13 @@ static void parameters(gen_t *g, const op_t *op) {
   for (size_t v = 0; v < op->n_vars; v++) {
     const field_t *fd = field_at(g, root, op->vars[v]);
     jw_open(w, '{');
-    jw_kv(w, "name", op->vars[v]);
+    jw_kv(w, "name", op->names[v]);
     jw_kv(w, "in", "path");
     jw_key(w, "required");
     jw_lit(w, "true");
     const char *c = fd ? field_comment(g, root, fd) : NULL;
+    if (strcmp(op->names[v], op->vars[v]) != 0)
+      c = gen_printf(g, "Binds the request field %s.%s%s", op->vars[v], c ? " " : "", c ? c : "");
     if (c) jw_kv(w, "description", c);
     jw_key(w, "schema");
     jw_open(w, '{');
@@ -980,6 +984,8 @@ static void operation(gen_t *g, const op_t *op) {
     else
       jw_kv(w, "summary", summary);
     if (nl) jw_kv(w, "description", c);
+  } else {
+    jw_kv(w, "summary", md->name); /* every operation has one, as linters expect */
   }
   jw_key(w, "tags");
   jw_open(w, '[');
@@ -1001,6 +1007,22 @@ static void operation(gen_t *g, const op_t *op) {
   }
   responses(g, op);
   jw_close(w, '}');
+}
+
+/* Whether two OpenAPI path keys differ only in the names inside their braces. */
+static int same_shape(const char *a, const char *b) {
+  while (*a && *b) {
+    if (*a == '{' && *b == '{') {
+      a = strchr(a, '}');
+      b = strchr(b, '}');
+      if (!a || !b) return 0;
+    } else if (*a != *b) {
+      return 0;
+    }
+    a++;
+    b++;
+  }
+  return *a == *b;
 }
 
 static void paths(gen_t *g) {
@@ -1032,6 +1054,19 @@ static void paths(gen_t *g) {
                      .response_body = rule->response_body};
         if (!op->verb) continue;
         parse_template(g, rule->path, op);
+        if (g->err) break;
+        op->names = op->vars;
+        /* OpenAPI treats "/items/{id}" and "/items/{item.id}" as the same path: a binding
+         * whose shape matches an earlier one takes its key and parameter names; the router
+         * binds variables by position, so the request is the same. */
+        for (size_t j = 0; j < k; j++) {
+          if (ops[j].n_vars == op->n_vars && strcmp(ops[j].key, op->key) != 0 &&
+              same_shape(ops[j].key, op->key)) {
+            op->key = ops[j].key;
+            op->names = ops[j].names;
+            break;
+          }
+        }
         int dup = 0;
         for (size_t j = 0; j < k && !dup; j++)
           dup = !strcmp(ops[j].key, op->key) && !strcmp(ops[j].verb, op->verb);
@@ -1119,6 +1154,16 @@ int sb_emit_openapi(sb_arena_t *a, const Google__Protobuf__Compiler__CodeGenerat
   jw_open(w, '{');
   jw_kv(w, "openapi", "3.1.0");
   info(&g);
+  /* Relative to wherever the document is served from; no authentication is defined. */
+  jw_key(w, "servers");
+  jw_open(w, '[');
+  jw_open(w, '{');
+  jw_kv(w, "url", "/");
+  jw_close(w, '}');
+  jw_close(w, ']');
+  jw_key(w, "security");
+  jw_open(w, '[');
+  jw_close(w, ']');
   tags(&g);
   paths(&g);
   components(&g);

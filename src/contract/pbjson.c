@@ -1,5 +1,7 @@
 #include "contract/pbjson.h"
 
+#include "core/codec.h"
+
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -133,8 +135,6 @@ const ProtobufCFieldDescriptor *sb_pbjson_field(const ProtobufCMessageDescriptor
 
 /* ---- base64 ---- */
 
-static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static void write_base64(sb_jw_t *w, const uint8_t *p, size_t n) {
   if (n == 0) {
     sb_jw_str(w, "", 0);
@@ -147,47 +147,17 @@ static void write_base64(sb_jw_t *w, const uint8_t *p, size_t n) {
     w->err = SB_ENOMEM;
     return;
   }
-  size_t j = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-                 (i + 2 < n ? p[i + 2] : 0);
-    o[j++] = b64_std[v >> 18 & 63];
-    o[j++] = b64_std[v >> 12 & 63];
-    o[j++] = i + 1 < n ? b64_std[v >> 6 & 63] : '=';
-    o[j++] = i + 2 < n ? b64_std[v & 63] : '=';
-  }
-  sb_jw_str(w, o, j);
+  sb_jw_str(w, o, sb_base64_encode(p, n, o));
   if (o != small) free(o);
 }
 
 /* Decodes standard or URL-safe base64, padded or not, into a new allocation. */
 static int read_base64(const char *s, size_t n, ProtobufCAllocator *a, ProtobufCBinaryData *out) {
-  while (n > 0 && s[n - 1] == '=')
-    n--;
-  if (n % 4 == 1) return -1;
-  uint8_t *o = a->alloc(a->allocator_data, n * 3 / 4 + 1);
-  if (!o) return -1;
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t len = 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-            : c >= 'a' && c <= 'z' ? c - 'a' + 26
-            : c >= '0' && c <= '9' ? c - '0' + 52
-            : c == '+' || c == '-' ? 62
-            : c == '/' || c == '_' ? 63
-                                   : -1;
-    if (v < 0) return -1;
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      o[len++] = (uint8_t)(acc >> bits);
-    }
-  }
+  uint8_t *o = a->alloc(a->allocator_data, SB_BASE64_DECODED_MAX(n));
+  long len = o ? sb_base64_decode(s, n, o) : -1;
+  if (len < 0) return -1;
   out->data = o;
-  out->len = len;
+  out->len = (size_t)len;
   return 0;
 }
 
@@ -860,17 +830,11 @@ static int map_key_into(rctx_t *c, const ProtobufCFieldDescriptor *kf, const cha
 /* The keys of one map being read: a set of the parsed key values, so "1" and "1e0" for an
  * integer key are the same key. Open addressing over indexes into keys. */
 typedef struct keyset {
-  sb_buf_t bytes;   /* key values, concatenated */
-  sb_buf_t spans;   /* size_t pairs (offset, length) into bytes */
-  uint32_t *slots;  /* 0 = empty, else span index + 1 */
-  size_t cap, n;    /* slots; keys */
+  sb_buf_t bytes;  /* key values, concatenated */
+  sb_buf_t spans;  /* size_t pairs (offset, length) into bytes */
+  uint32_t *slots; /* 0 = empty, else span index + 1 */
+  size_t cap, n;   /* slots; keys */
 } keyset_t;
-
-static uint64_t key_hash(const void *p, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ ((const uint8_t *)p)[i]) * 1099511628211ull;
-  return h;
-}
 
 /* Adds key k; returns 1 if it was there already, 0 if added, -1 when out of memory. */
 static int keyset_add(keyset_t *ks, const void *k, size_t n) {
@@ -880,15 +844,16 @@ static int keyset_add(keyset_t *ks, const void *k, size_t n) {
     if (!ns) return -1;
     const size_t *sp = (const size_t *)(const void *)ks->spans.data;
     for (size_t i = 0; i < ks->n; i++) {
-      size_t j = key_hash(ks->bytes.data + sp[2 * i], sp[2 * i + 1]) & (ncap - 1);
-      while (ns[j]) j = (j + 1) & (ncap - 1);
+      size_t j = sb_fnv1a(SB_FNV_SEED, ks->bytes.data + sp[2 * i], sp[2 * i + 1]) & (ncap - 1);
+      while (ns[j])
+        j = (j + 1) & (ncap - 1);
       ns[j] = (uint32_t)(i + 1);
     }
     free(ks->slots);
     ks->slots = ns;
     ks->cap = ncap;
   }
-  size_t j = key_hash(k, n) & (ks->cap - 1);
+  size_t j = sb_fnv1a(SB_FNV_SEED, k, n) & (ks->cap - 1);
   while (ks->slots[j]) {
     const size_t *sp = (const size_t *)(const void *)ks->spans.data + 2 * (ks->slots[j] - 1);
     if (sp[1] == n && (n == 0 || memcmp(ks->bytes.data + sp[0], k, n) == 0)) return 1;

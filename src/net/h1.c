@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/codec.h"
 #include "net/h1_parse.h"
 #include "net/net_int.h"
 #include "switchboard/error.h"
@@ -121,43 +122,6 @@ static void h1_fail(sb__conn_t *c, int status) {
 
 /* ---- request heads ---- */
 
-/* Decodes base64url (padding optional) into a new buffer; returns its length or -1. */
-static long b64url_decode(const char *s, size_t n, uint8_t **out) {
-  while (n > 0 && s[n - 1] == '=')
-    n--;
-  uint8_t *o = malloc(n * 3 / 4 + 3);
-  if (!o) return -1;
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t len = 0;
-  for (size_t i = 0; i < n; i++) {
-    int v;
-    char ch = s[i];
-    if (ch >= 'A' && ch <= 'Z')
-      v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z')
-      v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9')
-      v = ch - '0' + 52;
-    else if (ch == '-' || ch == '+')
-      v = 62;
-    else if (ch == '_' || ch == '/')
-      v = 63;
-    else {
-      free(o);
-      return -1;
-    }
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      o[len++] = (uint8_t)(acc >> bits);
-    }
-  }
-  *out = o;
-  return (long)len;
-}
-
 static int name_is(const char *n, size_t nlen, const char *lit) {
   return strlen(lit) == nlen && strncasecmp(n, lit, nlen) == 0;
 }
@@ -212,9 +176,9 @@ static int want_h2c(sb__conn_t *c, sb__h1_t *h, sb_http_req_t *req) {
   if (!up || !set || !sb__h1p_has_token(up, ulen, "h2c") ||
       !sb__h1p_has_token(ch, clen, "http2-settings"))
     return 0;
-  uint8_t *dec = NULL;
-  long dlen = b64url_decode(set, slen, &dec);
-  if (dlen < 0 || dlen % 6 != 0) {
+  uint8_t *dec = malloc(SB_BASE64_DECODED_MAX(slen));
+  long dlen = dec ? sb_base64_decode(set, slen, dec) : -1;
+  if (dlen < 0 || dlen % 6 != 0) { /* SETTINGS entries are 6 bytes each */
     free(dec);
     return 0;
   }
@@ -555,7 +519,8 @@ int sb__h1_res_start(sb_http_req_t *req) {
     *--d = '\n';
     *--d = '\r';
     uint64_t v = (uint64_t)req->res_content_length;
-    do *--d = (char)('0' + v % 10);
+    do
+      *--d = (char)('0' + v % 10);
     while ((v /= 10) != 0);
     rc = sb_buf_reserve(o, 16 + (size_t)(e - d));
     if (!rc) {

@@ -15,30 +15,21 @@ typedef struct entry {
   uint64_t hash;               /* of scope + key */
   uint64_t fingerprint;        /* of the request */
   uint64_t created_ms;
-  int status;                  /* 0 while pending */
+  int status; /* 0 while pending */
   char content_type[64];
-  size_t bytes;                /* accounted size of this entry */
+  size_t bytes; /* accounted size of this entry */
   size_t body_len;
-  uint8_t *body;               /* owned */
-  char id[];                   /* "scope\0key\0" */
+  uint8_t *body; /* owned */
+  char id[];     /* "scope\0key\0" */
 } entry_t;
 
 struct sb_idem {
-  pthread_mutex_t mu;          /* guards everything below */
+  pthread_mutex_t mu; /* guards everything below */
   entry_t *buckets[IDEM_BUCKETS];
   entry_t *oldest, *newest;
   uint64_t window_ms;
   size_t max_bytes, bytes;
 };
-
-uint64_t sb__fnv1a(uint64_t h, const void *p, size_t n) {
-  const uint8_t *b = p;
-  for (size_t i = 0; i < n; i++) {
-    h ^= b[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 int sb__idem_new(uint64_t window_ms, size_t max_bytes, sb_idem_t **out) {
   sb_idem_t *s = calloc(1, sizeof *s);
@@ -52,12 +43,17 @@ int sb__idem_new(uint64_t window_ms, size_t max_bytes, sb_idem_t **out) {
 
 static void unlink_entry(sb_idem_t *s, entry_t *e) {
   entry_t **pp = &s->buckets[e->hash & (IDEM_BUCKETS - 1)];
-  while (*pp && *pp != e) pp = &(*pp)->next_in_bucket;
+  while (*pp && *pp != e)
+    pp = &(*pp)->next_in_bucket;
   if (*pp) *pp = e->next_in_bucket;
-  if (e->older) e->older->newer = e->newer;
-  else s->oldest = e->newer;
-  if (e->newer) e->newer->older = e->older;
-  else s->newest = e->older;
+  if (e->older)
+    e->older->newer = e->newer;
+  else
+    s->oldest = e->newer;
+  if (e->newer)
+    e->newer->older = e->older;
+  else
+    s->newest = e->older;
   s->bytes -= e->bytes;
   free(e->body);
   free(e);
@@ -65,14 +61,15 @@ static void unlink_entry(sb_idem_t *s, entry_t *e) {
 
 void sb__idem_free(sb_idem_t *s) {
   if (!s) return;
-  while (s->oldest) unlink_entry(s, s->oldest);
+  while (s->oldest)
+    unlink_entry(s, s->oldest);
   pthread_mutex_destroy(&s->mu);
   free(s);
 }
 
 static uint64_t id_hash(const char *scope, const char *key) {
-  uint64_t h = sb__fnv1a(SB_FNV_SEED, scope, strlen(scope) + 1);
-  return sb__fnv1a(h, key, strlen(key));
+  uint64_t h = sb_fnv1a(SB_FNV_SEED, scope, strlen(scope) + 1);
+  return sb_fnv1a(h, key, strlen(key));
 }
 
 static entry_t *find(sb_idem_t *s, uint64_t h, const char *scope, const char *key) {
@@ -84,7 +81,8 @@ static entry_t *find(sb_idem_t *s, uint64_t h, const char *scope, const char *ke
 
 /* Drops expired entries, and the oldest completed ones while over budget. */
 static void trim(sb_idem_t *s, uint64_t now_ms, size_t need) {
-  while (s->oldest && s->oldest->created_ms + s->window_ms <= now_ms) unlink_entry(s, s->oldest);
+  while (s->oldest && s->oldest->created_ms + s->window_ms <= now_ms)
+    unlink_entry(s, s->oldest);
   entry_t *e = s->oldest;
   while (e && s->bytes + need > s->max_bytes) {
     entry_t *next = e->newer;
@@ -101,8 +99,10 @@ int sb__idem_begin(sb_idem_t *s, const char *scope, const char *key, uint64_t fi
   entry_t *e = find(s, h, scope, key);
   int rc;
   if (e) {
-    if (e->fingerprint != fingerprint) rc = SB_IDEM_MISMATCH;
-    else if (!e->status) rc = SB_IDEM_PENDING;
+    if (e->fingerprint != fingerprint)
+      rc = SB_IDEM_MISMATCH;
+    else if (!e->status)
+      rc = SB_IDEM_PENDING;
     else {
       out->status = e->status;
       memcpy(out->content_type, e->content_type, sizeof out->content_type);
@@ -126,8 +126,10 @@ int sb__idem_begin(sb_idem_t *s, const char *scope, const char *key, uint64_t fi
       e->next_in_bucket = s->buckets[h & (IDEM_BUCKETS - 1)];
       s->buckets[h & (IDEM_BUCKETS - 1)] = e;
       e->older = s->newest;
-      if (s->newest) s->newest->newer = e;
-      else s->oldest = e;
+      if (s->newest)
+        s->newest->newer = e;
+      else
+        s->oldest = e;
       s->newest = e;
       s->bytes += bytes;
       rc = SB_IDEM_NEW;

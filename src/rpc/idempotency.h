@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/codec.h"
 
 #define SB_IDEM_DEFAULT_WINDOW_MS (24u * 3600u * 1000u) /* how long a key is remembered */
 #define SB_IDEM_DEFAULT_MAX_BYTES (64u * 1024u * 1024u) /* stored keys + responses */
@@ -52,9 +53,5 @@ void sb__idem_complete(sb_idem_t *s, const char *scope, const char *key, int sta
                        const char *content_type, const void *body, size_t len, uint64_t now_ms);
 /* Forgets a pending key (the request failed in a way a retry should re-run). */
 void sb__idem_abandon(sb_idem_t *s, const char *scope, const char *key);
-
-/* FNV-1a over n bytes, continuing from h (start with SB_FNV_SEED). */
-#define SB_FNV_SEED 1469598103934665603ull
-uint64_t sb__fnv1a(uint64_t h, const void *p, size_t n);
 
 #endif

@@ -472,7 +472,7 @@ static void rest_finish(sb_call_t *call, sb_code_t code, const char *message) {
         char etag[24];
         snprintf(
             etag, sizeof etag, "\"%016llx\"",
-            (unsigned long long)sb__fnv1a(SB_FNV_SEED, sb_buf_head(&out), sb_buf_pending(&out)));
+            (unsigned long long)sb_fnv1a(SB_FNV_SEED, sb_buf_head(&out), sb_buf_pending(&out)));
         sb_http_res_header(req, "etag", etag);
         const char *inm = sb_http_req_header(req, "if-none-match", NULL);
         if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
@@ -583,10 +583,10 @@ static int idempotency(sb_http_req_t *req, rest_call_t *rc) {
     return 1;
   }
   /* The same request: method, path, query and body bytes. */
-  uint64_t fp = sb__fnv1a(SB_FNV_SEED, m, strlen(m) + 1);
-  fp = sb__fnv1a(fp, sb_http_req_path(req), strlen(sb_http_req_path(req)) + 1);
-  fp = sb__fnv1a(fp, sb_http_req_query(req), strlen(sb_http_req_query(req)) + 1);
-  fp = sb__fnv1a(fp, sb_buf_head(&rc->body), sb_buf_pending(&rc->body));
+  uint64_t fp = sb_fnv1a(SB_FNV_SEED, m, strlen(m) + 1);
+  fp = sb_fnv1a(fp, sb_http_req_path(req), strlen(sb_http_req_path(req)) + 1);
+  fp = sb_fnv1a(fp, sb_http_req_query(req), strlen(sb_http_req_query(req)) + 1);
+  fp = sb_fnv1a(fp, sb_buf_head(&rc->body), sb_buf_pending(&rc->body));
   sb_idem_response_t stored;
   int r = sb__idem_begin(call->rpc->idem, call->method->path, key, fp, uv_now(call->loop), &stored);
   switch (r) {

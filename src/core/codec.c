@@ -1,0 +1,50 @@
+#include "core/codec.h"
+
+long sb_base64_decode(const char *s, size_t n, uint8_t *out) {
+  while (n > 0 && s[n - 1] == '=')
+    n--;
+  if (n % 4 == 1) return -1; /* one leftover character cannot encode a byte */
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+            : c >= 'a' && c <= 'z' ? c - 'a' + 26
+            : c >= '0' && c <= '9' ? c - '0' + 52
+            : c == '+' || c == '-' ? 62
+            : c == '/' || c == '_' ? 63
+                                   : -1;
+    if (v < 0) return -1;
+    acc = (acc << 6) | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[len++] = (uint8_t)(acc >> bits);
+    }
+  }
+  return (long)len;
+}
+
+size_t sb_base64_encode(const uint8_t *p, size_t n, char *out) {
+  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t j = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                 (i + 2 < n ? p[i + 2] : 0);
+    out[j++] = abc[v >> 18 & 63];
+    out[j++] = abc[v >> 12 & 63];
+    out[j++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
+    out[j++] = i + 2 < n ? abc[v & 63] : '=';
+  }
+  return j;
+}
+
+uint64_t sb_fnv1a(uint64_t h, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++) {
+    h ^= b[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}

@@ -18,7 +18,7 @@
 #include "items.sb.h"
 #include "switchboard/switchboard.h"
 
-#define ITEMS_MAX 100000u      /* store capacity */
+#define ITEMS_MAX 8388608u     /* store capacity; calloc'd, so pages are touched only as items come */
 #define ITEMS_PAGE_DEFAULT 50u /* ListItems page size when none is given */
 #define ITEMS_PAGE_MAX 1000u
 

@@ -91,35 +91,29 @@ static size_t elem_size(ProtobufCType t) {
 }
 
 const char *sb_pbjson_json_name(const char *proto_name, char *out, size_t cap) {
-  size_t o = 0;
-  int up = 0;
-  for (const char *p = proto_name; *p && o + 1 < cap; p++) {
-    if (*p == '_') {
-      up = 1;
-    } else {
-      out[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
-      up = 0;
-    }
+  size_t n = strlen(proto_name);
+  if (cap == 0) return out;
+  if (n < cap) return sb_json_name(proto_name, out);
+  char *tmp = malloc(n + 1);
+  if (!tmp) {
+    out[0] = '\0';
+    return out;
   }
-  if (cap) out[o] = '\0';
+  snprintf(out, cap, "%s", sb_json_name(proto_name, tmp));
+  free(tmp);
   return out;
 }
 
-/* Compares key[0..len) with the JSON name of proto_name without building it. */
+/* Compares key[0..len) with the JSON name of proto_name. */
 static int json_name_eq(const char *proto_name, const char *key, size_t len) {
-  size_t k = 0;
-  int up = 0;
-  for (const char *p = proto_name; *p; p++) {
-    if (*p == '_') {
-      up = 1;
-      continue;
-    }
-    char c = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
-    up = 0;
-    if (k >= len || key[k] != c) return 0;
-    k++;
-  }
-  return k == len;
+  char small[128];
+  size_t n = strlen(proto_name);
+  char *jn = n < sizeof small ? small : malloc(n + 1);
+  if (!jn) return 0;
+  sb_json_name(proto_name, jn);
+  int eq = strlen(jn) == len && memcmp(jn, key, len) == 0;
+  if (jn != small) free(jn);
+  return eq;
 }
 
 const ProtobufCFieldDescriptor *sb_pbjson_field(const ProtobufCMessageDescriptor *d,
@@ -517,18 +511,13 @@ static void write_wkt(sb_jw_t *w, const ProtobufCMessage *m, enum wkt k, unsigne
     sb_buf_t out = {0};
     for (size_t i = 0; i < n; i++) {
       if (i) sb_buf_append(&out, ",", 1);
-      /* snake_case to lowerCamelCase, per dotted segment (a '.' resets the capital). */
-      int up = 0;
-      for (const char *s = paths[i]; *s; s++) {
-        char ch = *s;
-        if (ch == '_') {
-          up = 1;
-          continue;
-        }
-        if (up && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
-        up = 0;
-        sb_buf_append(&out, &ch, 1);
+      char *jn = malloc(strlen(paths[i]) + 1);
+      if (!jn) {
+        w->err = SB_ENOMEM;
+        break;
       }
+      sb_buf_append(&out, sb_json_name(paths[i], jn), strlen(jn));
+      free(jn);
     }
     sb_jw_str(w, out.data ? (const char *)sb_buf_head(&out) : "", sb_buf_pending(&out));
     sb_buf_free(&out);

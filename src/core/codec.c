@@ -40,6 +40,21 @@ size_t sb_base64_encode(const uint8_t *p, size_t n, char *out) {
   return j;
 }
 
+char *sb_json_name(const char *proto_name, char *out) {
+  size_t o = 0;
+  int up = 0;
+  for (const char *p = proto_name; *p; p++) {
+    if (*p == '_') {
+      up = 1;
+      continue;
+    }
+    out[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
+    up = 0;
+  }
+  out[o] = '\0';
+  return out;
+}
+
 uint64_t sb_fnv1a(uint64_t h, const void *p, size_t n) {
   const uint8_t *b = p;
   for (size_t i = 0; i < n; i++) {

@@ -19,6 +19,12 @@ long sb_base64_decode(const char *s, size_t n, uint8_t *out);
  * Returns the encoded length. */
 size_t sb_base64_encode(const uint8_t *p, size_t n, char *out);
 
+/* The JSON name protoc gives a .proto field name (proto3 JSON mapping): each '_' is dropped
+ * and the letter after it capitalised ("update_mask" -> "updateMask"). Applied to a dotted
+ * path, each segment converts on its own. out holds strlen(proto_name) + 1 bytes. Returns
+ * out. One rule for the server's JSON codec and the OpenAPI generator, so they cannot drift. */
+char *sb_json_name(const char *proto_name, char *out);
+
 /* FNV-1a over n bytes, continuing from h (start with SB_FNV_SEED). Not for adversarial keys
  * where collisions cost more than a compare. */
 #define SB_FNV_SEED 14695981039346656037ull /* the 64-bit FNV offset basis */

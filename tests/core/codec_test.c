@@ -55,3 +55,14 @@ TEST(fnv1a_reference_values) {
   /* Continuing from a previous value equals hashing the concatenation. */
   CHECK(sb_fnv1a(sb_fnv1a(SB_FNV_SEED, "foo", 3), "bar", 3) == 0x85944171f73967e8ull);
 }
+
+TEST(json_name_follows_protoc) {
+  char out[64];
+  CHECK_EQ_STR(sb_json_name("update_mask", out), "updateMask");
+  CHECK_EQ_STR(sb_json_name("id", out), "id");
+  CHECK_EQ_STR(sb_json_name("field_2x", out), "field2x"); /* only letters are capitalised */
+  CHECK_EQ_STR(sb_json_name("a__b", out), "aB");
+  CHECK_EQ_STR(sb_json_name("trailing_", out), "trailing");
+  CHECK_EQ_STR(sb_json_name("item.page_size", out), "item.pageSize"); /* dotted paths */
+  CHECK_EQ_STR(sb_json_name("Already_Camel", out), "AlreadyCamel");
+}

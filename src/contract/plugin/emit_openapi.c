@@ -1,4 +1,5 @@
 #include "contract/plugin/emit_openapi.h"
+#include "core/codec.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -299,24 +300,12 @@ static const field_t *find_field(const msg_t *m, const char *name, size_t n);
 
 /* lowerCamelCase of a .proto field name, exactly as pbjson writes it. */
 static char *json_name(gen_t *g, const char *proto_name) {
-  size_t n = strlen(proto_name);
-  char *s = sb_arena_alloc(g->a, n + 1);
+  char *s = sb_arena_alloc(g->a, strlen(proto_name) + 1);
   if (!s) {
     g->err = SB_ENOMEM;
     return NULL;
   }
-  size_t o = 0;
-  int up = 0;
-  for (const char *p = proto_name; *p; p++) {
-    if (*p == '_') {
-      up = 1;
-    } else {
-      s[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
-      up = 0;
-    }
-  }
-  s[o] = '\0';
-  return s;
+  return sb_json_name(proto_name, s);
 }
 
 static const field_t *find_field(const msg_t *m, const char *name, size_t n) {
@@ -325,20 +314,12 @@ static const field_t *find_field(const msg_t *m, const char *name, size_t n) {
     const char *fn = m->field[i]->name;
     if (strlen(fn) == n && !memcmp(fn, name, n)) return m->field[i];
   }
-  /* The JSON name, compared without building it. */
+  /* The JSON name, by the same rule the server's codec uses. */
   for (size_t i = 0; i < m->n_field; i++) {
-    size_t k = 0;
-    int up = 0, ok = 1;
-    for (const char *p = m->field[i]->name; *p && ok; p++) {
-      if (*p == '_') {
-        up = 1;
-        continue;
-      }
-      char c = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p;
-      up = 0;
-      ok = k < n && name[k++] == c;
-    }
-    if (ok && k == n) return m->field[i];
+    char jn[256];
+    if (strlen(m->field[i]->name) >= sizeof jn) continue; /* only the .proto name matches */
+    sb_json_name(m->field[i]->name, jn);
+    if (strlen(jn) == n && !memcmp(jn, name, n)) return m->field[i];
   }
   return NULL;
 }

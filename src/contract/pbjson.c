@@ -516,7 +516,8 @@ static void write_wkt(sb_jw_t *w, const ProtobufCMessage *m, enum wkt k, unsigne
         w->err = SB_ENOMEM;
         break;
       }
-      sb_buf_append(&out, sb_json_name(paths[i], jn), strlen(jn));
+      sb_json_name(paths[i], jn); /* before strlen: argument order is unspecified */
+      sb_buf_append(&out, jn, strlen(jn));
       free(jn);
     }
     sb_jw_str(w, out.data ? (const char *)sb_buf_head(&out) : "", sb_buf_pending(&out));

@@ -94,6 +94,47 @@ typedef struct sb_method_desc {
   const char *cache_control; /* REST Cache-Control value, or NULL */
 } sb_method_desc_t;
 
+/* Validation rules of one field (switchboard/validate.proto), as the generator emits them:
+ * static data. flags says which members apply. Bounds are kept in the field's own number
+ * domain (signed, unsigned or floating), with exclusiveness in the flags, so a violation can
+ * be described with the contract's own numbers. For a repeated field, the value rules (bounds,
+ * lengths, pattern, defined_only) apply to every item and items_* to the count. */
+typedef struct sb_field_rule {
+  uint32_t number;               /* field number in its message */
+  uint32_t flags;                /* SB_RULE_* bits */
+  int64_t i_min, i_max;          /* signed integer bounds */
+  uint64_t u_min, u_max;         /* unsigned integer bounds */
+  double d_min, d_max;           /* float and double bounds */
+  uint64_t len_min, len_max;     /* string code points, or bytes of a bytes field */
+  uint64_t bytes_min, bytes_max; /* string UTF-8 bytes */
+  uint64_t items_min, items_max; /* elements of a repeated field, pairs of a map */
+  const char *pattern;           /* POSIX ERE the string must contain a match of, or NULL */
+} sb_field_rule_t;
+
+enum sb_rule_flags {
+  SB_RULE_REQUIRED = 1u << 0,     /* must be set (non-default, non-empty) */
+  SB_RULE_MIN = 1u << 1,          /* a lower bound (i_/u_/d_min) applies */
+  SB_RULE_MIN_EXCL = 1u << 2,     /* ... and it is exclusive (gt) */
+  SB_RULE_MAX = 1u << 3,          /* an upper bound (i_/u_/d_max) applies */
+  SB_RULE_MAX_EXCL = 1u << 4,     /* ... and it is exclusive (lt) */
+  SB_RULE_LEN_MIN = 1u << 5,      /* len_min applies */
+  SB_RULE_LEN_MAX = 1u << 6,      /* len_max applies */
+  SB_RULE_BYTES_MIN = 1u << 7,    /* bytes_min applies */
+  SB_RULE_BYTES_MAX = 1u << 8,    /* bytes_max applies */
+  SB_RULE_ITEMS_MIN = 1u << 9,    /* items_min applies */
+  SB_RULE_ITEMS_MAX = 1u << 10,   /* items_max applies */
+  SB_RULE_DEFINED_ONLY = 1u << 11 /* an enum value must be one the enum declares */
+};
+
+/* The rules of one message type: the rules of its own fields, sorted by field number. A
+ * message appears in a service's table when it has rules or contains (through message
+ * fields, at any depth) a message that has; the validator descends only into those. */
+typedef struct sb_msg_rules {
+  const ProtobufCMessageDescriptor *desc; /* the message type */
+  const sb_field_rule_t *fields;          /* may be NULL when n_fields is 0 */
+  size_t n_fields;
+} sb_msg_rules_t;
+
 typedef struct sb_call sb_call_t;
 typedef struct sb_rpc sb_rpc_t;
 
@@ -112,10 +153,11 @@ typedef struct sb_service_desc {
   size_t n_methods;
   const uint8_t *file_descriptor; /* serialized FileDescriptorProto of its file */
   size_t file_descriptor_len;
-  const char *openapi_json; /* OpenAPI 3.1 document for this file, or NULL */
-  sb_dispatch_fn dispatch;  /* calls into the service's generated handler table */
+  const char *openapi_json;    /* OpenAPI 3.1 document for this file, or NULL */
+  sb_dispatch_fn dispatch;     /* calls into the service's generated handler table */
+  const sb_msg_rules_t *rules; /* validation rules of the messages its methods receive */
+  size_t n_rules;
 } sb_service_desc_t;
-
 
 /* Creates the RPC registry bound to srv: services registered on it are served on srv's
  * listener by every protocol front-end built in. Call before sb_server_start(). Returns 0 and
@@ -145,6 +187,14 @@ char *sb_call_strdup(sb_call_t *call, const char *s);
  * the error (code, message) is sent. message is copied; it may be NULL. Exactly once per
  * call, also after cancellation (then nothing is sent). */
 void sb_call_finish(sb_call_t *call, sb_code_t code, const char *message);
+
+/* Adds a google.rpc.BadRequest field violation to the error the call will finish with:
+ * field is a path of .proto field names ("item.name", "tags[2]"), description says what is
+ * wrong. Every protocol sends the list as the error's details (REST: "details" of the JSON
+ * error body). Use it before sb_call_finish(call, SB_CODE_INVALID_ARGUMENT, ...); the
+ * contract's validation rules report through the same list. Both strings are copied.
+ * Returns 0, SB_ENOMEM, or SB_ESTATE after the call finished. */
+int sb_call_field_violation(sb_call_t *call, const char *field, const char *description);
 
 /* For server-streaming methods: sends one message (encoded at once; msg is borrowed).
  * Returns 0, 1 when the transport's buffer is above its high-water mark (the stream is still

@@ -58,7 +58,7 @@ static const ProtobufCFieldDescriptor *field_by_id(const ProtobufCMessageDescrip
 
 /* protoc's map entries: a repeated field of a nested "<Field>Entry" message of exactly
  * key = 1 and value = 2 (protobuf-c's runtime descriptors have no map_entry flag). */
-static int is_map(const ProtobufCFieldDescriptor *f) {
+int sb__pb_is_map(const ProtobufCFieldDescriptor *f) {
   if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE) return 0;
   const ProtobufCMessageDescriptor *e = f->descriptor;
   size_t sl = strlen(e->short_name);
@@ -67,7 +67,7 @@ static int is_map(const ProtobufCFieldDescriptor *f) {
          strcmp(e->fields[1].name, "value") == 0;
 }
 
-static size_t elem_size(ProtobufCType t) {
+size_t sb__pb_elem_size(ProtobufCType t) {
   switch (t) {
   case PROTOBUF_C_TYPE_INT64:
   case PROTOBUF_C_TYPE_SINT64:
@@ -369,7 +369,7 @@ static void write_scalar(sb_jw_t *w, const ProtobufCFieldDescriptor *f, const vo
 }
 
 /* Whether field f of m is present for output (proto3 rules; see pbjson.h). */
-static int present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
+int sb__pb_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
   if (f->label == PROTOBUF_C_LABEL_REPEATED)
     return *(const size_t *)CAT(m, f->quantifier_offset) > 0;
   if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
@@ -449,8 +449,8 @@ static void write_field_value(sb_jw_t *w, const ProtobufCMessage *m,
   }
   size_t n = *(const size_t *)CAT(m, f->quantifier_offset);
   const char *arr = *(char *const *)p;
-  size_t es = elem_size(f->type);
-  if (is_map(f)) {
+  size_t es = sb__pb_elem_size(f->type);
+  if (sb__pb_is_map(f)) {
     const ProtobufCMessageDescriptor *ed = f->descriptor;
     sb_jw_obj_begin(w);
     for (size_t i = 0; i < n; i++) {
@@ -543,7 +543,7 @@ static void write_wkt(sb_jw_t *w, const ProtobufCMessage *m, enum wkt k, unsigne
   case WKT_VALUE: {
     for (unsigned i = 0; i < d->n_fields; i++) {
       const ProtobufCFieldDescriptor *f = &d->fields[i];
-      if (present(m, f)) {
+      if (sb__pb_present(m, f)) {
         write_field_value(w, m, f, flags);
         return;
       }
@@ -576,7 +576,7 @@ static void write_message(sb_jw_t *w, const ProtobufCMessage *m, unsigned flags)
   sb_jw_obj_begin(w);
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if (!present(m, f)) continue;
+    if (!sb__pb_present(m, f)) continue;
     if (flags & SB_PBJSON_PROTO_NAMES) {
       sb_jw_key(w, f->name, strlen(f->name));
     } else {
@@ -865,9 +865,9 @@ static int read_repeated(rctx_t *c, ProtobufCMessage *m, const ProtobufCFieldDes
                          sb_jtok_t tok) {
   sb_jr_t *r = c->r;
   vec_t v = {{0}, 0};
-  size_t es = elem_size(f->type);
+  size_t es = sb__pb_elem_size(f->type);
   int rc = 0;
-  if (is_map(f)) {
+  if (sb__pb_is_map(f)) {
     if (tok != SB_JT_OBJ_BEGIN) return fail(c, "expected an object (map)");
     const ProtobufCMessageDescriptor *ed = f->descriptor;
     keyset_t seen = {{0}, {0}, NULL, 0, 0};
@@ -889,7 +889,7 @@ static int read_repeated(rctx_t *c, ProtobufCMessage *m, const ProtobufCFieldDes
       rc = map_key_into(c, &ed->fields[0], r->str, r->len, AT(e, ed->fields[0].offset));
       if (!rc) {
         const void *kp = AT(e, ed->fields[0].offset);
-        size_t kn = elem_size(ed->fields[0].type);
+        size_t kn = sb__pb_elem_size(ed->fields[0].type);
         if (ed->fields[0].type == PROTOBUF_C_TYPE_STRING) {
           kp = *(char *const *)kp;
           kn = strlen(kp);
@@ -1211,7 +1211,7 @@ int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len,
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
       /* Append: wrap the value in an array and merge with what is there. */
       size_t n = *(size_t *)AT(m, f->quantifier_offset);
-      size_t es = elem_size(f->type);
+      size_t es = sb__pb_elem_size(f->type);
       sb_buf_t one = {0};
       sb_buf_append(&one, "[", 1);
       sb_buf_append(&one, sb_buf_head(&doc), sb_buf_pending(&doc));

@@ -48,17 +48,16 @@ int sb_pbjson_write(sb_jw_t *w, const ProtobufCMessage *msg, unsigned flags);
 
 /* Decodes data (exactly one JSON value, the whole input) into msg, which the caller has
  * initialised for its descriptor. Returns 0, or SB_EINVAL with *err filled. */
-int sb_pbjson_decode(const void *data, size_t len, ProtobufCMessage *msg,
-                     ProtobufCAllocator *alloc, unsigned flags, sb_pbjson_err_t *err);
+int sb_pbjson_decode(const void *data, size_t len, ProtobufCMessage *msg, ProtobufCAllocator *alloc,
+                     unsigned flags, sb_pbjson_err_t *err);
 
 /* Sets the field at a dotted path of .proto or JSON names ("item.id") from a text value, as
  * path parameters and query strings carry them: numbers, enum names or numbers, "true" /
  * "false", base64 for bytes, and for well-known types their JSON string forms. Intermediate
  * messages are created. A repeated field gets the value appended. Returns 0, or SB_EINVAL
  * (unknown field, bad value) / SB_ENOTFOUND (no such field) with *err filled. */
-int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len,
-                       const char *value, size_t value_len, ProtobufCAllocator *alloc,
-                       sb_pbjson_err_t *err);
+int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len, const char *value,
+                       size_t value_len, ProtobufCAllocator *alloc, sb_pbjson_err_t *err);
 
 /* Finds a field by .proto name or JSON (lowerCamel) name; NULL when absent. */
 const ProtobufCFieldDescriptor *sb_pbjson_field(const ProtobufCMessageDescriptor *d,
@@ -67,5 +66,16 @@ const ProtobufCFieldDescriptor *sb_pbjson_field(const ProtobufCMessageDescriptor
 /* Writes the lowerCamelCase JSON name of a .proto field name into out (cap bytes,
  * NUL-terminated, truncated if needed). Returns out. */
 const char *sb_pbjson_json_name(const char *proto_name, char *out, size_t cap);
+
+/* Helpers over protobuf-c's runtime descriptors, shared with the validator (rpc/validate.c). */
+
+/* 1 when f is a map field: a repeated "<Field>Entry" message of exactly key = 1 and
+ * value = 2 (protobuf-c's runtime descriptors have no map_entry flag). */
+int sb__pb_is_map(const ProtobufCFieldDescriptor *f);
+/* The size of one element of a repeated field of type t, as protobuf-c lays arrays out. */
+size_t sb__pb_elem_size(ProtobufCType t);
+/* 1 when field f of m is present: set (explicit presence), non-default (implicit presence),
+ * or non-empty (repeated). */
+int sb__pb_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 
 #endif

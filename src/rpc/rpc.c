@@ -4,12 +4,14 @@
  * lifecycle and the status codes.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rpc/idempotency.h"
 #include "rpc/rpc_int.h"
 #include "switchboard/error.h"
+#include "switchboard/log.h"
 
 const char *sb_code_name(sb_code_t code) {
   static const char *const names[] = {"OK",
@@ -63,6 +65,7 @@ void sb_rpc_free(sb_rpc_t *rpc) {
   if (!rpc) return;
   sb__rest_free(rpc);
   sb__idem_free(rpc->idem);
+  sb__patterns_free(&rpc->patterns);
   free(rpc->svcs);
   free(rpc);
 }
@@ -80,6 +83,18 @@ int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const void *ha
     return SB_EINVAL;
   for (size_t i = 0; i < rpc->nsvcs; i++)
     if (strcmp(rpc->svcs[i].desc->full_name, desc->full_name) == 0) return SB_EINVAL;
+  /* The generator checked every pattern with the same regcomp(); a failure here means the
+   * tables and this library disagree, and the service must not run without its rules. */
+  const char *bad = NULL;
+  int prc = sb__patterns_add(&rpc->patterns, desc, &bad);
+  if (prc) {
+    if (bad) {
+      char q[256];
+      sb_log(SB_LOG_ERROR, "rpc_bad_pattern", "service=%s pattern=%s", desc->full_name,
+             sb_log_quote(q, sizeof q, bad, (unsigned)strlen(bad)));
+    }
+    return prc;
+  }
   if (rpc->nsvcs == rpc->cap) {
     size_t ncap = rpc->cap ? rpc->cap * 2 : 4;
     sb__svc_t *n = realloc(rpc->svcs, ncap * sizeof *n);
@@ -144,8 +159,45 @@ void sb__call_free(sb_call_t *call) {
 
 void sb__call_invoke(sb_call_t *call) {
   const sb__svc_t *svc = call->svc;
+  if (svc->desc->n_rules) {
+    int n = sb__validate(&call->rpc->patterns, svc->desc, call, call->request);
+    if (n < 0) {
+      sb_call_finish(call, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
+      return;
+    }
+    if (n > 0) {
+      /* The message names the first violation; the details list all of them. */
+      char msg[384];
+      const sb__violation_t *first = call->violations;
+      if (n == 1)
+        snprintf(msg, sizeof msg, "invalid request: %s: %s", first->field, first->description);
+      else
+        snprintf(msg, sizeof msg, "invalid request: %s: %s (and %d more violation%s)", first->field,
+                 first->description, n - 1, n == 2 ? "" : "s");
+      sb_call_finish(call, SB_CODE_INVALID_ARGUMENT, msg);
+      return;
+    }
+  }
   if (svc->desc->dispatch(svc->handlers, call->mi, call, call->request, call->response, svc->ud))
     sb_call_finish(call, SB_CODE_UNIMPLEMENTED, "method not implemented");
+}
+
+int sb_call_field_violation(sb_call_t *call, const char *field, const char *description) {
+  if (call->finished) return SB_ESTATE;
+  sb__violation_t *v = sb_arena_alloc(&call->arena, sizeof *v);
+  if (!v) return SB_ENOMEM;
+  v->next = NULL;
+  v->field = sb_arena_strndup(&call->arena, field ? field : "", field ? strlen(field) : 0);
+  v->description = sb_arena_strndup(&call->arena, description ? description : "",
+                                    description ? strlen(description) : 0);
+  if (!v->field || !v->description) return SB_ENOMEM;
+  if (call->last_violation)
+    call->last_violation->next = v;
+  else
+    call->violations = v;
+  call->last_violation = v;
+  call->n_violations++;
+  return 0;
 }
 
 void *sb_call_alloc(sb_call_t *call, size_t n) {

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "core/arena.h"
+#include "rpc/validate.h"
 #include "switchboard/rpc.h"
 
 typedef struct sb__call_ops {
@@ -39,24 +40,35 @@ struct sb_rpc {
   sb_server_t *srv; /* borrowed */
   sb__svc_t *svcs;  /* owned array */
   size_t nsvcs, cap;
-  struct sb_rest *rest; /* owned by the REST front-end; built at registration */
-  struct sb_idem *idem; /* owned; shared by every worker (it locks itself) */
+  struct sb_rest *rest;    /* owned by the REST front-end; built at registration */
+  struct sb_idem *idem;    /* owned; shared by every worker (it locks itself) */
+  sb__patterns_t patterns; /* owned; compiled validation patterns, read-only once started */
 };
 
+/* A google.rpc.BadRequest field violation attached to a call (sb_call_field_violation). */
+typedef struct sb__violation {
+  struct sb__violation *next; /* in the order they were added */
+  const char *field;          /* .proto-name path; call arena */
+  const char *description;    /* call arena */
+} sb__violation_t;
+
 struct sb_call {
-  sb_rpc_t *rpc;                  /* borrowed */
-  const sb__svc_t *svc;           /* borrowed */
-  const sb_method_desc_t *method; /* borrowed */
-  size_t mi;                      /* index of method in svc->desc->methods */
-  const sb__call_ops_t *ops;      /* the front-end that created the call */
-  void *fe;                       /* front-end state, owned by the front-end */
-  uv_loop_t *loop;                /* the worker loop of the call */
-  ProtobufCAllocator alloc;       /* allocates from arena; free is a no-op */
-  ProtobufCMessage *request;      /* decoded request, in the arena */
-  ProtobufCMessage *response;     /* initialised response, in the arena */
-  unsigned finished : 1;          /* sb_call_finish() ran */
-  unsigned cancelled : 1;         /* the client went away */
-  sb_arena_t arena;               /* owns everything above that is not borrowed; last */
+  sb_rpc_t *rpc;                   /* borrowed */
+  const sb__svc_t *svc;            /* borrowed */
+  const sb_method_desc_t *method;  /* borrowed */
+  size_t mi;                       /* index of method in svc->desc->methods */
+  const sb__call_ops_t *ops;       /* the front-end that created the call */
+  void *fe;                        /* front-end state, owned by the front-end */
+  uv_loop_t *loop;                 /* the worker loop of the call */
+  ProtobufCAllocator alloc;        /* allocates from arena; free is a no-op */
+  ProtobufCMessage *request;       /* decoded request, in the arena */
+  ProtobufCMessage *response;      /* initialised response, in the arena */
+  sb__violation_t *violations;     /* field violations for the error's details; call arena */
+  sb__violation_t *last_violation; /* the list's tail, NULL when empty */
+  size_t n_violations;             /* length of the list */
+  unsigned finished : 1;           /* sb_call_finish() ran */
+  unsigned cancelled : 1;          /* the client went away */
+  sb_arena_t arena;                /* owns everything above that is not borrowed; last */
 };
 
 /* Creates a call for method index mi of svc. Returns NULL when out of memory. */

@@ -234,9 +234,11 @@ TEST(file_descriptor_unpacks) {
   google__protobuf__file_descriptor_proto__free_unpacked(fd, NULL);
 }
 
-/* Runs protoc with protoc-gen-switchboard on a one-method contract whose service body is
- * rpcs, in dir. Returns protoc's exit status and puts its stderr into err (NUL-terminated). */
-static int run_plugin(const char *dir, const char *rpcs, char *err, size_t errlen) {
+/* Runs protoc with protoc-gen-switchboard on a contract of the messages msgs and a service
+ * whose body is rpcs, in dir. Returns protoc's exit status and puts its stderr into err
+ * (NUL-terminated). */
+static int run_plugin_with(const char *dir, const char *msgs, const char *rpcs, char *err,
+                           size_t errlen) {
   char path[512], cmd[2048];
   snprintf(path, sizeof path, "%s/bad.proto", dir);
   FILE *f = fopen(path, "w");
@@ -244,8 +246,8 @@ static int run_plugin(const char *dir, const char *rpcs, char *err, size_t errle
   fprintf(f,
           "syntax = \"proto3\";\npackage e;\n"
           "import \"google/api/annotations.proto\";\nimport \"switchboard/options.proto\";\n"
-          "message M { int32 a = 1; }\nservice S { %s }\n",
-          rpcs);
+          "import \"switchboard/validate.proto\";\n%s\nservice S { %s }\n",
+          msgs, rpcs);
   fclose(f);
   snprintf(cmd, sizeof cmd,
            "'%s' --plugin=protoc-gen-switchboard='%s' --switchboard_out='%s' -I'%s' -I'%s' "
@@ -261,6 +263,72 @@ static int run_plugin(const char *dir, const char *rpcs, char *err, size_t errle
     fclose(f);
   }
   return status;
+}
+
+static int run_plugin(const char *dir, const char *rpcs, char *err, size_t errlen) {
+  return run_plugin_with(dir, "message M { int32 a = 1; }", rpcs, err, errlen);
+}
+
+/* Removes what run_plugin_with() leaves in dir, and dir. */
+static void clean_dir(const char *dir) {
+  static const char *const leftovers[] = {"bad.proto", "err.txt", "bad.sb.c", "bad.sb.h"};
+  char path[512];
+  for (size_t i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, leftovers[i]);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+
+TEST(plugin_rejects_bad_validation_rules) {
+  static const struct {
+    const char *msgs;   /* the message definitions */
+    const char *expect; /* a piece of the plugin's error message */
+  } cases[] = {
+      {"message M { int32 a = 1 [(switchboard.field).string.min_len = 1]; }",
+       "e.M.a: (switchboard.field): string rules on a int32 field"},
+      {"message M { int32 a = 1 [(switchboard.field).int32 = {gt: 1, gte: 2}]; }",
+       "gt and gte cannot be combined"},
+      {"message M { int32 a = 1 [(switchboard.field).int32 = {gte: 5, lte: 2}]; }",
+       "the lower bound is above the upper bound"},
+      {"message M { string a = 1 [(switchboard.field).string.pattern = \"([a-z\"]; }",
+       "is not a POSIX extended regular expression"},
+      {"message M { string a = 1 [(switchboard.field).string = {min_len: 3, max_len: 1}]; }",
+       "min_len is above max_len"},
+      {"message M { repeated string a = 1 [(switchboard.field).string.min_len = 1]; }",
+       "put item rules in repeated.items"},
+      {"message M { repeated string a = 1 [(switchboard.field).repeated.items.required = true]; }",
+       "repeated.items cannot be required"},
+      {"message M { map<string, int32> a = 1 [(switchboard.field).repeated.max_items = 1]; }",
+       "on a map field (use map)"},
+      {"message M { M a = 1 [(switchboard.field).string.min_len = 1]; }", "takes only `required`"},
+      {"message M { double a = 1 [(switchboard.field).double = {gt: inf}]; }",
+       "bounds must be finite numbers"},
+      /* A message no method receives is checked too. */
+      {"message M { int32 a = 1; }\nmessage U { bool b = 1 [(switchboard.field).int32.gt = 0]; }",
+       "e.U.b: (switchboard.field): int32 rules on a field of a type that takes only"},
+  };
+  char dir[] = "/tmp/sb_plugin_test_XXXXXX";
+  REQUIRE(mkdtemp(dir) != NULL);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char err[4096];
+    int status = run_plugin_with(dir, cases[i].msgs, "rpc A(M) returns (M);", err, sizeof err);
+    CHECK(status != 0 && status != -1);
+    if (!strstr(err, cases[i].expect)) CHECK_EQ_STR(err, cases[i].expect); /* reports both texts */
+  }
+  /* The same fields with fitting rules generate. */
+  char err[4096];
+  CHECK_EQ_INT(
+      run_plugin_with(dir,
+                      "message M { int32 a = 1 [(switchboard.field).int32.gt = 1];\n"
+                      "  repeated string t = 2 [(switchboard.field).repeated = {"
+                      "max_items: 2, items: {string: {pattern: \"^a\"}}}];\n"
+                      "  map<string, int32> m = 3 [(switchboard.field).map.max_pairs = 1];\n"
+                      "  M self = 4 [(switchboard.field).required = true]; }",
+                      "rpc A(M) returns (M);", err, sizeof err),
+      0);
+  CHECK(strstr(err, "switchboard.field") == NULL); /* protoc may warn of unused imports */
+  clean_dir(dir);
 }
 
 TEST(plugin_rejects_bad_contracts) {
@@ -296,10 +364,5 @@ TEST(plugin_rejects_bad_contracts) {
   char path[512];
   snprintf(path, sizeof path, "%s/bad.sb.c", dir);
   CHECK(access(path, R_OK) == 0);
-  static const char *const leftovers[] = {"bad.proto", "err.txt", "bad.sb.c", "bad.sb.h"};
-  for (size_t i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, leftovers[i]);
-    unlink(path);
-  }
-  rmdir(dir);
+  clean_dir(dir);
 }

@@ -118,6 +118,52 @@ def test_bad_bodies_are_400_with_field_path(items, path, body, field, fragment):
         assert v["field"] == field
 
 
+def test_validation_rules_list_every_violated_field(items):
+    # items.proto: name 1..200 code points, price >= 0, page_size <= 1000, item required.
+    st, _, b = jcall(items.port, "POST", "/items", {"name": "", "price": -1})
+    assert st == 400, b
+    assert b["code"] == 3
+    assert b["message"] == ("invalid request: name: must be at least 1 character "
+                            "(and 1 more violation)")
+    [detail] = b["details"]
+    assert detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    assert detail["fieldViolations"] == [
+        {"field": "name", "description": "must be at least 1 character"},
+        {"field": "price", "description": "must be at least 0"},
+    ]
+    # code points, not bytes: 200 two-byte characters pass, 201 do not
+    st, _, b = jcall(items.port, "POST", "/items", {"name": "\u00e9" * 200, "price": 1})
+    assert st == 201, b
+    st, _, b = jcall(items.port, "POST", "/items", {"name": "\u00e9" * 201, "price": 1})
+    assert st == 400 and b["details"][0]["fieldViolations"] == [
+        {"field": "name", "description": "must be at most 200 characters"}]
+    # query parameters go through the same rules
+    st, _, b = jcall(items.port, "GET", "/items?pageSize=1001")
+    assert st == 400 and b["details"][0]["fieldViolations"][0] == {
+        "field": "page_size", "description": "must be at most 1000"}
+    st, _, b = jcall(items.port, "GET", "/items?pageSize=1000")
+    assert st == 200
+    # the default route (no HTTP binding involved) validates identically
+    st, _, b = jcall(items.port, "POST", "/items.v1.ItemService/CreateItem", {"price": 2})
+    assert st == 400 and b["details"][0]["fieldViolations"] == [
+        {"field": "name", "description": "must be at least 1 character"}]
+    # nothing was created by the rejected requests
+    st, _, b = jcall(items.port, "GET", "/items")
+    assert st == 200 and len(b["items"]) == 1
+
+
+def test_openapi_carries_validation_rules(items):
+    st, _, doc = jcall(items.port, "GET", "/openapi.json")
+    assert st == 200
+    schemas = doc["components"]["schemas"]
+    create = schemas["items.v1.CreateItemRequest"]["properties"]
+    assert create["name"]["minLength"] == 1 and create["name"]["maxLength"] == 200
+    assert create["price"]["minimum"] == 0
+    assert schemas["items.v1.UpdateItemRequest"]["required"] == ["item"]
+    params = {p["name"]: p for p in doc["paths"]["/items"]["get"]["parameters"]}
+    assert params["pageSize"]["schema"]["maximum"] == 1000
+
+
 def test_bad_path_and_query_params(items):
     st, _, b = jcall(items.port, "GET", "/items/abc")
     assert st == 400 and b["details"][0]["fieldViolations"][0]["field"] == "id"

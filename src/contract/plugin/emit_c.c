@@ -147,7 +147,7 @@ int sb_emit_c_header(const sb_model_file_t *f, sb_buf_t *buf) {
   return o.err;
 }
 
-static void source_service(out_t *o, const sb_model_service_t *s) {
+static void source_service(out_t *o, const sb_model_file_t *f, const sb_model_service_t *s) {
   put(o, "\n/* ---- %s ---- */\n", s->full_name);
   for (size_t i = 0; i < s->n_methods; i++) {
     const sb_model_method_t *m = &s->methods[i];
@@ -219,6 +219,84 @@ static void source_service(out_t *o, const sb_model_service_t *s) {
          "    .file_descriptor_len = sizeof Sb__file_descriptor,\n"
          "    .openapi_json = Sb__openapi_json,\n");
   if (s->n_methods > 0) put(o, "    .dispatch = %s__dispatch,\n", s->c_lower);
+  if (f->n_vmsgs) put(o, "    .rules = Sb__rules,\n    .n_rules = %zu,\n", f->n_vmsgs);
+  put(o, "};\n");
+}
+
+/* Emits the rule flags as an OR of their names, so the generated table reads like the option. */
+static void put_flags(out_t *o, uint32_t flags) {
+  static const char *const names[] = {
+      "SB_RULE_REQUIRED",  "SB_RULE_MIN",       "SB_RULE_MIN_EXCL",  "SB_RULE_MAX",
+      "SB_RULE_MAX_EXCL",  "SB_RULE_LEN_MIN",   "SB_RULE_LEN_MAX",   "SB_RULE_BYTES_MIN",
+      "SB_RULE_BYTES_MAX", "SB_RULE_ITEMS_MIN", "SB_RULE_ITEMS_MAX", "SB_RULE_DEFINED_ONLY"};
+  int first = 1;
+  for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (!(flags & (1u << i))) continue;
+    put(o, "%s%s", first ? "" : " | ", names[i]);
+    first = 0;
+  }
+  if (first) put(o, "0");
+}
+
+static void put_i64(out_t *o, const char *member, int64_t v) {
+  if (v == INT64_MIN)
+    put(o, ", .%s = INT64_MIN", member);
+  else
+    put(o, ", .%s = INT64_C(%lld)", member, (long long)v);
+}
+
+static void put_u64(out_t *o, const char *member, uint64_t v) {
+  put(o, ", .%s = UINT64_C(%llu)", member, (unsigned long long)v);
+}
+
+/* One sb_field_rule_t initializer: the members its flags use, nothing else. */
+static void put_rule(out_t *o, const sb_field_rule_t *r) {
+  put(o, "    {.number = %u, .flags = ", (unsigned)r->number);
+  put_flags(o, r->flags);
+  /* Only one numeric domain is ever set by the generator (the field's type decides), and
+   * the emitter prints every member that is not zero. */
+  if (r->i_min) put_i64(o, "i_min", r->i_min);
+  if (r->i_max) put_i64(o, "i_max", r->i_max);
+  if (r->u_min) put_u64(o, "u_min", r->u_min);
+  if (r->u_max) put_u64(o, "u_max", r->u_max);
+  if (r->d_min != 0) put(o, ", .d_min = %.17g", r->d_min);
+  if (r->d_max != 0) put(o, ", .d_max = %.17g", r->d_max);
+  if (r->len_min) put_u64(o, "len_min", r->len_min);
+  if (r->len_max) put_u64(o, "len_max", r->len_max);
+  if (r->bytes_min) put_u64(o, "bytes_min", r->bytes_min);
+  if (r->bytes_max) put_u64(o, "bytes_max", r->bytes_max);
+  if (r->items_min) put_u64(o, "items_min", r->items_min);
+  if (r->items_max) put_u64(o, "items_max", r->items_max);
+  if (r->pattern) {
+    put(o, ", .pattern = ");
+    put_cstr(o, r->pattern);
+  }
+  put(o, "},\n");
+}
+
+/* The validation tables of the file (see sb_msg_rules_t): one array of field rules per
+ * message, and Sb__rules listing the messages. */
+static void put_rules(out_t *o, const sb_model_file_t *f) {
+  if (f->n_vmsgs == 0) return;
+  put(o, "\n/* Validation rules (switchboard/validate.proto) of the messages the methods receive,\n"
+         " * and of the messages that lead to them. */\n");
+  for (size_t i = 0; i < f->n_vmsgs; i++) {
+    const sb_model_vmsg_t *v = &f->vmsgs[i];
+    if (v->n_fields == 0) continue;
+    put(o, "static const sb_field_rule_t Sb__rules_%zu[] = {\n", i);
+    for (size_t j = 0; j < v->n_fields; j++)
+      put_rule(o, &v->fields[j]);
+    put(o, "};\n");
+  }
+  put(o, "static const sb_msg_rules_t Sb__rules[] = {\n");
+  for (size_t i = 0; i < f->n_vmsgs; i++) {
+    const sb_model_vmsg_t *v = &f->vmsgs[i];
+    put(o, "    {.desc = &%s, ", v->desc);
+    if (v->n_fields)
+      put(o, ".fields = Sb__rules_%zu, .n_fields = %zu},\n", i, v->n_fields);
+    else
+      put(o, ".fields = NULL, .n_fields = 0},\n");
+  }
   put(o, "};\n");
 }
 
@@ -269,7 +347,8 @@ int sb_emit_c_source(const sb_model_file_t *f, const char *openapi_json, sb_buf_
           "static const char Sb__openapi_json[] =");
   put_openapi(&o, openapi_json ? openapi_json : "{}");
   put(&o, ";\n");
+  put_rules(&o, f);
   for (size_t i = 0; i < f->n_services; i++)
-    source_service(&o, &f->services[i]);
+    source_service(&o, f, &f->services[i]);
   return o.err;
 }

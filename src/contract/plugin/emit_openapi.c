@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract/plugin/rules.h"
 #include "switchboard/error.h"
 
 #define OA_MAX_DEPTH 64u      /* nesting of the document; ours never exceeds about 12 */
@@ -491,8 +492,62 @@ static const msg_t *map_entry_of(gen_t *g, const field_t *fd) {
   return t && is_map_entry(t->msg) ? t->msg : NULL;
 }
 
-/* The members of the schema of field fd as a whole (arrays and maps included). */
-static void field_members(gen_t *g, const field_t *fd) {
+/* A JSON Schema keyword with a number value. */
+static void kv_num(gen_t *g, const char *k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void kv_num(gen_t *g, const char *k, const char *fmt, ...) {
+  char text[64];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  jw_key(&g->w, k);
+  jw_lit(&g->w, text);
+}
+
+/* The JSON Schema keywords of the value rules of r for one value of field fd. 64-bit
+ * integers are JSON strings, which numeric keywords do not constrain, so their bounds (and
+ * bytes lengths, which base64 changes) stay with the server's own check. */
+static void value_keywords(gen_t *g, const field_t *fd, const sb_field_rule_t *r) {
+  uint32_t f = r->flags;
+  switch (fd->type) {
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING:
+    if (f & SB_RULE_LEN_MIN) kv_num(g, "minLength", "%llu", (unsigned long long)r->len_min);
+    if (f & SB_RULE_LEN_MAX) kv_num(g, "maxLength", "%llu", (unsigned long long)r->len_max);
+    if (r->pattern) jw_kv(&g->w, "pattern", r->pattern);
+    break;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT32:
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SINT32:
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_SFIXED32:
+    if (f & SB_RULE_MIN)
+      kv_num(g, f & SB_RULE_MIN_EXCL ? "exclusiveMinimum" : "minimum", "%lld", (long long)r->i_min);
+    if (f & SB_RULE_MAX)
+      kv_num(g, f & SB_RULE_MAX_EXCL ? "exclusiveMaximum" : "maximum", "%lld", (long long)r->i_max);
+    break;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_UINT32:
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FIXED32:
+    if (f & SB_RULE_MIN)
+      kv_num(g, f & SB_RULE_MIN_EXCL ? "exclusiveMinimum" : "minimum", "%llu",
+             (unsigned long long)r->u_min);
+    if (f & SB_RULE_MAX)
+      kv_num(g, f & SB_RULE_MAX_EXCL ? "exclusiveMaximum" : "maximum", "%llu",
+             (unsigned long long)r->u_max);
+    break;
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_FLOAT:
+  case GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_DOUBLE:
+    if (f & SB_RULE_MIN)
+      kv_num(g, f & SB_RULE_MIN_EXCL ? "exclusiveMinimum" : "minimum", "%.17g", r->d_min);
+    if (f & SB_RULE_MAX)
+      kv_num(g, f & SB_RULE_MAX_EXCL ? "exclusiveMaximum" : "maximum", "%.17g", r->d_max);
+    break;
+  default:
+    break;
+  }
+}
+
+/* The members of the schema of field fd as a whole (arrays and maps included); r is its
+ * validation rules or NULL. */
+static void field_members(gen_t *g, const field_t *fd, const sb_field_rule_t *r) {
   jw_t *w = &g->w;
   const msg_t *entry = map_entry_of(g, fd);
   if (entry) {
@@ -501,19 +556,38 @@ static void field_members(gen_t *g, const field_t *fd) {
     for (size_t i = 0; i < entry->n_field; i++)
       if (entry->field[i]->number == 2) value = entry->field[i];
     jw_kv(w, "type", "object");
+    if (r && (r->flags & SB_RULE_ITEMS_MIN))
+      kv_num(g, "minProperties", "%llu", (unsigned long long)r->items_min);
+    if (r && (r->flags & SB_RULE_ITEMS_MAX))
+      kv_num(g, "maxProperties", "%llu", (unsigned long long)r->items_max);
     jw_key(w, "additionalProperties");
     jw_open(w, '{');
     if (value) element_members(g, value);
     jw_close(w, '}');
   } else if (fd->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED) {
     jw_kv(w, "type", "array");
+    if (r && (r->flags & SB_RULE_ITEMS_MIN))
+      kv_num(g, "minItems", "%llu", (unsigned long long)r->items_min);
+    if (r && (r->flags & SB_RULE_ITEMS_MAX))
+      kv_num(g, "maxItems", "%llu", (unsigned long long)r->items_max);
     jw_key(w, "items");
     jw_open(w, '{');
     element_members(g, fd);
+    if (r) value_keywords(g, fd, r);
     jw_close(w, '}');
   } else {
     element_members(g, fd);
+    if (r) value_keywords(g, fd, r);
   }
+}
+
+/* The validation rules of field fd into *r: 1 when it has some, else 0 (the model already
+ * refused contracts whose rules are malformed). */
+static int field_rules(gen_t *g, const field_t *fd, sb_field_rule_t *r) {
+  char why[256];
+  int rc = sb_rules_read(g->a, fd, map_entry_of(g, fd) != NULL, r, why, sizeof why);
+  if (rc == SB_ENOMEM) g->err = rc;
+  return rc == 1;
 }
 
 /* The description of field i of message t: its comment, plus a note for oneof members. */
@@ -532,6 +606,12 @@ static const char *field_description(gen_t *g, const type_t *t, size_t i) {
                     c ? "\n\n" : "", oneof ? oneof : "");
 }
 
+/* The members of the schema of field fd with its validation rules as keywords. */
+static void field_schema(gen_t *g, const field_t *fd) {
+  sb_field_rule_t r;
+  field_members(g, fd, field_rules(g, fd, &r) ? &r : NULL);
+}
+
 static void message_schema(gen_t *g, const type_t *t) {
   jw_t *w = &g->w;
   jw_kv(w, "type", "object");
@@ -540,18 +620,34 @@ static void message_schema(gen_t *g, const type_t *t) {
   if (t->msg->n_field == 0) return;
   jw_key(w, "properties");
   jw_open(w, '{');
+  size_t n_required = 0;
   for (size_t i = 0; i < t->msg->n_field; i++) {
     const field_t *fd = t->msg->field[i];
     const char *jn = json_name(g, fd->name ? fd->name : "");
     if (!jn) return;
+    sb_field_rule_t r;
+    int has_rules = field_rules(g, fd, &r);
+    n_required += has_rules && (r.flags & SB_RULE_REQUIRED);
     jw_key(w, jn);
     jw_open(w, '{');
-    field_members(g, fd);
+    field_members(g, fd, has_rules ? &r : NULL);
     const char *d = field_description(g, t, i);
     if (d) jw_kv(w, "description", d);
     jw_close(w, '}');
   }
   jw_close(w, '}');
+  if (n_required == 0) return;
+  /* (switchboard.field).required: the member must be present (and, proto3 JSON omitting
+   * defaults, hold a non-default value). */
+  jw_key(w, "required");
+  jw_open(w, '[');
+  for (size_t i = 0; i < t->msg->n_field; i++) {
+    sb_field_rule_t r;
+    if (!field_rules(g, t->msg->field[i], &r) || !(r.flags & SB_RULE_REQUIRED)) continue;
+    const char *jn = json_name(g, t->msg->field[i]->name ? t->msg->field[i]->name : "");
+    if (jn) jw_str(w, jn);
+  }
+  jw_close(w, ']');
 }
 
 static void enum_schema(gen_t *g, const type_t *t) {
@@ -785,11 +881,16 @@ static void query_walk(gen_t *g, qwalk_t *q, const msg_t *m, const char *proto, 
     jw_open(w, '{');
     jw_kv(w, "name", jp);
     jw_kv(w, "in", "query");
+    sb_field_rule_t qr;
+    if (field_rules(g, fd, &qr) && (qr.flags & SB_RULE_REQUIRED)) {
+      jw_key(w, "required");
+      jw_lit(w, "true");
+    }
     const char *c = field_comment(g, q->root, fd);
     if (c) jw_kv(w, "description", c);
     jw_key(w, "schema");
     jw_open(w, '{');
-    field_members(g, fd);
+    field_schema(g, fd);
     jw_close(w, '}');
     if (repeated) {
       jw_kv(w, "style", "form");
@@ -825,7 +926,7 @@ static void parameters(gen_t *g, const op_t *op) {
     jw_key(w, "schema");
     jw_open(w, '{');
     if (fd)
-      field_members(g, fd);
+      field_schema(g, fd);
     else
       jw_kv(w, "type", "string");
     jw_close(w, '}');
@@ -853,7 +954,7 @@ static void json_content(gen_t *g, const char *type_name, const char *field) {
     ref_members(g, type_name);
   } else {
     const field_t *fd = field_at(g, type_name, field);
-    if (fd) field_members(g, fd);
+    if (fd) field_schema(g, fd);
   }
   jw_close(w, '}');
   jw_close(w, '}');

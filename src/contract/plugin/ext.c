@@ -133,3 +133,15 @@ int sb_ext_raw_bytes(const uint8_t *msg, size_t len, uint32_t field, const uint8
   }
   return found;
 }
+
+static void *arena_alloc_cb(void *ud, size_t n) {
+  return sb_arena_alloc(ud, n ? n : 1);
+}
+static void arena_free_cb(void *ud, void *p) {
+  (void)ud;
+  (void)p;
+}
+
+ProtobufCAllocator sb_ext_allocator(sb_arena_t *a) {
+  return (ProtobufCAllocator){arena_alloc_cb, arena_free_cb, a};
+}

@@ -42,4 +42,8 @@ int sb_ext_message(sb_arena_t *a, const ProtobufCMessage *m, uint32_t field, con
  * message: for options inside an extension whose message protoc-c cannot generate. */
 int sb_ext_raw_bytes(const uint8_t *msg, size_t len, uint32_t field, const uint8_t **p, size_t *n);
 
+/* A protobuf-c allocator over the arena a, for unpacking option messages that live as long
+ * as the arena: nothing is freed one by one. */
+ProtobufCAllocator sb_ext_allocator(sb_arena_t *a);
+
 #endif

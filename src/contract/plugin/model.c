@@ -1,11 +1,13 @@
 #include "contract/plugin/model.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "contract/plugin/ext.h"
 #include "contract/plugin/names.h"
+#include "contract/plugin/rules.h"
 #include "google/api/http.pb-c.h"
 #include "switchboard/error.h"
 
@@ -47,16 +49,6 @@ static int fail(build_t *b, const char *where, const char *fmt, ...) {
   return *b->err ? SB_EINVAL : SB_ENOMEM;
 }
 
-/* protobuf-c allocator over the arena: unpacked option messages live as long as the model,
- * and nothing is freed one by one. */
-static void *arena_alloc_cb(void *ud, size_t n) {
-  return sb_arena_alloc(ud, n ? n : 1);
-}
-static void arena_free_cb(void *ud, void *p) {
-  (void)ud;
-  (void)p;
-}
-
 /* The C package of file f: its (pb_c_file).c_package when set, else its proto package.
  * Sets *out (arena or borrowed; "" without a package). Returns 0, SB_EINVAL or SB_ENOMEM. */
 static int c_package(build_t *b, const Google__Protobuf__FileDescriptorProto *f, const char **out) {
@@ -76,23 +68,27 @@ static int c_package(build_t *b, const Google__Protobuf__FileDescriptorProto *f,
   return 0;
 }
 
-/* 1 when the dotted path rest ("Outer.Inner") names a message among msgs (recursively). */
-static int has_message(Google__Protobuf__DescriptorProto *const *msgs, size_t n, const char *rest) {
+/* The message the dotted path rest ("Outer.Inner") names among msgs (recursively), or NULL. */
+static const Google__Protobuf__DescriptorProto *
+find_in(Google__Protobuf__DescriptorProto *const *msgs, size_t n, const char *rest) {
   const char *dot = strchr(rest, '.');
   size_t len = dot ? (size_t)(dot - rest) : strlen(rest);
   for (size_t i = 0; i < n; i++) {
     const Google__Protobuf__DescriptorProto *m = msgs[i];
     if (!m->name || strlen(m->name) != len || memcmp(m->name, rest, len) != 0) continue;
-    if (!dot) return 1;
-    if (has_message(m->nested_type, m->n_nested_type, dot + 1)) return 1;
+    if (!dot) return m;
+    const Google__Protobuf__DescriptorProto *in =
+        find_in(m->nested_type, m->n_nested_type, dot + 1);
+    if (in) return in;
   }
-  return 0;
+  return NULL;
 }
 
-/* Resolves a fully qualified message name (".items.v1.Item") to protoc-c's C type name and
- * descriptor variable. Returns 0, SB_EINVAL (no such message in the request) or SB_ENOMEM. */
-static int resolve_type(build_t *b, const char *where, const char *full, const char **type,
-                        const char **desc) {
+/* The message of fully qualified name (with or without the leading '.') among the files of
+ * the request, or NULL; *file (when not NULL) is set to the file defining it. */
+static const Google__Protobuf__DescriptorProto *
+find_message(const build_t *b, const char *full,
+             const Google__Protobuf__FileDescriptorProto **file) {
   const char *name = full && full[0] == '.' ? full + 1 : full ? full : "";
   for (size_t i = 0; i < b->req->n_proto_file; i++) {
     const Google__Protobuf__FileDescriptorProto *f = b->req->proto_file[i];
@@ -103,19 +99,35 @@ static int resolve_type(build_t *b, const char *where, const char *full, const c
       if (strncmp(name, pkg, plen) != 0 || name[plen] != '.') continue;
       rest = name + plen + 1;
     }
-    if (!has_message(f->message_type, f->n_message_type, rest)) continue;
-    const char *cpkg;
-    int rc = c_package(b, f, &cpkg);
-    if (rc) return rc;
-    char *t = sb_names_camel(b->a, cpkg, rest);
-    char *l = sb_names_lower(b->a, cpkg, rest);
-    char *d = l ? aprintf(b->a, "%s__descriptor", l) : NULL;
-    if (!t || !d) return SB_ENOMEM;
-    *type = t;
-    *desc = d;
-    return 0;
+    const Google__Protobuf__DescriptorProto *m = find_in(f->message_type, f->n_message_type, rest);
+    if (m) {
+      if (file) *file = f;
+      return m;
+    }
   }
-  return fail(b, where, "message type %s is not defined in any file protoc passed", name);
+  return NULL;
+}
+
+/* Resolves a fully qualified message name (".items.v1.Item") to protoc-c's C type name and
+ * descriptor variable. Returns 0, SB_EINVAL (no such message in the request) or SB_ENOMEM. */
+static int resolve_type(build_t *b, const char *where, const char *full, const char **type,
+                        const char **desc) {
+  const char *name = full && full[0] == '.' ? full + 1 : full ? full : "";
+  const Google__Protobuf__FileDescriptorProto *f = NULL;
+  if (!find_message(b, name, &f))
+    return fail(b, where, "message type %s is not defined in any file protoc passed", name);
+  const char *pkg = f->package ? f->package : "";
+  const char *rest = pkg[0] ? name + strlen(pkg) + 1 : name;
+  const char *cpkg;
+  int rc = c_package(b, f, &cpkg);
+  if (rc) return rc;
+  char *t = sb_names_camel(b->a, cpkg, rest);
+  char *l = sb_names_lower(b->a, cpkg, rest);
+  char *d = l ? aprintf(b->a, "%s__descriptor", l) : NULL;
+  if (!t || !d) return SB_ENOMEM;
+  if (type) *type = t;
+  *desc = d;
+  return 0;
 }
 
 /* 1 when s is an RFC 9110 token (a method name), 0 if not. */
@@ -179,7 +191,7 @@ static int read_http(build_t *b, const char *where, const ProtobufCMessage *opts
   if (rc == SB_ENOMEM) return rc;
   if (rc < 0) return fail(b, where, "google.api.http is not encoded as a message");
   if (rc == 0) return 0;
-  ProtobufCAllocator alloc = {arena_alloc_cb, arena_free_cb, b->a};
+  ProtobufCAllocator alloc = sb_ext_allocator(b->a);
   Google__Api__HttpRule *r = google__api__http_rule__unpack(&alloc, n, p);
   if (!r) return fail(b, where, "google.api.http does not decode as google.api.HttpRule");
   m->n_rules = 1 + r->n_additional_bindings;
@@ -284,6 +296,152 @@ static int build_service(build_t *b, const char *cpkg,
   return 0;
 }
 
+/* ---- validation tables ---- */
+
+/* A message met while collecting validation tables. */
+typedef struct vnode {
+  const char *full;                           /* without the leading '.' */
+  const Google__Protobuf__DescriptorProto *m; /* borrowed from the request */
+  sb_field_rule_t *rules;                     /* own rules, sorted by number; arena */
+  size_t n_rules;
+  size_t *next; /* indexes of the nodes its message fields lead to; arena */
+  size_t n_next;
+  int needed; /* has rules, or leads to a node that has */
+} vnode_t;
+
+typedef struct vgraph {
+  vnode_t *nodes; /* arena; grows by copying */
+  size_t n, cap;
+} vgraph_t;
+
+static int is_map_entry(const Google__Protobuf__DescriptorProto *m) {
+  return m && m->options && m->options->has_map_entry && m->options->map_entry;
+}
+
+static int cmp_rule(const void *x, const void *y) {
+  const sb_field_rule_t *a = x, *c = y;
+  return a->number < c->number ? -1 : a->number > c->number;
+}
+
+/* The rules of every field of m (named full), checked; *out gets them sorted by number. */
+static int message_rules(build_t *b, const char *full, const Google__Protobuf__DescriptorProto *m,
+                         sb_field_rule_t **out, size_t *n_out) {
+  *out = sb_arena_alloc(b->a, (m->n_field ? m->n_field : 1) * sizeof **out);
+  if (!*out) return SB_ENOMEM;
+  *n_out = 0;
+  for (size_t i = 0; i < m->n_field; i++) {
+    const Google__Protobuf__FieldDescriptorProto *f = m->field[i];
+    int is_map = f->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED &&
+                 f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE &&
+                 is_map_entry(find_message(b, f->type_name, NULL));
+    char why[256];
+    int rc = sb_rules_read(b->a, f, is_map, &(*out)[*n_out], why, sizeof why);
+    if (rc == SB_ENOMEM) return rc;
+    if (rc < 0) {
+      const char *where = aprintf(b->a, "%s.%s", full, f->name ? f->name : "");
+      return where ? fail(b, where, "(switchboard.field): %s", why) : SB_ENOMEM;
+    }
+    if (rc == 1) (*n_out)++;
+  }
+  qsort(*out, *n_out, sizeof **out, cmp_rule);
+  return 0;
+}
+
+/* The node of message full, added (with its rules) when new. Sets *idx. */
+static int vnode_of(build_t *b, vgraph_t *g, const char *full, size_t *idx) {
+  if (full[0] == '.') full++;
+  for (size_t i = 0; i < g->n; i++)
+    if (!strcmp(g->nodes[i].full, full)) {
+      *idx = i;
+      return 0;
+    }
+  const Google__Protobuf__DescriptorProto *m = find_message(b, full, NULL);
+  if (!m) return fail(b, full, "message type is not defined in any file protoc passed");
+  if (g->n == g->cap) {
+    size_t cap = g->cap ? 2 * g->cap : 16;
+    vnode_t *n = sb_arena_alloc(b->a, cap * sizeof *n);
+    if (!n) return SB_ENOMEM;
+    if (g->n) memcpy(n, g->nodes, g->n * sizeof *n);
+    g->nodes = n;
+    g->cap = cap;
+  }
+  vnode_t *v = &g->nodes[g->n];
+  memset(v, 0, sizeof *v);
+  v->full = full;
+  v->m = m;
+  int rc = message_rules(b, full, m, &v->rules, &v->n_rules);
+  if (rc) return rc;
+  v->needed = v->n_rules > 0;
+  *idx = g->n++;
+  return 0;
+}
+
+/* Collects the messages reachable from the request types of the file's methods, keeps those
+ * that have rules or lead to one, and resolves their descriptor names. */
+static int build_vmsgs(build_t *b, sb_model_file_t *out) {
+  vgraph_t g = {0};
+  int rc;
+  size_t idx;
+  for (size_t i = 0; i < b->fd->n_service; i++)
+    for (size_t j = 0; j < b->fd->service[i]->n_method; j++)
+      if ((rc = vnode_of(b, &g, b->fd->service[i]->method[j]->input_type, &idx))) return rc;
+  /* Breadth first: nodes appended while walking are walked in turn. */
+  for (size_t i = 0; i < g.n; i++) {
+    const Google__Protobuf__DescriptorProto *m = g.nodes[i].m;
+    size_t *next = sb_arena_alloc(b->a, (m->n_field ? m->n_field : 1) * sizeof *next);
+    if (!next) return SB_ENOMEM;
+    size_t n_next = 0;
+    for (size_t k = 0; k < m->n_field; k++) {
+      const Google__Protobuf__FieldDescriptorProto *f = m->field[k];
+      if (f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE) continue;
+      if ((rc = vnode_of(b, &g, f->type_name, &idx))) return rc;
+      next[n_next++] = idx;
+    }
+    g.nodes[i].next = next; /* g.nodes may have moved: index again */
+    g.nodes[i].n_next = n_next;
+  }
+  /* needed = has rules or leads to a needed node: iterate to the fixed point (cycles allowed). */
+  for (int changed = 1; changed;) {
+    changed = 0;
+    for (size_t i = 0; i < g.n; i++) {
+      if (g.nodes[i].needed) continue;
+      for (size_t k = 0; k < g.nodes[i].n_next && !g.nodes[i].needed; k++)
+        if (g.nodes[g.nodes[i].next[k]].needed) g.nodes[i].needed = changed = 1;
+    }
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < g.n; i++)
+    n += (size_t)g.nodes[i].needed;
+  out->vmsgs = sb_arena_alloc(b->a, (n ? n : 1) * sizeof *out->vmsgs);
+  if (!out->vmsgs) return SB_ENOMEM;
+  for (size_t i = 0; i < g.n; i++) {
+    if (!g.nodes[i].needed) continue;
+    sb_model_vmsg_t *v = &out->vmsgs[out->n_vmsgs++];
+    v->full = g.nodes[i].full;
+    v->fields = g.nodes[i].rules;
+    v->n_fields = g.nodes[i].n_rules;
+    if ((rc = resolve_type(b, v->full, v->full, NULL, &v->desc))) return rc;
+  }
+  return 0;
+}
+
+/* Checks the rules of every message the file defines, reachable from a method or not, so a
+ * mistake is reported where it is written. */
+static int check_rules(build_t *b, const char *prefix,
+                       Google__Protobuf__DescriptorProto *const *msgs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const char *name = msgs[i]->name ? msgs[i]->name : "";
+    const char *full = prefix[0] ? aprintf(b->a, "%s.%s", prefix, name) : name;
+    if (!full) return SB_ENOMEM;
+    sb_field_rule_t *rules;
+    size_t n_rules;
+    int rc = message_rules(b, full, msgs[i], &rules, &n_rules);
+    if (!rc) rc = check_rules(b, full, msgs[i]->nested_type, msgs[i]->n_nested_type);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 /* Serializes fd without source_code_info (comments and spans: large, and not needed by
  * reflection clients) into the arena. */
 static int serialize(build_t *b, Google__Protobuf__FileDescriptorProto *fd, sb_model_file_t *out) {
@@ -323,5 +481,8 @@ int sb_model_build(sb_arena_t *a, const Google__Protobuf__Compiler__CodeGenerato
   if (!out->services) return SB_ENOMEM;
   for (size_t i = 0; i < out->n_services; i++)
     if ((rc = build_service(&b, cpkg, fd->service[i], &out->services[i]))) return rc;
+  if ((rc = check_rules(&b, fd->package ? fd->package : "", fd->message_type, fd->n_message_type)))
+    return rc;
+  if ((rc = build_vmsgs(&b, out))) return rc;
   return serialize(&b, fd, out);
 }

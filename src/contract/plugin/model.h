@@ -5,7 +5,8 @@
  * sb_model_build() reads the file's FileDescriptorProto from the CodeGeneratorRequest:
  * services and methods, the C names of request/response types (which may live in imported
  * files), idempotency_level, and the extension options google.api.http (72295728),
- * switchboard.success_status (51001) and switchboard.cache_control (51002). It also
+ * switchboard.success_status (51001) and switchboard.cache_control (51002); the validation
+ * rules (switchboard.field, on fields) of every message a method receives. It also
  * serializes the file's descriptor without source_code_info, for server reflection.
  *
  * Ownership: every pointer in the model is allocated in, or borrowed by, the arena passed to
@@ -19,6 +20,7 @@
 
 #include "core/arena.h"
 #include "google/protobuf/compiler/plugin.pb-c.h"
+#include "switchboard/rpc.h"
 
 /* Field numbers of the extensions of google.protobuf.MethodOptions we read. They are facts
  * of proto/google/api/annotations.proto and proto/switchboard/options.proto. */
@@ -62,11 +64,22 @@ typedef struct sb_model_service {
   size_t n_methods;
 } sb_model_service_t;
 
+/* A message type the validator must know: it has rules (switchboard/validate.proto) or
+ * leads to one that has, and is reachable from a method's request type. */
+typedef struct sb_model_vmsg {
+  const char *full;        /* "items.v1.CreateItemRequest" */
+  const char *desc;        /* protoc-c descriptor variable of the type */
+  sb_field_rule_t *fields; /* rules of its own fields, sorted by number; may be empty */
+  size_t n_fields;
+} sb_model_vmsg_t;
+
 typedef struct sb_model_file {
   const char *name; /* the .proto's name as protoc knows it: "items.proto" */
   const char *base; /* name without ".proto": outputs are base.sb.h, base.sb.c */
   sb_model_service_t *services;
   size_t n_services;
+  sb_model_vmsg_t *vmsgs; /* validation tables shared by the file's services */
+  size_t n_vmsgs;
   uint8_t *descriptor; /* serialized FileDescriptorProto without source_code_info */
   size_t descriptor_len;
 } sb_model_file_t;

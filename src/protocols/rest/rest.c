@@ -320,15 +320,29 @@ static void respond_json_error(sb_http_req_t *req, sb_code_t code, const char *m
   respond_json_error_status(req, 0, code, msg, path);
 }
 
-/* Builds the error body {"code","message","details"} into out. Returns 0 or SB_ENOMEM. */
-static int error_body(sb_buf_t *out, sb_code_t code, const char *msg, const char *path) {
+/* One google.rpc.BadRequest field violation, as the JSON error body lists it. */
+static void violation_json(sb_jw_t *w, const char *field, const char *description) {
+  sb_jw_obj_begin(w);
+  sb_jw_key(w, "field", 5);
+  sb_jw_str(w, field, strlen(field));
+  sb_jw_key(w, "description", 11);
+  sb_jw_str(w, description, strlen(description));
+  sb_jw_obj_end(w);
+}
+
+/* Builds the error body {"code","message","details"} into out. The details hold one
+ * google.rpc.BadRequest when a field is to blame: path (a decoding error of that field) or
+ * the call's violations (validation rules, or a handler's sb_call_field_violation()).
+ * Returns 0 or SB_ENOMEM. */
+static int error_body(sb_buf_t *out, sb_code_t code, const char *msg, const char *path,
+                      const sb__violation_t *viols) {
   sb_jw_t w;
   sb_jw_init(&w, out);
   sb_jw_obj_begin(&w);
   sb_jw_key(&w, "code", 4);
   sb_jw_int(&w, code);
   sb_jw_key(&w, "message", 7);
-  char full[320];
+  char full[512];
   const char *m = msg ? msg : sb_code_name(code);
   if (path && path[0])
     snprintf(full, sizeof full, "%s: %s", path, m);
@@ -337,19 +351,16 @@ static int error_body(sb_buf_t *out, sb_code_t code, const char *msg, const char
   sb_jw_str(&w, full, strlen(full));
   sb_jw_key(&w, "details", 7);
   sb_jw_arr_begin(&w);
-  if (path && path[0]) {
-    /* google.rpc.BadRequest-shaped detail naming the field. */
+  if ((path && path[0]) || viols) {
     sb_jw_obj_begin(&w);
     sb_jw_key(&w, "@type", 5);
-    sb_jw_str(&w, "type.googleapis.com/google.rpc.BadRequest", 41);
+    static const char bad_request[] = "type.googleapis.com/google.rpc.BadRequest";
+    sb_jw_str(&w, bad_request, sizeof bad_request - 1);
     sb_jw_key(&w, "fieldViolations", 15);
     sb_jw_arr_begin(&w);
-    sb_jw_obj_begin(&w);
-    sb_jw_key(&w, "field", 5);
-    sb_jw_str(&w, path, strlen(path));
-    sb_jw_key(&w, "description", 11);
-    sb_jw_str(&w, m, strlen(m));
-    sb_jw_obj_end(&w);
+    if (path && path[0]) violation_json(&w, path, m);
+    for (const sb__violation_t *v = viols; v; v = v->next)
+      violation_json(&w, v->field, v->description);
     sb_jw_arr_end(&w);
     sb_jw_obj_end(&w);
   }
@@ -361,7 +372,7 @@ static int error_body(sb_buf_t *out, sb_code_t code, const char *msg, const char
 static void respond_json_error_status(sb_http_req_t *req, int http_status, sb_code_t code,
                                       const char *msg, const char *path) {
   sb_buf_t out = {0};
-  if (error_body(&out, code, msg, path)) {
+  if (error_body(&out, code, msg, path, NULL)) {
     static const char internal[] = "{\"code\":13,\"message\":\"INTERNAL\",\"details\":[]}";
     sb_http_respond(req, 500, "application/json", internal, sizeof internal - 1);
   } else {
@@ -448,10 +459,10 @@ static void rest_finish(sb_call_t *call, sb_code_t code, const char *message) {
     sb_http_res_end(req);
   } else if (code != SB_CODE_OK) {
     sb_buf_t out = {0};
-    if (error_body(&out, code, message, NULL)) {
+    if (error_body(&out, code, message, NULL, call->violations)) {
       sb_buf_free(&out);
       code = SB_CODE_INTERNAL;
-      error_body(&out, code, "out of memory", NULL);
+      error_body(&out, code, "out of memory", NULL, NULL);
     }
     send_final(rc, sb_code_http_status(code), sb_buf_head(&out), sb_buf_pending(&out));
     sb_buf_free(&out);
@@ -459,7 +470,7 @@ static void rest_finish(sb_call_t *call, sb_code_t code, const char *message) {
     sb_buf_t out = {0};
     if (encode_response(rc, call->response, &out)) {
       sb_buf_reset(&out);
-      error_body(&out, SB_CODE_INTERNAL, "response could not be encoded", NULL);
+      error_body(&out, SB_CODE_INTERNAL, "response could not be encoded", NULL, NULL);
       send_final(rc, 500, sb_buf_head(&out), sb_buf_pending(&out));
     } else {
       const sb_method_desc_t *m = call->method;

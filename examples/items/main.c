@@ -18,7 +18,7 @@
 #include "items.sb.h"
 #include "switchboard/switchboard.h"
 
-#define ITEMS_MAX 8388608u     /* store capacity; calloc'd, so pages are touched only as items come */
+#define ITEMS_MAX 8388608u /* store capacity; calloc'd, so pages are touched only as items come */
 #define ITEMS_PAGE_DEFAULT 50u /* ListItems page size when none is given */
 #define ITEMS_PAGE_MAX 1000u
 
@@ -234,6 +234,7 @@ int main(int argc, char **argv) {
   sb_rpc_t *rpc = NULL;
   int rc = store.items ? sb_server_new(&opts.server, &srv) : SB_ENOMEM;
   if (!rc) rc = sb_rpc_new(srv, &rpc);
+  if (!rc) sb_rpc_set_ignore_unknown_fields(rpc, opts.json_ignore_unknown);
   static const Items__V1__ItemService_Handlers handlers = {get_item,    create_item, list_items,
                                                            update_item, delete_item, watch_items};
   if (!rc) rc = items__v1__item_service__register(rpc, &handlers, &store);

@@ -179,6 +179,12 @@ int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const void *ha
  * 64 MiB). Call before the server starts. Returns 0 or SB_ENOMEM. */
 int sb_rpc_set_idempotency(sb_rpc_t *rpc, uint64_t window_ms, size_t max_bytes);
 
+/* Unknown fields in JSON requests (members of a JSON body, REST query parameters): rejected
+ * with 400 INVALID_ARGUMENT naming the field (the default, so typos do not pass silently), or
+ * with ignore = 1 skipped, as proto3 JSON parsers may be told to. Call before the server
+ * starts. */
+void sb_rpc_set_ignore_unknown_fields(sb_rpc_t *rpc, int ignore);
+
 /* Memory that lives until the call is freed (after it finished). NULL when out of memory. */
 void *sb_call_alloc(sb_call_t *call, size_t n);
 char *sb_call_strdup(sb_call_t *call, const char *s);

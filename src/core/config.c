@@ -13,6 +13,7 @@ const char *sb_serve_usage(void) {
          "  --data DIR                data directory (default ./data)\n"
          "  --threads N               worker threads (default: number of CPUs)\n"
          "  --log-level L             debug, info, warn, error or off (default info)\n"
+         "  --json-unknown-fields P   reject (default) or ignore unknown JSON fields\n"
          "  --tls-cert FILE           PEM certificate chain; enables TLS (h2 via ALPN)\n"
          "  --tls-key FILE            PEM private key for --tls-cert\n"
          "  --max-header-bytes N      request line + headers (default 16384; over -> 431)\n"
@@ -71,7 +72,14 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
       c->tls_key = val;
     else if (strcmp(flag, "--log-level") == 0)
       rc = sb_log_parse_level(val, &opts->log_level);
-    else if (strcmp(flag, "--threads") == 0) {
+    else if (strcmp(flag, "--json-unknown-fields") == 0) {
+      if (strcmp(val, "reject") == 0)
+        opts->json_ignore_unknown = 0;
+      else if (strcmp(val, "ignore") == 0)
+        opts->json_ignore_unknown = 1;
+      else
+        rc = SB_EINVAL;
+    } else if (strcmp(flag, "--threads") == 0) {
       if (!(rc = parse_u64(val, 256, &n))) c->threads = (unsigned)n;
     } else if (strcmp(flag, "--max-header-bytes") == 0) {
       if (!(rc = parse_u64(val, 1u << 24, &n))) c->max_header_bytes = (uint32_t)n;

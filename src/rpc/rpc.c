@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract/pbjson.h"
 #include "rpc/idempotency.h"
 #include "rpc/rpc_int.h"
 #include "switchboard/error.h"
@@ -76,6 +77,13 @@ int sb_rpc_set_idempotency(sb_rpc_t *rpc, uint64_t window_ms, size_t max_bytes) 
   sb__idem_free(rpc->idem);
   rpc->idem = n;
   return 0;
+}
+
+void sb_rpc_set_ignore_unknown_fields(sb_rpc_t *rpc, int ignore) {
+  if (ignore)
+    rpc->json_flags |= SB_PBJSON_IGNORE_UNKNOWN;
+  else
+    rpc->json_flags &= ~(unsigned)SB_PBJSON_IGNORE_UNKNOWN;
 }
 
 int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const void *handlers, void *ud) {

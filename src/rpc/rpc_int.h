@@ -43,6 +43,7 @@ struct sb_rpc {
   struct sb_rest *rest;    /* owned by the REST front-end; built at registration */
   struct sb_idem *idem;    /* owned; shared by every worker (it locks itself) */
   sb__patterns_t patterns; /* owned; compiled validation patterns, read-only once started */
+  unsigned json_flags;     /* SB_PBJSON_* flags for JSON request decoding; set before start */
 };
 
 /* A google.rpc.BadRequest field violation attached to a call (sb_call_field_violation). */

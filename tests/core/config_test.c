@@ -180,6 +180,22 @@ TEST(config_bad_numbers) {
   expect_bad("--h2-max-streams", "1048577", __LINE__);
   expect_bad("--shutdown-grace-ms", "-0", __LINE__);
   expect_bad("--log-level", "loud", __LINE__);
+  expect_bad("--json-unknown-fields", "maybe", __LINE__);
+}
+
+TEST(config_json_unknown_fields) {
+  const char *argv[] = {"--json-unknown-fields", "ignore", "--json-unknown-fields=reject",
+                        "--json-unknown-fields=ignore"};
+  sb_serve_opts_t o;
+  char err[128];
+  CHECK_EQ_INT(parse(0, argv, &o, err, sizeof err), 0);
+  CHECK_EQ_INT(o.json_ignore_unknown, 0); /* the default rejects */
+  CHECK_EQ_INT(parse(2, argv, &o, err, sizeof err), 0);
+  CHECK_EQ_INT(o.json_ignore_unknown, 1);
+  CHECK_EQ_INT(parse(3, argv, &o, err, sizeof err), 0);
+  CHECK_EQ_INT(o.json_ignore_unknown, 0);
+  CHECK_EQ_INT(parse(4, argv, &o, err, sizeof err), 0);
+  CHECK_EQ_INT(o.json_ignore_unknown, 1);
 }
 
 TEST(config_numbers_at_limits) {

@@ -152,6 +152,17 @@ def test_validation_rules_list_every_violated_field(items):
     assert st == 200 and len(b["items"]) == 1
 
 
+def test_unknown_fields_can_be_ignored(server_factory):
+    srv = server_factory("--json-unknown-fields", "ignore", kind="items")
+    st, _, b = jcall(srv.port, "POST", "/items", {"name": "x", "price": 1, "colour": "red"})
+    assert st == 201 and b == {"id": 1, "name": "x", "price": 1}
+    st, _, b = jcall(srv.port, "GET", "/items?pageSize=5&nope=1")
+    assert st == 200 and len(b["items"]) == 1
+    # still strict about what it knows: a wrong type is an error
+    st, _, b = jcall(srv.port, "POST", "/items", {"name": 5})
+    assert st == 400 and b["details"][0]["fieldViolations"][0]["field"] == "name"
+
+
 def test_openapi_carries_validation_rules(items):
     st, _, doc = jcall(items.port, "GET", "/openapi.json")
     assert st == 200

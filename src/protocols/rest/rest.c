@@ -564,6 +564,8 @@ static int apply_query(sb_http_req_t *req, rest_call_t *rc, sb_pbjson_err_t *err
       }
       int rc2 = sb_pbjson_set_text(rc->call->request, key, (size_t)kl, val, (size_t)vl,
                                    &rc->call->alloc, err);
+      /* Unknown query parameters follow the same policy as unknown JSON members. */
+      if (rc2 == SB_ENOTFOUND && (rc->call->rpc->json_flags & SB_PBJSON_IGNORE_UNKNOWN)) rc2 = 0;
       if (rc2) return rc2;
     }
     q += n + (amp ? 1 : 0);
@@ -650,7 +652,7 @@ static void on_end(sb_http_req_t *req, void *ud) {
     }
     if (strcmp(r->body, "*") == 0) {
       bad = sb_pbjson_decode(sb_buf_head(&rc->body), sb_buf_pending(&rc->body), call->request,
-                             &call->alloc, 0, &err);
+                             &call->alloc, call->rpc->json_flags, &err);
     } else {
       /* Decode {"<field>": body}: the field's own JSON rules apply, and error paths name it. */
       sb_buf_t doc = {0};
@@ -662,7 +664,7 @@ static void on_end(sb_http_req_t *req, void *ud) {
       sb_jw_obj_end(&w);
       bad = w.err ? SB_ENOMEM
                   : sb_pbjson_decode(sb_buf_head(&doc), sb_buf_pending(&doc), call->request,
-                                     &call->alloc, 0, &err);
+                                     &call->alloc, call->rpc->json_flags, &err);
       sb_buf_free(&doc);
     }
   }

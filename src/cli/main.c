@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/cli.h"
 #include "core/config.h"
 #include "switchboard/switchboard.h"
 
@@ -15,6 +16,7 @@ static void usage(FILE *f) {
           "\n"
           "commands:\n"
           "  serve        run the server (HTTP/1.1, HTTP/2, TLS on one port)\n"
+          "  gen          generate C from .proto contracts (switchboard gen --help)\n"
           "\n"
           "options:\n"
           "  --help       show this help\n"
@@ -65,6 +67,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+  if (strcmp(argv[1], "gen") == 0) return sb_cli_gen(argc - 2, argv + 2);
   fprintf(stderr, "switchboard: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -135,6 +135,14 @@ typedef struct sb_msg_rules {
   size_t n_fields;
 } sb_msg_rules_t;
 
+/* A field whose json_name option differs from its lowerCamelCase name: the JSON mapping
+ * writes and reads that name instead. Static data emitted by the generator. */
+typedef struct sb_json_name {
+  const ProtobufCMessageDescriptor *desc; /* the message */
+  uint32_t number;                        /* the field's number */
+  const char *json_name;                  /* its custom JSON name */
+} sb_json_name_t;
+
 typedef struct sb_call sb_call_t;
 typedef struct sb_rpc sb_rpc_t;
 
@@ -157,6 +165,8 @@ typedef struct sb_service_desc {
   sb_dispatch_fn dispatch;     /* calls into the service's generated handler table */
   const sb_msg_rules_t *rules; /* validation rules of the messages its methods receive */
   size_t n_rules;
+  const sb_json_name_t *json_names; /* custom json_name options of its file's messages */
+  size_t n_json_names;
 } sb_service_desc_t;
 
 /* Creates the RPC registry bound to srv: services registered on it are served on srv's

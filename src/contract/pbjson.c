@@ -4,6 +4,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,12 +117,62 @@ static int json_name_eq(const char *proto_name, const char *key, size_t len) {
   return eq;
 }
 
+/* Custom json_name options, which protobuf-c's runtime descriptors do not carry: the
+ * generator emits them per contract and the RPC layer registers them here. Sorted by
+ * (descriptor, number) for binary search. Written only before servers start (registration),
+ * read by every worker after, like the descriptors themselves; the mutex orders writers. */
+typedef struct custom_name {
+  const ProtobufCMessageDescriptor *desc; /* borrowed static data */
+  uint32_t number;
+  const char *name; /* borrowed static data */
+} custom_name_t;
+static custom_name_t *g_names; /* process-wide; grows, never shrinks */
+static size_t g_n_names, g_cap_names;
+static pthread_mutex_t g_names_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int cmp_custom(const void *x, const void *y) {
+  const custom_name_t *a = x, *b = y;
+  if (a->desc != b->desc) return (uintptr_t)a->desc < (uintptr_t)b->desc ? -1 : 1;
+  return a->number < b->number ? -1 : a->number > b->number;
+}
+
+int sb_pbjson_add_json_name(const ProtobufCMessageDescriptor *d, uint32_t number,
+                            const char *name) {
+  pthread_mutex_lock(&g_names_mu);
+  custom_name_t key = {d, number, name};
+  int rc = 0;
+  if (g_n_names &&
+      bsearch(&key, g_names, g_n_names, sizeof *g_names, cmp_custom)) { /* registered twice */
+  } else if (g_n_names == g_cap_names &&
+             !(g_names = realloc(g_names, (g_cap_names = g_cap_names ? 2 * g_cap_names : 16) *
+                                              sizeof *g_names))) {
+    g_n_names = g_cap_names = 0;
+    rc = SB_ENOMEM;
+  } else {
+    g_names[g_n_names++] = key;
+    qsort(g_names, g_n_names, sizeof *g_names, cmp_custom);
+  }
+  pthread_mutex_unlock(&g_names_mu);
+  return rc;
+}
+
+/* The custom json_name of field f of d, or NULL. */
+static const char *custom_json_name(const ProtobufCMessageDescriptor *d,
+                                    const ProtobufCFieldDescriptor *f) {
+  if (!g_n_names) return NULL;
+  custom_name_t key = {d, f->id, NULL};
+  const custom_name_t *c = bsearch(&key, g_names, g_n_names, sizeof *g_names, cmp_custom);
+  return c ? c->name : NULL;
+}
+
 const ProtobufCFieldDescriptor *sb_pbjson_field(const ProtobufCMessageDescriptor *d,
                                                 const char *name, size_t len) {
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if ((strlen(f->name) == len && memcmp(f->name, name, len) == 0) ||
-        json_name_eq(f->name, name, len))
+    if (strlen(f->name) == len && memcmp(f->name, name, len) == 0) return f;
+    const char *custom = custom_json_name(d, f);
+    if (custom ? strlen(custom) == len && memcmp(custom, name, len) == 0
+               : json_name_eq(f->name, name, len))
       return f;
   }
   return NULL;
@@ -576,9 +627,12 @@ static void write_message(sb_jw_t *w, const ProtobufCMessage *m, unsigned flags)
   sb_jw_obj_begin(w);
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
+    const char *custom;
     if (!sb__pb_present(m, f)) continue;
     if (flags & SB_PBJSON_PROTO_NAMES) {
       sb_jw_key(w, f->name, strlen(f->name));
+    } else if ((custom = custom_json_name(d, f))) {
+      sb_jw_key(w, custom, strlen(custom));
     } else {
       char jn[128];
       sb_pbjson_json_name(f->name, jn, sizeof jn);

@@ -20,9 +20,12 @@
  * ProtobufCAllocator (normally a per-call arena released in one go); nothing is freed
  * piecewise.
  *
- * Not yet: google.protobuf.Any (needs the type registry the RPC layer will provide) and
- * custom json_name options (protobuf-c's runtime descriptors do not carry them; the
- * generator will supply a side table).
+ * Custom json_name options: protobuf-c's runtime descriptors do not carry them, so the
+ * generator emits a side table per contract and the RPC layer registers it with
+ * sb_pbjson_add_json_name(); output then uses the custom name, and input accepts it and the
+ * .proto name.
+ *
+ * Not yet: google.protobuf.Any (needs a type registry by type URL).
  */
 #ifndef SB_CONTRACT_PBJSON_H
 #define SB_CONTRACT_PBJSON_H
@@ -59,7 +62,14 @@ int sb_pbjson_decode(const void *data, size_t len, ProtobufCMessage *msg, Protob
 int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len, const char *value,
                        size_t value_len, ProtobufCAllocator *alloc, sb_pbjson_err_t *err);
 
-/* Finds a field by .proto name or JSON (lowerCamel) name; NULL when absent. */
+/* Registers the custom json_name of field number of message d (process-wide; the strings and
+ * the descriptor are borrowed static data). Call before servers start: lookups made while
+ * serving are not synchronized with it. Registering a field twice keeps the first name.
+ * Returns 0 or SB_ENOMEM. */
+int sb_pbjson_add_json_name(const ProtobufCMessageDescriptor *d, uint32_t number, const char *name);
+
+/* Finds a field by .proto name or JSON name (its custom json_name, else lowerCamelCase); NULL
+ * when absent. */
 const ProtobufCFieldDescriptor *sb_pbjson_field(const ProtobufCMessageDescriptor *d,
                                                 const char *name, size_t len);
 

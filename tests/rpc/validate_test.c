@@ -5,10 +5,14 @@
  * list of violations ("path: description" lines) with what it expects.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "contract/pbjson.h"
+#include "core/buf.h"
 #include "rpc/rpc_int.h"
+#include "switchboard/error.h"
 #include "sb_test.h"
 #include "validation.sb.h"
 
@@ -265,6 +269,60 @@ TEST(patterns_compile_once) {
   CHECK_EQ_INT(sb__patterns_add(&p, &vt__v__desc, &bad), 0);
   CHECK_EQ_INT(p.n, 1);
   sb__patterns_free(&p);
+}
+
+static void *sys_alloc(void *ud, size_t n) {
+  (void)ud;
+  return malloc(n);
+}
+static void sys_free(void *ud, void *p) {
+  (void)ud;
+  free(p);
+}
+
+/* Custom json_name options travel in the service descriptor and reach the JSON mapping when
+ * the service is registered. */
+TEST(json_names_registered_with_the_service) {
+  CHECK_EQ_INT(vt__v__desc.n_json_names, 1);
+  REQUIRE(vt__v__desc.n_json_names == 1);
+  CHECK(vt__v__desc.json_names[0].desc == &vt__named__descriptor);
+  CHECK_EQ_INT(vt__v__desc.json_names[0].number, 1);
+  CHECK_EQ_STR(vt__v__desc.json_names[0].json_name, "login");
+
+  sb_server_config_t cfg = {.http_addr = "127.0.0.1:0", .threads = 1};
+  sb_server_t *srv = NULL;
+  sb_rpc_t *rpc = NULL;
+  static const Vt__V_Handlers h = {0};
+  REQUIRE(sb_server_new(&cfg, &srv) == 0);
+  REQUIRE(sb_rpc_new(srv, &rpc) == 0);
+  CHECK_EQ_INT(sb_rpc_register(rpc, &vt__v__desc, &h, NULL), 0);
+
+  Vt__Named n = VT__NAMED__INIT;
+  n.user_name = "ada";
+  n.plain_field = 2;
+  sb_buf_t out = {0};
+  sb_jw_t w;
+  sb_jw_init(&w, &out);
+  CHECK_EQ_INT(sb_pbjson_write(&w, &n.base, 0), 0);
+  CHECK_EQ_STR((const char *)sb_buf_head(&out), "{\"login\":\"ada\",\"plainField\":2}");
+  sb_buf_free(&out);
+
+  /* Input takes the custom name and the .proto name, not the default camel name. */
+  ProtobufCAllocator alloc = {sys_alloc, sys_free, NULL};
+  static const char *const accepted[] = {"{\"login\":\"x\"}", "{\"user_name\":\"x\"}"};
+  for (size_t i = 0; i < 2; i++) {
+    Vt__Named in = VT__NAMED__INIT;
+    sb_pbjson_err_t err;
+    CHECK_EQ_INT(sb_pbjson_decode(accepted[i], strlen(accepted[i]), &in.base, &alloc, 0, &err), 0);
+    CHECK(in.user_name && strcmp(in.user_name, "x") == 0);
+    if (in.user_name) free(in.user_name);
+  }
+  Vt__Named in = VT__NAMED__INIT;
+  sb_pbjson_err_t err;
+  CHECK_EQ_INT(sb_pbjson_decode("{\"userName\":\"x\"}", 14, &in.base, &alloc, 0, &err), SB_EINVAL);
+  CHECK_EQ_STR(err.path, "userName");
+  sb_rpc_free(rpc);
+  sb_server_free(srv);
 }
 
 TEST(z_cleanup) {

@@ -220,6 +220,8 @@ static void source_service(out_t *o, const sb_model_file_t *f, const sb_model_se
          "    .openapi_json = Sb__openapi_json,\n");
   if (s->n_methods > 0) put(o, "    .dispatch = %s__dispatch,\n", s->c_lower);
   if (f->n_vmsgs) put(o, "    .rules = Sb__rules,\n    .n_rules = %zu,\n", f->n_vmsgs);
+  if (f->n_jnames)
+    put(o, "    .json_names = Sb__json_names,\n    .n_json_names = %zu,\n", f->n_jnames);
   put(o, "};\n");
 }
 
@@ -300,6 +302,19 @@ static void put_rules(out_t *o, const sb_model_file_t *f) {
   put(o, "};\n");
 }
 
+/* The custom json_names of the file's messages (see sb_json_name_t). */
+static void put_json_names(out_t *o, const sb_model_file_t *f) {
+  if (f->n_jnames == 0) return;
+  put(o, "\n/* Fields whose json_name option is not their lowerCamelCase name. */\n"
+         "static const sb_json_name_t Sb__json_names[] = {\n");
+  for (size_t i = 0; i < f->n_jnames; i++) {
+    put(o, "    {&%s, %u, ", f->jnames[i].desc, (unsigned)f->jnames[i].number);
+    put_cstr(o, f->jnames[i].json_name);
+    put(o, "},\n");
+  }
+  put(o, "};\n");
+}
+
 /* Emits the document text as adjacent string literals, one per line of the document, so the
  * generated file stays readable and diffs line by line. */
 static void put_openapi(out_t *o, const char *json) {
@@ -348,6 +363,7 @@ int sb_emit_c_source(const sb_model_file_t *f, const char *openapi_json, sb_buf_
   put_openapi(&o, openapi_json ? openapi_json : "{}");
   put(&o, ";\n");
   put_rules(&o, f);
+  put_json_names(&o, f);
   for (size_t i = 0; i < f->n_services; i++)
     source_service(&o, f, &f->services[i]);
   return o.err;

@@ -299,6 +299,10 @@ static int is_map_entry(const msg_t *m) {
 /* The field of m with .proto name or JSON name name[0..n), or NULL. */
 static const field_t *find_field(const msg_t *m, const char *name, size_t n);
 
+/* The JSON name of field fd, exactly as pbjson writes it: its json_name option when that
+ * differs from the default (protoc fills json_name in for every field), else lowerCamelCase. */
+static const char *field_json(gen_t *g, const field_t *fd);
+
 /* lowerCamelCase of a .proto field name, exactly as pbjson writes it. */
 static char *json_name(gen_t *g, const char *proto_name) {
   char *s = sb_arena_alloc(g->a, strlen(proto_name) + 1);
@@ -309,6 +313,11 @@ static char *json_name(gen_t *g, const char *proto_name) {
   return sb_json_name(proto_name, s);
 }
 
+static const char *field_json(gen_t *g, const field_t *fd) {
+  if (fd->json_name && fd->json_name[0]) return fd->json_name;
+  return json_name(g, fd->name ? fd->name : "");
+}
+
 static const field_t *find_field(const msg_t *m, const char *name, size_t n) {
   if (!m) return NULL;
   for (size_t i = 0; i < m->n_field; i++) {
@@ -317,6 +326,11 @@ static const field_t *find_field(const msg_t *m, const char *name, size_t n) {
   }
   /* The JSON name, by the same rule the server's codec uses. */
   for (size_t i = 0; i < m->n_field; i++) {
+    const char *custom = m->field[i]->json_name;
+    if (custom && custom[0]) {
+      if (strlen(custom) == n && !memcmp(custom, name, n)) return m->field[i];
+      continue;
+    }
     char jn[256];
     if (strlen(m->field[i]->name) >= sizeof jn) continue; /* only the .proto name matches */
     sb_json_name(m->field[i]->name, jn);
@@ -623,7 +637,7 @@ static void message_schema(gen_t *g, const type_t *t) {
   size_t n_required = 0;
   for (size_t i = 0; i < t->msg->n_field; i++) {
     const field_t *fd = t->msg->field[i];
-    const char *jn = json_name(g, fd->name ? fd->name : "");
+    const char *jn = field_json(g, fd);
     if (!jn) return;
     sb_field_rule_t r;
     int has_rules = field_rules(g, fd, &r);
@@ -644,7 +658,7 @@ static void message_schema(gen_t *g, const type_t *t) {
   for (size_t i = 0; i < t->msg->n_field; i++) {
     sb_field_rule_t r;
     if (!field_rules(g, t->msg->field[i], &r) || !(r.flags & SB_RULE_REQUIRED)) continue;
-    const char *jn = json_name(g, t->msg->field[i]->name ? t->msg->field[i]->name : "");
+    const char *jn = field_json(g, t->msg->field[i]);
     if (jn) jw_str(w, jn);
   }
   jw_close(w, ']');
@@ -859,7 +873,7 @@ static void query_walk(gen_t *g, qwalk_t *q, const msg_t *m, const char *proto, 
     const char *name = fd->name ? fd->name : "";
     if (!proto[0] && q->op->body && !strcmp(q->op->body, name)) continue;
     const char *pp = proto[0] ? gen_printf(g, "%s.%s", proto, name) : name;
-    const char *jn = json_name(g, name);
+    const char *jn = field_json(g, fd);
     const char *jp = jn && json[0] ? gen_printf(g, "%s.%s", json, jn) : jn;
     if (!pp || !jp) return;
     int bound = 0;

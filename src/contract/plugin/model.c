@@ -8,6 +8,7 @@
 #include "contract/plugin/ext.h"
 #include "contract/plugin/names.h"
 #include "contract/plugin/rules.h"
+#include "core/codec.h"
 #include "google/api/http.pb-c.h"
 #include "switchboard/error.h"
 
@@ -442,6 +443,41 @@ static int check_rules(build_t *b, const char *prefix,
   return 0;
 }
 
+/* Collects the fields of msgs (named under prefix, recursively) whose json_name is not the
+ * default lowerCamelCase of their name. */
+static int collect_jnames(build_t *b, sb_model_file_t *out, const char *prefix,
+                          Google__Protobuf__DescriptorProto *const *msgs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const Google__Protobuf__DescriptorProto *m = msgs[i];
+    const char *full = prefix[0] ? aprintf(b->a, "%s.%s", prefix, m->name ? m->name : "")
+                       : m->name ? m->name
+                                 : "";
+    if (!full) return SB_ENOMEM;
+    const char *desc = NULL;
+    for (size_t k = 0; k < m->n_field; k++) {
+      const Google__Protobuf__FieldDescriptorProto *f = m->field[k];
+      if (!f->json_name || !f->name) continue;
+      char *def = sb_arena_alloc(b->a, strlen(f->name) + 1);
+      if (!def) return SB_ENOMEM;
+      if (!strcmp(sb_json_name(f->name, def), f->json_name)) continue;
+      int rc;
+      if (!desc && (rc = resolve_type(b, full, full, NULL, &desc))) return rc;
+      if (out->n_jnames == out->cap_jnames) {
+        size_t cap = out->cap_jnames ? 2 * out->cap_jnames : 8;
+        sb_model_jname_t *nj = sb_arena_alloc(b->a, cap * sizeof *nj);
+        if (!nj) return SB_ENOMEM;
+        if (out->n_jnames) memcpy(nj, out->jnames, out->n_jnames * sizeof *nj);
+        out->jnames = nj;
+        out->cap_jnames = cap;
+      }
+      out->jnames[out->n_jnames++] = (sb_model_jname_t){desc, (uint32_t)f->number, f->json_name};
+    }
+    int rc = collect_jnames(b, out, full, m->nested_type, m->n_nested_type);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 /* Serializes fd without source_code_info (comments and spans: large, and not needed by
  * reflection clients) into the arena. */
 static int serialize(build_t *b, Google__Protobuf__FileDescriptorProto *fd, sb_model_file_t *out) {
@@ -484,5 +520,8 @@ int sb_model_build(sb_arena_t *a, const Google__Protobuf__Compiler__CodeGenerato
   if ((rc = check_rules(&b, fd->package ? fd->package : "", fd->message_type, fd->n_message_type)))
     return rc;
   if ((rc = build_vmsgs(&b, out))) return rc;
+  if ((rc = collect_jnames(&b, out, fd->package ? fd->package : "", fd->message_type,
+                           fd->n_message_type)))
+    return rc;
   return serialize(&b, fd, out);
 }

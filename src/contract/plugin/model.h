@@ -73,6 +73,13 @@ typedef struct sb_model_vmsg {
   size_t n_fields;
 } sb_model_vmsg_t;
 
+/* A field whose json_name option differs from its lowerCamelCase name. */
+typedef struct sb_model_jname {
+  const char *desc;      /* protoc-c descriptor variable of its message */
+  uint32_t number;       /* the field's number */
+  const char *json_name; /* the custom name */
+} sb_model_jname_t;
+
 typedef struct sb_model_file {
   const char *name; /* the .proto's name as protoc knows it: "items.proto" */
   const char *base; /* name without ".proto": outputs are base.sb.h, base.sb.c */
@@ -80,6 +87,8 @@ typedef struct sb_model_file {
   size_t n_services;
   sb_model_vmsg_t *vmsgs; /* validation tables shared by the file's services */
   size_t n_vmsgs;
+  sb_model_jname_t *jnames; /* custom json_names of the file's messages (nested included) */
+  size_t n_jnames, cap_jnames;
   uint8_t *descriptor; /* serialized FileDescriptorProto without source_code_info */
   size_t descriptor_len;
 } sb_model_file_t;

@@ -304,7 +304,9 @@ TEST(json_names_registered_with_the_service) {
   sb_jw_t w;
   sb_jw_init(&w, &out);
   CHECK_EQ_INT(sb_pbjson_write(&w, &n.base, 0), 0);
-  CHECK_EQ_STR((const char *)sb_buf_head(&out), "{\"login\":\"ada\",\"plainField\":2}");
+  static const char want[] = "{\"login\":\"ada\",\"plainField\":2}";
+  CHECK_EQ_INT(sb_buf_pending(&out), sizeof want - 1);
+  if (sb_buf_pending(&out) == sizeof want - 1) CHECK_MEM(sb_buf_head(&out), want, sizeof want - 1);
   sb_buf_free(&out);
 
   /* Input takes the custom name and the .proto name, not the default camel name. */

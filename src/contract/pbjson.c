@@ -165,6 +165,85 @@ static const char *custom_json_name(const ProtobufCMessageDescriptor *d,
   return c ? c->name : NULL;
 }
 
+/* Message types google.protobuf.Any may name, by full name (sorted), so that "@type" URLs
+ * resolve. Same threading rule as the json_name table: registered before serving. */
+static const ProtobufCMessageDescriptor **g_types; /* process-wide; borrowed static data */
+static size_t g_n_types, g_cap_types;
+
+static int cmp_type_name(const char *name, size_t len, const ProtobufCMessageDescriptor *d) {
+  int c = strncmp(name, d->name, len);
+  if (c) return c;
+  return d->name[len] ? -1 : 0;
+}
+
+/* The registered type of name[0..len), or NULL. */
+static const ProtobufCMessageDescriptor *type_by_name(const char *name, size_t len) {
+  size_t lo = 0, hi = g_n_types;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = cmp_type_name(name, len, g_types[mid]);
+    if (c == 0) return g_types[mid];
+    if (c > 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* Adds d (1) unless present (0), keeping the order; SB_ENOMEM. Caller holds g_names_mu. */
+static int add_type_locked(const ProtobufCMessageDescriptor *d) {
+  size_t len = strlen(d->name), lo = 0, hi = g_n_types;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = cmp_type_name(d->name, len, g_types[mid]);
+    if (c == 0) return 0;
+    if (c > 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (g_n_types == g_cap_types) {
+    size_t cap = g_cap_types ? 2 * g_cap_types : 32;
+    const ProtobufCMessageDescriptor **t = realloc(g_types, cap * sizeof *t);
+    if (!t) return SB_ENOMEM;
+    g_types = t;
+    g_cap_types = cap;
+  }
+  memmove(g_types + lo + 1, g_types + lo, (g_n_types - lo) * sizeof *g_types);
+  g_types[lo] = d;
+  g_n_types++;
+  return 1;
+}
+
+/* Adds d and every message type reachable through its fields. */
+static int add_types_locked(const ProtobufCMessageDescriptor *d, unsigned depth) {
+  if (depth > SB_JSON_MAX_DEPTH) return 0;
+  int rc = add_type_locked(d);
+  if (rc <= 0) return rc; /* known already (so are the types below it), or out of memory */
+  for (unsigned i = 0; i < d->n_fields; i++)
+    if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE &&
+        (rc = add_types_locked(d->fields[i].descriptor, depth + 1)) < 0)
+      return rc;
+  return 0;
+}
+
+int sb_pbjson_add_types(const ProtobufCMessageDescriptor *d) {
+  pthread_mutex_lock(&g_names_mu);
+  int rc = add_types_locked(d, 0);
+  pthread_mutex_unlock(&g_names_mu);
+  return rc < 0 ? rc : 0;
+}
+
+/* The type an Any "@type" URL names: the part after its last '/', which must exist. */
+static const ProtobufCMessageDescriptor *type_by_url(const char *url, size_t len) {
+  const char *slash = NULL;
+  for (size_t i = 0; i < len; i++)
+    if (url[i] == '/') slash = url + i;
+  if (!slash || slash + 1 == url + len) return NULL;
+  return type_by_name(slash + 1, (size_t)(url + len - slash - 1));
+}
+
 const ProtobufCFieldDescriptor *sb_pbjson_field(const ProtobufCMessageDescriptor *d,
                                                 const char *name, size_t len) {
   for (unsigned i = 0; i < d->n_fields; i++) {
@@ -323,6 +402,7 @@ static int parse_duration(const char *s, size_t n, int64_t *sec, int32_t *nanos)
 /* ---- output ---- */
 
 static void write_message(sb_jw_t *w, const ProtobufCMessage *m, unsigned flags);
+static void write_any(sb_jw_t *w, const ProtobufCMessage *m, unsigned flags);
 
 static void write_double(sb_jw_t *w, double v) {
   if (isnan(v))
@@ -611,20 +691,18 @@ static void write_wkt(sb_jw_t *w, const ProtobufCMessage *m, enum wkt k, unsigne
     sb_jw_obj_begin(w);
     sb_jw_obj_end(w);
     return;
+  case WKT_ANY:
+    write_any(w, m, flags);
+    return;
   default:
     break;
   }
-  w->err = SB_EINVAL; /* Any: not supported yet (see pbjson.h) */
+  w->err = SB_EINVAL;
 }
 
-static void write_message(sb_jw_t *w, const ProtobufCMessage *m, unsigned flags) {
+/* The members of a message object (without its braces). */
+static void write_members(sb_jw_t *w, const ProtobufCMessage *m, unsigned flags) {
   const ProtobufCMessageDescriptor *d = m->descriptor;
-  enum wkt k = wkt_of(d);
-  if (k != WKT_NONE) {
-    write_wkt(w, m, k, flags);
-    return;
-  }
-  sb_jw_obj_begin(w);
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
     const char *custom;
@@ -640,7 +718,49 @@ static void write_message(sb_jw_t *w, const ProtobufCMessage *m, unsigned flags)
     }
     write_field_value(w, m, f, flags);
   }
+}
+
+static void write_message(sb_jw_t *w, const ProtobufCMessage *m, unsigned flags) {
+  enum wkt k = wkt_of(m->descriptor);
+  if (k != WKT_NONE) {
+    write_wkt(w, m, k, flags);
+    return;
+  }
+  sb_jw_obj_begin(w);
+  write_members(w, m, flags);
   sb_jw_obj_end(w);
+}
+
+/* google.protobuf.Any: {"@type": url, <the members of the packed message>}, or for a packed
+ * well-known type {"@type": url, "value": <its special form>}; an empty Any is {}. The type
+ * must have been registered (sb_pbjson_add_types) and the bytes must decode as it. */
+static void write_any(sb_jw_t *w, const ProtobufCMessage *m, unsigned flags) {
+  const ProtobufCFieldDescriptor *fu = field_by_id(m->descriptor, 1),
+                                 *fv = field_by_id(m->descriptor, 2);
+  const char *url = fu ? *(char *const *)CAT(m, fu->offset) : NULL;
+  const ProtobufCBinaryData *v = fv ? (const ProtobufCBinaryData *)CAT(m, fv->offset) : NULL;
+  if (!url || !url[0]) {
+    sb_jw_obj_begin(w);
+    sb_jw_obj_end(w);
+    return;
+  }
+  const ProtobufCMessageDescriptor *td = type_by_url(url, strlen(url));
+  ProtobufCMessage *inner = td && v ? protobuf_c_message_unpack(td, NULL, v->len, v->data) : NULL;
+  if (!inner) {
+    w->err = SB_EINVAL; /* an unknown type, or bytes that are not that type */
+    return;
+  }
+  sb_jw_obj_begin(w);
+  sb_jw_key(w, "@type", 5);
+  sb_jw_str(w, url, strlen(url));
+  if (wkt_of(td) != WKT_NONE) {
+    sb_jw_key(w, "value", 5);
+    write_message(w, inner, flags);
+  } else {
+    write_members(w, inner, flags);
+  }
+  sb_jw_obj_end(w);
+  protobuf_c_message_free_unpacked(inner, NULL);
 }
 
 int sb_pbjson_write(sb_jw_t *w, const ProtobufCMessage *msg, unsigned flags) {
@@ -655,7 +775,8 @@ typedef struct rctx {
   ProtobufCAllocator *a;
   unsigned flags;
   sb_pbjson_err_t *err;
-  size_t plen; /* current length of err->path */
+  size_t plen;   /* current length of err->path */
+  int skip_type; /* the next object read is an Any's: its "@type" member is not a field */
 } rctx_t;
 
 static int fail(rctx_t *c, const char *msg) {
@@ -1023,6 +1144,85 @@ static int read_field(rctx_t *c, ProtobufCMessage *m, const ProtobufCFieldDescri
   return read_single(c, f, tok, AT(m, f->offset));
 }
 
+/* google.protobuf.Any from {"@type": url, ...members} (or {"@type": url, "value": v} for a
+ * well-known type); "@type" may come anywhere in the object, so the object is read twice:
+ * once for the URL, once as the named message. The message is packed into the Any's bytes. */
+static int read_any(rctx_t *c, sb_jtok_t tok, ProtobufCMessage *m) {
+  sb_jr_t *r = c->r;
+  if (tok == SB_JT_ERROR) return fail(c, r->err);
+  if (tok != SB_JT_OBJ_BEGIN) return fail(c, "expected an object");
+  const uint8_t *start = r->p - 1; /* the '{' (the reader stands just after it) */
+  if (sb_jr_skip(r, tok)) return fail(c, r->err);
+  size_t span = (size_t)(r->p - start);
+
+  sb_jr_t r1;
+  sb_jr_init(&r1, start, span);
+  sb_jtok_t t = sb_jr_next(&r1);
+  char *url = NULL;
+  size_t members = 0;
+  int rc = 0;
+  while (!rc && (t = sb_jr_next(&r1)) == SB_JT_KEY) {
+    members++;
+    if (r1.len == 5 && memcmp(r1.str, "@type", 5) == 0) {
+      if (sb_jr_next(&r1) != SB_JT_STRING) {
+        rc = fail(c, "@type must be a string");
+        break;
+      }
+      if (!(url = sdup(c->a, r1.str, r1.len))) rc = fail(c, "out of memory");
+    } else if (sb_jr_skip(&r1, t)) {
+      rc = fail(c, r1.err);
+    }
+  }
+  sb_jr_free(&r1);
+  if (rc) return rc;
+  if (!url) return members ? fail(c, "an Any needs an \"@type\" member") : 0;
+  const ProtobufCMessageDescriptor *td = type_by_url(url, strlen(url));
+  if (!td) return fail(c, "@type names a type this server does not know");
+  ProtobufCMessage *inner = new_message(c->a, td);
+  if (!inner) return fail(c, "out of memory");
+
+  sb_jr_t r2;
+  sb_jr_init(&r2, start, span);
+  sb_jr_t *outer = c->r;
+  c->r = &r2;
+  if (wkt_of(td) == WKT_NONE) {
+    c->skip_type = 1;
+    rc = read_message(c, sb_jr_next(&r2), inner);
+  } else {
+    /* {"@type": ..., "value": <the special form>}: "value" is the only other member. */
+    sb_jr_next(&r2);
+    int got = 0;
+    while (!rc && (t = sb_jr_next(&r2)) == SB_JT_KEY) {
+      if (r2.len == 5 && memcmp(r2.str, "@type", 5) == 0) {
+        if (sb_jr_skip(&r2, t)) rc = fail(c, r2.err);
+      } else if (r2.len == 5 && memcmp(r2.str, "value", 5) == 0) {
+        size_t old = push(c, c->plen ? ".%.*s" : "%.*s", "value", 5);
+        rc = read_message(c, sb_jr_next(&r2), inner);
+        if (!rc) pop(c, old);
+        got = 1;
+      } else {
+        push(c, c->plen ? ".%.*s" : "%.*s", r2.str, r2.len);
+        rc = fail(c, "unknown field");
+      }
+    }
+    if (!rc && !got) rc = fail(c, "an Any holding a well-known type needs \"value\"");
+  }
+  c->r = outer;
+  c->skip_type = 0;
+  sb_jr_free(&r2);
+  if (rc) return rc;
+  size_t n = protobuf_c_message_get_packed_size(inner);
+  uint8_t *bytes = c->a->alloc(c->a->allocator_data, n ? n : 1);
+  if (!bytes) return fail(c, "out of memory");
+  protobuf_c_message_pack(inner, bytes);
+  const ProtobufCFieldDescriptor *fu = field_by_id(m->descriptor, 1),
+                                 *fv = field_by_id(m->descriptor, 2);
+  if (!fu || !fv) return fail(c, "not a google.protobuf.Any");
+  *(char **)AT(m, fu->offset) = url;
+  *(ProtobufCBinaryData *)AT(m, fv->offset) = (ProtobufCBinaryData){n, bytes};
+  return 0;
+}
+
 static int read_wkt(rctx_t *c, sb_jtok_t tok, ProtobufCMessage *m, enum wkt k) {
   sb_jr_t *r = c->r;
   const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -1128,8 +1328,10 @@ static int read_wkt(rctx_t *c, sb_jtok_t tok, ProtobufCMessage *m, enum wkt k) {
       return fail(c, "google.protobuf.Empty takes no fields");
     }
     return 0;
+  case WKT_ANY:
+    return read_any(c, tok, m);
   default:
-    return fail(c, "google.protobuf.Any is not supported yet");
+    return fail(c, "unsupported well-known type");
   }
 }
 
@@ -1140,6 +1342,8 @@ static int read_message(rctx_t *c, sb_jtok_t tok, ProtobufCMessage *m) {
   if (k != WKT_NONE) return read_wkt(c, tok, m, k);
   if (tok == SB_JT_ERROR) return fail(c, r->err);
   if (tok != SB_JT_OBJ_BEGIN) return fail(c, "expected an object");
+  int skip_type = c->skip_type; /* this level only */
+  c->skip_type = 0;
   /* A field may appear once, under either of its names. */
   uint64_t seen_small[4] = {0};
   uint64_t *seen = d->n_fields <= 256 ? seen_small : calloc((d->n_fields + 63) / 64, 8);
@@ -1151,6 +1355,13 @@ static int read_message(rctx_t *c, sb_jtok_t tok, ProtobufCMessage *m) {
     if (tok != SB_JT_KEY) {
       rc = fail(c, tok == SB_JT_ERROR ? r->err : "expected a key");
       break;
+    }
+    if (skip_type && r->len == 5 && memcmp(r->str, "@type", 5) == 0) {
+      if (sb_jr_skip(r, tok)) {
+        rc = fail(c, r->err);
+        break;
+      }
+      continue;
     }
     const ProtobufCFieldDescriptor *f = sb_pbjson_field(d, r->str, r->len);
     size_t old = push(c, c->plen ? ".%.*s" : "%.*s", r->str, r->len);
@@ -1186,7 +1397,7 @@ int sb_pbjson_decode(const void *data, size_t len, ProtobufCMessage *msg, Protob
   memset(err, 0, sizeof *err);
   sb_jr_t r;
   sb_jr_init(&r, data, len);
-  rctx_t c = {&r, alloc, flags, err, 0};
+  rctx_t c = {&r, alloc, flags, err, 0, 0};
   int rc = read_message(&c, sb_jr_next(&r), msg);
   if (!rc) {
     sb_jtok_t t = sb_jr_next(&r);
@@ -1274,7 +1485,7 @@ int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len,
       void *old = *(void **)AT(m, f->offset);
       sb_jr_t r;
       sb_jr_init(&r, sb_buf_head(&one), sb_buf_pending(&one));
-      rctx_t c = {&r, alloc, 0, err, strlen(err->path)};
+      rctx_t c = {&r, alloc, 0, err, strlen(err->path), 0};
       int rc = w.err ? fail(&c, "invalid text") : read_repeated(&c, m, f, sb_jr_next(&r));
       sb_jr_free(&r);
       sb_buf_free(&one);
@@ -1290,7 +1501,7 @@ int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len,
     }
     sb_jr_t r;
     sb_jr_init(&r, sb_buf_head(&doc), sb_buf_pending(&doc));
-    rctx_t c = {&r, alloc, 0, err, strlen(err->path)};
+    rctx_t c = {&r, alloc, 0, err, strlen(err->path), 0};
     int rc = w.err ? fail(&c, "invalid text") : read_field(&c, m, f, sb_jr_next(&r));
     sb_jr_free(&r);
     sb_buf_free(&doc);

@@ -25,7 +25,9 @@
  * sb_pbjson_add_json_name(); output then uses the custom name, and input accepts it and the
  * .proto name.
  *
- * Not yet: google.protobuf.Any (needs a type registry by type URL).
+ * google.protobuf.Any: {"@type": "<prefix>/<full.Name>", ...members} ("value" holding the
+ * special form for a packed well-known type). The type must be registered with
+ * sb_pbjson_add_types(); the RPC layer registers every message its services use.
  */
 #ifndef SB_CONTRACT_PBJSON_H
 #define SB_CONTRACT_PBJSON_H
@@ -67,6 +69,11 @@ int sb_pbjson_set_text(ProtobufCMessage *msg, const char *path, size_t path_len,
  * serving are not synchronized with it. Registering a field twice keeps the first name.
  * Returns 0 or SB_ENOMEM. */
 int sb_pbjson_add_json_name(const ProtobufCMessageDescriptor *d, uint32_t number, const char *name);
+
+/* Registers d and every message type reachable through its fields as types an Any may hold
+ * (process-wide, borrowed static data; before servers start, as above). Returns 0 or
+ * SB_ENOMEM. */
+int sb_pbjson_add_types(const ProtobufCMessageDescriptor *d);
 
 /* Finds a field by .proto name or JSON name (its custom json_name, else lowerCamelCase); NULL
  * when absent. */

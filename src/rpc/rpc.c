@@ -103,6 +103,9 @@ int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const void *ha
     }
     return prc;
   }
+  for (size_t i = 0; i < desc->n_methods; i++)
+    if (sb_pbjson_add_types(desc->methods[i].input) || sb_pbjson_add_types(desc->methods[i].output))
+      return SB_ENOMEM;
   for (size_t i = 0; i < desc->n_json_names; i++) {
     const sb_json_name_t *jn = &desc->json_names[i];
     if (sb_pbjson_add_json_name(jn->desc, jn->number, jn->json_name)) return SB_ENOMEM;

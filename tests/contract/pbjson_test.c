@@ -55,7 +55,9 @@ static ProtobufCAllocator alloc = {arena_alloc, arena_free, &arena};
 /* Every decoded message of the previous case is dropped at once. */
 static void fresh(void) {
   static int inited;
-  if (!inited) sb_arena_init(&arena), inited = 1;
+  /* The types an Any may hold: All and everything it reaches (the well-known types too). */
+  if (!inited)
+    sb_arena_init(&arena), sb_pbjson_add_types(&conformance__v1__all__descriptor), inited = 1;
   sb_arena_reset(&arena);
 }
 
@@ -318,8 +320,8 @@ ENCODES(field_mask_empty, "{'mask':''}",
         Google__Protobuf__FieldMask f = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
         m.mask = &f)
 
-/* REGRESSION (fixed): write_wkt() converts each path segment through fixed 256-byte buffers (seg, jn)
- * with snprintf, so a path segment longer than 255 bytes is silently truncated on output. */
+/* REGRESSION (fixed): write_wkt() converts each path segment through fixed 256-byte buffers (seg,
+ * jn) with snprintf, so a path segment longer than 255 bytes is silently truncated on output. */
 TEST(enc_field_mask_long_path) {
   fresh();
   static char path[301], expect[340];
@@ -616,6 +618,23 @@ static const struct {
     {"{'wString':''}", 0, "{'wString':''}"},
     {"{'wBytes':'Zg'}", 0, "{'wBytes':'Zg=='}"},
     {"{'rWInt64':[1,'2']}", 0, "{'rWInt64':['1','2']}"},
+    /* Any: the packed message's members beside "@type" (which may come anywhere); a packed
+     * well-known type under "value"; an empty Any is {}. */
+    {"{'any':{'@type':'type.googleapis.com/conformance.v1.Nested','a':1,'name':'n'}}", 0,
+     "{'any':{'@type':'type.googleapis.com/conformance.v1.Nested','a':1,'name':'n'}}"},
+    {"{'any':{'name':'n','@type':'type.googleapis.com/conformance.v1.Nested'}}", 0,
+     "{'any':{'@type':'type.googleapis.com/conformance.v1.Nested','name':'n'}}"},
+    {"{'any':{'@type':'x.com/conformance.v1.Nested','child':{'a':2}}}", 0,
+     "{'any':{'@type':'x.com/conformance.v1.Nested','child':{'a':2}}}"},
+    {"{'any':{'@type':'type.googleapis.com/google.protobuf.Duration','value':'1.5s'}}", 0,
+     "{'any':{'@type':'type.googleapis.com/google.protobuf.Duration','value':'1.500s'}}"},
+    {"{'any':{'value':{'k':[1]},'@type':'type.googleapis.com/google.protobuf.Struct'}}", 0,
+     "{'any':{'@type':'type.googleapis.com/google.protobuf.Struct','value':{'k':[1]}}}"},
+    {"{'any':{}}", 0, "{'any':{}}"},
+    {"{'rAny':[{'@type':'t/conformance.v1.Nested','a':1},{}]}", 0,
+     "{'rAny':[{'@type':'t/conformance.v1.Nested','a':1},{}]}"},
+    {"{'any':{'@type':'t/conformance.v1.Nested','zz':1}}", SB_PBJSON_IGNORE_UNKNOWN,
+     "{'any':{'@type':'t/conformance.v1.Nested'}}"},
 };
 
 TEST(decode_ok_table) {
@@ -908,6 +927,17 @@ static const struct {
     {"{'wBytes':'!'}", 0, "wBytes"},
     {"{'wFloat':1e39}", 0, "wFloat"},
     {"{'rWInt64':[null]}", 0, "rWInt64[0]"},
+    /* Any. */
+    {"{'any':{'a':1}}", 0, "any"},                           /* no @type */
+    {"{'any':{'@type':1}}", 0, "any"},                       /* not a string */
+    {"{'any':{'@type':'conformance.v1.Nested'}}", 0, "any"}, /* no '/' */
+    {"{'any':{'@type':'t/no.Such'}}", 0, "any"},             /* unknown type */
+    {"{'any':{'@type':'t/conformance.v1.Nested','zz':1}}", 0, "any.zz"},
+    {"{'any':{'@type':'t/conformance.v1.Nested','a':'x'}}", 0, "any.a"},
+    {"{'any':{'@type':'t/google.protobuf.Duration'}}", 0, "any"}, /* no value */
+    {"{'any':{'@type':'t/google.protobuf.Duration','value':'x'}}", 0, "any.value"},
+    {"{'any':{'@type':'t/google.protobuf.Duration','value':'1s','x':1}}", 0, "any.x"},
+    {"{'any':[]}", 0, "any"},
 };
 
 TEST(decode_bad_table) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocols/rest/docs.h"
 #include "rpc/idempotency.h"
 #include "rpc/rpc_int.h"
 #include "switchboard/error.h"
@@ -63,6 +64,7 @@ void sb_rpc_free(sb_rpc_t *rpc) {
   if (!rpc) return;
   sb__rest_free(rpc);
   sb__idem_free(rpc->idem);
+  sb__docs_free(rpc->docs);
   free(rpc->svcs);
   free(rpc);
 }

@@ -34,6 +34,7 @@ typedef struct sb__svc {
 
 struct sb_rest; /* the REST front-end's route table */
 struct sb_idem; /* idempotency-key store (rpc/idempotency.h) */
+struct sb_docs; /* /docs state: Swagger UI's directory and cached files (protocols/rest/docs.h) */
 
 struct sb_rpc {
   sb_server_t *srv; /* borrowed */
@@ -41,6 +42,7 @@ struct sb_rpc {
   size_t nsvcs, cap;
   struct sb_rest *rest; /* owned by the REST front-end; built at registration */
   struct sb_idem *idem; /* owned; shared by every worker (it locks itself) */
+  struct sb_docs *docs; /* owned; created on first use; guarded by docs.c's lock */
 };
 
 struct sb_call {

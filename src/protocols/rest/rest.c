@@ -30,6 +30,7 @@
 #include "contract/json.h"
 #include "contract/pbjson.h"
 #include "core/buf.h"
+#include "protocols/rest/docs.h"
 #include "rpc/idempotency.h"
 #include "rpc/rpc_int.h"
 #include "switchboard/error.h"
@@ -833,6 +834,7 @@ void sb__rest_handle(sb_http_req_t *req, void *ud) {
     serve_openapi(req, rpc);
     return;
   }
+  if (sb__docs_handle(req, rpc)) return; /* /docs and /docs/<asset>: Swagger UI (docs.c) */
   struct sb_rest *t = rpc->rest;
   span_t segs[SB_REST_MAX_SEGS], caps[SB_REST_MAX_VARS];
   unsigned n = 0;

@@ -33,5 +33,11 @@ check '[[ $body == hello ]]'
 check '[[ $body2 == hello ]]'
 check '[[ $rc -eq 0 ]]'
 check '! grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$tmp/log"'
+# Swagger UI's assets go with the install (when the build tree had them), license included.
+if [[ -f $src/node_modules/swagger-ui-dist/swagger-ui-bundle.js ]]; then
+  ui=$tmp/prefix/share/switchboard/swagger-ui
+  check 'cmp -s "$src/node_modules/swagger-ui-dist/swagger-ui-bundle.js" "$ui/swagger-ui-bundle.js"'
+  check '[[ -f $ui/swagger-ui.css && -f $ui/LICENSE && -f $ui/NOTICE ]]'
+fi
 echo "$passed passed, $failed failed"
 ((failed == 0))

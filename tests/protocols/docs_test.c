@@ -5,16 +5,14 @@
  * file that is missing is 404, and a required file over SB_DOCS_MAX_FILE makes /docs 503.
  * The real swagger-ui-dist package is exercised by tests/interop/test_docs*.py.
  */
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "protocols/rest/docs.h"
 #include "sb_test.h"
+#include "sb_test_http.h"
 #include "switchboard/rpc.h"
 #include "switchboard/server.h"
 
@@ -96,35 +94,6 @@ TEST(set_docs_dir_copies_resets_and_frees) {
   sb_rpc_free(rpc); /* LeakSanitizer checks the copies went with it */
 }
 
-/* GET path over HTTP/1.0 into out (cap bytes). Returns the status and sets *body and *blen to
- * the body inside out, or returns 0 on a transport failure. */
-static int get(int port, const char *path, char *out, size_t cap, char **body, size_t *blen) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    close(fd);
-    return 0;
-  }
-  char req[256];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
-  if (write(fd, req, (size_t)n) != n) {
-    close(fd);
-    return 0;
-  }
-  size_t len = 0;
-  ssize_t r;
-  while (len + 1 < cap && (r = read(fd, out + len, cap - 1 - len)) > 0)
-    len += (size_t)r;
-  close(fd);
-  out[len] = '\0';
-  char *b = strstr(out, "\r\n\r\n");
-  if (!b || len < 12) return 0;
-  *body = b + 4;
-  *blen = len - (size_t)(*body - out);
-  return atoi(out + 9);
-}
-
 static int write_file(const char *dir, const char *name, const char *data, size_t len) {
   char p[512];
   snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -159,15 +128,15 @@ TEST(served_from_a_directory_byte_for_byte) {
   char *out = malloc(cap), *body = NULL;
   size_t blen = 0;
   REQUIRE(out != NULL);
-  CHECK_EQ_INT(get(port, "/docs/swagger-ui-bundle.js", out, cap, &body, &blen), 200);
+  CHECK_EQ_INT(sb_test_http_get(port, "/docs/swagger-ui-bundle.js", out, cap, &body, &blen), 200);
   CHECK(blen == BIG && memcmp(body, big, BIG) == 0);
   CHECK(strstr(out, "content-length: 196731\r\n") != NULL);
-  CHECK_EQ_INT(get(port, "/docs/swagger-ui.css", out, cap, &body, &blen), 200);
+  CHECK_EQ_INT(sb_test_http_get(port, "/docs/swagger-ui.css", out, cap, &body, &blen), 200);
   CHECK(blen == 6 && memcmp(body, "body{}", 6) == 0);
-  CHECK_EQ_INT(get(port, "/docs/", out, cap, &body, &blen), 200);
+  CHECK_EQ_INT(sb_test_http_get(port, "/docs/", out, cap, &body, &blen), 200);
   CHECK(strstr(body, "/docs/swagger-ui-bundle.js") != NULL);
-  CHECK_EQ_INT(get(port, "/docs/favicon-16x16.png", out, cap, &body, &blen), 404);
-  CHECK_EQ_INT(get(port, "/docs/../swagger-ui.css", out, cap, &body, &blen), 404);
+  CHECK_EQ_INT(sb_test_http_get(port, "/docs/favicon-16x16.png", out, cap, &body, &blen), 404);
+  CHECK_EQ_INT(sb_test_http_get(port, "/docs/../swagger-ui.css", out, cap, &body, &blen), 404);
   sb_server_stop(srv);
   sb_server_wait(srv);
   sb_server_free(srv);
@@ -182,9 +151,9 @@ TEST(served_from_a_directory_byte_for_byte) {
   REQUIRE(sb_rpc_set_docs_dir(rpc, dir) == 0);
   REQUIRE(sb_server_start(srv) == 0);
   port = sb_server_port(srv);
-  CHECK_EQ_INT(get(port, "/docs", out, cap, &body, &blen), 503);
+  CHECK_EQ_INT(sb_test_http_get(port, "/docs", out, cap, &body, &blen), 503);
   CHECK(strstr(body, "\"code\":14") != NULL);
-  CHECK_EQ_INT(get(port, "/healthz", out, cap, &body, &blen), 200);
+  CHECK_EQ_INT(sb_test_http_get(port, "/healthz", out, cap, &body, &blen), 200);
   sb_server_stop(srv);
   sb_server_wait(srv);
   sb_server_free(srv);

@@ -25,7 +25,7 @@ def items(server_factory):
     return server_factory(kind="items")
 
 
-def test_swagger_ui_executes_get_item(items, tmp_path):
+def test_swagger_ui_executes_get_item(items, tmp_path, capsys):
     assert os.access(CHROMIUM, os.X_OK), "chromium missing: scripts/deps.sh test installs it"
     assert os.path.isdir(os.path.join(ROOT, "node_modules", "playwright-core")), \
         "run scripts/node-deps.sh (make test does)"
@@ -47,7 +47,8 @@ def test_swagger_ui_executes_get_item(items, tmp_path):
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     assert lines, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
     res = json.loads(lines[-1])
-    print(f"screenshot: {shot}")
+    with capsys.disabled():  # shown by `ctest -V` and kept in LastTest.log, pass or fail
+        print(f"\nscreenshot: {shot}")
     assert "error" not in res and p.returncode == 0, res.get("error", p.stderr)
 
     assert res["pageStatus"] == 200

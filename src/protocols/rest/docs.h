@@ -15,7 +15,7 @@
  *      (<datadir>/switchboard/swagger-ui), then the build tree's copy.
  *
  * Files are read once, on the first /docs request, and kept in memory until the registry is
- * freed: the allow-list is about 2.3 MB, the files never change while the server runs, and a
+ * freed: the allow-list is about 2 MB, the files never change while the server runs, and a
  * cache keeps disk reads off the network loops on every later request (one loop pays one read
  * of a few milliseconds, once). Every file is bounded by SB_DOCS_MAX_FILE. Responses are
  * streamed from the cache in chunks of SB_DOCS_CHUNK under the exchange's backpressure, so a

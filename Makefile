@@ -12,8 +12,10 @@ FUZZ_SECONDS ?= 30
 
 all: build
 
+# Node packages too: /docs serves Swagger UI from node_modules/swagger-ui-dist.
 deps:
 	@scripts/deps.sh build
+	@scripts/node-deps.sh
 
 build: deps
 	@cmake -S . -B $(REL) -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
@@ -22,9 +24,8 @@ build: deps
 run: build
 	./$(REL)/switchboard serve $(ARGS)
 
-sanitize:
+sanitize: deps
 	@scripts/deps.sh test
-	@scripts/node-deps.sh
 	@cmake -S . -B $(SAN) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
 	  -DSB_SANITIZE=ON -DSB_FUZZ=ON >/dev/null
 	@cmake --build $(SAN) -j $(JOBS)

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages switchboard needs to build, run and test. Idempotent, and
-# silent when nothing is missing. Usage: scripts/deps.sh [build|test|bench]...
+# Installs the Debian packages switchboard needs to build, run and test (chromium: the /docs
+# browser test). Idempotent, and silent when nothing is missing.
+# Usage: scripts/deps.sh [build|test|bench]...
 set -euo pipefail
 
 build_pkgs=(gcc clang make cmake pkg-config libuv1-dev libnghttp2-dev libssl-dev
             zlib1g-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
             libprotoc-dev)
 test_pkgs=(libclang-rt-14-dev llvm curl nghttp2-client openssl python3 python3-pytest
-           iproute2 procps nodejs)
+           iproute2 procps nodejs chromium)
 bench_pkgs=(wrk nginx-light nghttp2-client)
 node_pkgs=(nodejs)
 

@@ -235,6 +235,7 @@ int main(int argc, char **argv) {
   int rc = store.items ? sb_server_new(&opts.server, &srv) : SB_ENOMEM;
   if (!rc) rc = sb_rpc_new(srv, &rpc);
   if (!rc) sb_rpc_set_ignore_unknown_fields(rpc, opts.json_ignore_unknown);
+  if (!rc && opts.docs_dir) rc = sb_rpc_set_docs_dir(rpc, opts.docs_dir);
   static const Items__V1__ItemService_Handlers handlers = {get_item,    create_item, list_items,
                                                            update_item, delete_item, watch_items};
   if (!rc) rc = items__v1__item_service__register(rpc, &handlers, &store);

@@ -195,6 +195,14 @@ int sb_rpc_set_idempotency(sb_rpc_t *rpc, uint64_t window_ms, size_t max_bytes);
  * starts. */
 void sb_rpc_set_ignore_unknown_fields(sb_rpc_t *rpc, int ignore);
 
+/* Where /docs finds Swagger UI's assets (the swagger-ui-dist npm package's directory). NULL
+ * restores the default: for a binary running from its build tree, that build's
+ * node_modules/swagger-ui-dist; otherwise <datadir>/switchboard/swagger-ui as installed, each
+ * falling back to the other. dir is copied. Files are read on the first /docs request and
+ * cached; when they are missing /docs answers 503 and everything else is served as usual.
+ * Call before the server starts. Returns 0 or SB_ENOMEM. */
+int sb_rpc_set_docs_dir(sb_rpc_t *rpc, const char *dir);
+
 /* Memory that lives until the call is freed (after it finished). NULL when out of memory. */
 void *sb_call_alloc(sb_call_t *call, size_t n);
 char *sb_call_strdup(sb_call_t *call, const char *s);

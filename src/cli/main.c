@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "core/config.h"
+#include "switchboard/rpc.h"
 #include "switchboard/switchboard.h"
 
 static void usage(FILE *f) {
@@ -48,11 +49,18 @@ static int cmd_serve(int argc, char **argv) {
     sb_log(SB_LOG_ERROR, "config_invalid", "error=\"%s\"", sb_strerror(rc));
     return 1;
   }
-  rc = sb_server_run(srv);
+  /* The RPC registry serves /openapi.json and /docs (Swagger UI) from the start; the
+   * broker's own contract registers on it as it lands. */
+  sb_rpc_t *rpc = NULL;
+  rc = sb_rpc_new(srv, &rpc);
+  if (!rc) sb_rpc_set_ignore_unknown_fields(rpc, opts.json_ignore_unknown);
+  if (!rc && opts.docs_dir) rc = sb_rpc_set_docs_dir(rpc, opts.docs_dir);
+  if (!rc) rc = sb_server_run(srv);
   if (rc)
     sb_log(SB_LOG_ERROR, "start_failed", "addr=%s error=\"%s\"", opts.server.http_addr,
            sb_strerror(rc));
   sb_server_free(srv);
+  sb_rpc_free(rpc);
   return rc ? 1 : 0;
 }
 

@@ -11,6 +11,7 @@
 const char *sb_serve_usage(void) {
   return "  --http ADDR:PORT          HTTP listener (default 127.0.0.1:8080; port 0 = any)\n"
          "  --data DIR                data directory (default ./data)\n"
+         "  --docs-dir DIR            Swagger UI assets for /docs (swagger-ui-dist directory)\n"
          "  --threads N               worker threads (default: number of CPUs)\n"
          "  --log-level L             debug, info, warn, error or off (default info)\n"
          "  --json-unknown-fields P   reject (default) or ignore unknown JSON fields\n"
@@ -66,6 +67,8 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
       c->http_addr = val;
     else if (strcmp(flag, "--data") == 0)
       opts->data_dir = val;
+    else if (strcmp(flag, "--docs-dir") == 0)
+      opts->docs_dir = val;
     else if (strcmp(flag, "--tls-cert") == 0)
       c->tls_cert = val;
     else if (strcmp(flag, "--tls-key") == 0)

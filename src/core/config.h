@@ -13,6 +13,7 @@
 typedef struct sb_serve_opts {
   sb_server_config_t server; /* strings point into argv (borrowed) */
   const char *data_dir;      /* --data, default "./data"; borrowed */
+  const char *docs_dir;      /* --docs-dir (Swagger UI's assets), NULL = default; borrowed */
   sb_log_level_t log_level;  /* --log-level, default info */
   int json_ignore_unknown;   /* --json-unknown-fields ignore (1) | reject (0, default) */
 } sb_serve_opts_t;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "contract/pbjson.h"
+#include "protocols/rest/docs.h"
 #include "rpc/idempotency.h"
 #include "rpc/rpc_int.h"
 #include "switchboard/error.h"
@@ -67,6 +68,7 @@ void sb_rpc_free(sb_rpc_t *rpc) {
   sb__rest_free(rpc);
   sb__idem_free(rpc->idem);
   sb__patterns_free(&rpc->patterns);
+  sb__docs_free(rpc->docs);
   free(rpc->svcs);
   free(rpc);
 }

@@ -35,6 +35,7 @@ typedef struct sb__svc {
 
 struct sb_rest; /* the REST front-end's route table */
 struct sb_idem; /* idempotency-key store (rpc/idempotency.h) */
+struct sb_docs; /* /docs state: Swagger UI's directory and cached files (protocols/rest/docs.h) */
 
 struct sb_rpc {
   sb_server_t *srv; /* borrowed */
@@ -44,6 +45,7 @@ struct sb_rpc {
   struct sb_idem *idem;    /* owned; shared by every worker (it locks itself) */
   sb__patterns_t patterns; /* owned; compiled validation patterns, read-only once started */
   unsigned json_flags;     /* SB_PBJSON_* flags for JSON request decoding; set before start */
+  struct sb_docs *docs;    /* owned; created on first use; guarded by docs.c's lock */
 };
 
 /* A google.rpc.BadRequest field violation attached to a call (sb_call_field_violation). */

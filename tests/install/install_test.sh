@@ -83,5 +83,11 @@ check '[[ $got == "{\"id\":7,\"name\":\"from gen\"}" ]]'
 check '[[ $bad == 400 ]]' # the contract's validation rules came along
 check '[[ $rc_app -eq 0 ]]'
 check '! grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$tmp/app.log"'
+# Swagger UI's assets go with the install (when the build tree had them), license included.
+if [[ -f $src/node_modules/swagger-ui-dist/swagger-ui-bundle.js ]]; then
+  ui=$tmp/prefix/share/switchboard/swagger-ui
+  check 'cmp -s "$src/node_modules/swagger-ui-dist/swagger-ui-bundle.js" "$ui/swagger-ui-bundle.js"'
+  check '[[ -f $ui/swagger-ui.css && -f $ui/LICENSE && -f $ui/NOTICE ]]'
+fi
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -3,14 +3,11 @@
  * documents into one (paths and components.schemas; a schema both define appears once).
  * Runs a real server on a loopback port and fetches the document with a plain socket.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "contract/json.h"
 #include "sb_test.h"
+#include "sb_test_http.h"
 #include "switchboard/rpc.h"
 #include "switchboard/server.h"
 
@@ -32,31 +29,11 @@ static const sb_service_desc_t svc_b = {
 };
 static const int no_handlers; /* services without methods still need a table pointer */
 
-/* Fetches path over HTTP/1.0; returns the body length (0 on failure). */
+/* Fetches path; returns the body length, moved to the start of out (0 unless 200). */
 static size_t fetch(int port, const char *path, char *out, size_t cap) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    close(fd);
-    return 0;
-  }
-  char req[256];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
-  if (write(fd, req, (size_t)n) != n) {
-    close(fd);
-    return 0;
-  }
-  size_t len = 0;
-  ssize_t r;
-  while (len + 1 < cap && (r = read(fd, out + len, cap - 1 - len)) > 0)
-    len += (size_t)r;
-  close(fd);
-  out[len] = '\0';
-  char *body = strstr(out, "\r\n\r\n");
-  if (!body || strncmp(out, "HTTP/1.0 200", 12) != 0) return 0;
-  body += 4;
-  size_t blen = len - (size_t)(body - out);
+  char *body;
+  size_t blen;
+  if (sb_test_http_get(port, path, out, cap, &body, &blen) != 200) return 0;
   memmove(out, body, blen + 1);
   return blen;
 }

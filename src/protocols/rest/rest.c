@@ -30,6 +30,7 @@
 #include "contract/json.h"
 #include "contract/pbjson.h"
 #include "core/buf.h"
+#include "protocols/rest/docs.h"
 #include "rpc/idempotency.h"
 #include "rpc/rpc_int.h"
 #include "switchboard/error.h"
@@ -797,8 +798,10 @@ static void serve_openapi(sb_http_req_t *req, sb_rpc_t *rpc) {
     if (d && !known) docs[nd++] = d;
   }
   if (nd == 0) {
-    respond_json_error(req, SB_CODE_NOT_FOUND, "no registered contract carries an OpenAPI document",
-                       NULL);
+    /* A valid document with no paths, so /docs shows an empty API rather than an error. */
+    static const char empty[] = "{\"openapi\":\"3.1.0\",\"info\":{\"title\":\"switchboard "
+                                "services\",\"version\":\"1\"},\"paths\":{}}";
+    sb_http_respond(req, 200, "application/json", empty, sizeof empty - 1);
     return;
   }
   if (nd == 1) {
@@ -846,6 +849,7 @@ void sb__rest_handle(sb_http_req_t *req, void *ud) {
     serve_openapi(req, rpc);
     return;
   }
+  if (sb__docs_handle(req, rpc)) return; /* /docs and /docs/<asset>: Swagger UI (docs.c) */
   struct sb_rest *t = rpc->rest;
   span_t segs[SB_REST_MAX_SEGS], caps[SB_REST_MAX_VARS];
   unsigned n = 0;

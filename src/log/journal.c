@@ -241,6 +241,7 @@ static int cmp_u64(const void *a, const void *b) {
 static int list_segments(sb_journal_t *j, uint64_t **out, size_t *n) {
   DIR *d = fdopendir(dup(j->dir_fd));
   if (!d) return -errno;
+  rewinddir(d); /* the duplicate shares the position an earlier listing left at the end */
   uint64_t *v = NULL;
   size_t cnt = 0, cap = 0;
   int rc = 0;
@@ -280,6 +281,7 @@ static int list_segments(sb_journal_t *j, uint64_t **out, size_t *n) {
 static void remove_orphan_indexes(sb_journal_t *j, const uint64_t *bases, size_t n) {
   DIR *d = fdopendir(dup(j->dir_fd));
   if (!d) return;
+  rewinddir(d); /* the duplicate shares the position an earlier listing left at the end */
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     char segname[NAME_CAP];
@@ -630,7 +632,7 @@ static int write_batch(sb_journal_t *j, jnode_t *first) {
 }
 
 /* Takes up to one batch off the queue. Caller holds j->mu. */
-static jnode_t *take_batch(sb_journal_t *j, size_t *bytes, size_t *count) {
+static jnode_t *take_batch(sb_journal_t *j) {
   jnode_t *first = j->q_head, *last = NULL;
   size_t b = 0, n = 0;
   for (jnode_t *x = first; x && (n == 0 || b + x->size <= SB_JOURNAL_BATCH_BYTES_MAX);
@@ -644,23 +646,14 @@ static jnode_t *take_batch(sb_journal_t *j, size_t *bytes, size_t *count) {
   if (!j->q_head) j->q_tail = NULL;
   last->next = NULL;
   j->q_bytes -= b;
-  *bytes = b;
-  *count = n;
   return first;
 }
 
-static void process_batch(sb_journal_t *j, jnode_t *batch, size_t bytes, size_t count) {
+/* Writes, syncs (per policy), publishes and acknowledges one chunk that fits the active
+ * segment. */
+static void write_chunk(sb_journal_t *j, jnode_t *batch, size_t bytes, size_t count) {
   jseg_t *s = j->active;
-  int rc = 0;
-  int too_big = s->size > SB__JSEG_HDR_SIZE && s->size + bytes > j->o.segment_bytes;
-  int too_old = j->o.segment_ms && s->size > SB__JSEG_HDR_SIZE &&
-                wall_ms() - s->created_ms >= (int64_t)j->o.segment_ms;
-  if (too_big || too_old) rc = roll(j);
-  if (rc) {
-    fail_batch(j, batch, rc);
-    return;
-  }
-  s = j->active;
+  int rc;
   uint64_t pos0 = s->size, off = j->next_offset;
   for (jnode_t *x = batch; x; x = x->next)
     sb__jrec_seal(x->rec, off++);
@@ -698,6 +691,37 @@ static void process_batch(sb_journal_t *j, jnode_t *batch, size_t bytes, size_t 
   }
 }
 
+/* Splits a batch at segment boundaries, so segments stay within segment_bytes (a single
+ * record larger than that gets a segment of its own), rolling in between. */
+static void process_batch(sb_journal_t *j, jnode_t *batch) {
+  while (batch) {
+    jseg_t *s = j->active;
+    int has_data = s->size > SB__JSEG_HDR_SIZE;
+    int too_big = has_data && s->size + batch->size > j->o.segment_bytes;
+    int too_old =
+        has_data && j->o.segment_ms && wall_ms() - s->created_ms >= (int64_t)j->o.segment_ms;
+    if (too_big || too_old) {
+      int rc = roll(j);
+      if (rc) {
+        fail_batch(j, batch, rc);
+        return;
+      }
+      s = j->active;
+    }
+    jnode_t *last = batch;
+    size_t bytes = batch->size, count = 1;
+    while (last->next && s->size + bytes + last->next->size <= j->o.segment_bytes) {
+      last = last->next;
+      bytes += last->size;
+      count++;
+    }
+    jnode_t *rest = last->next;
+    last->next = NULL;
+    write_chunk(j, batch, bytes, count);
+    batch = rest;
+  }
+}
+
 static void sync_if_due(sb_journal_t *j, int force) {
   if (!j->dirty || j->o.fsync != SB_JOURNAL_FSYNC_INTERVAL) return;
   if (!force && mono_ms() - j->last_sync_ms < (int64_t)j->o.fsync_interval_ms) return;
@@ -727,12 +751,11 @@ static void *writer_main(void *arg) {
       }
       j->writer_idle = 0;
     }
-    size_t bytes = 0, count = 0;
-    jnode_t *batch = take_batch(j, &bytes, &count);
+    jnode_t *batch = take_batch(j);
     int stop = !batch && j->stopping;
     pthread_mutex_unlock(&j->mu);
     if (stop) break;
-    if (batch) process_batch(j, batch, bytes, count);
+    if (batch) process_batch(j, batch);
     sync_if_due(j, 0);
     refresh_disk_free(j);
     pthread_mutex_lock(&j->mu);
@@ -920,6 +943,7 @@ static void reader_enter(sb_journal_reader_t *r, size_t i, uint64_t want, uint64
   r->pos = pos;
   r->cur = s->base + rel;
   r->want = want;
+  r->limit = s->end;
   r->blen = 0;
 }
 

@@ -307,6 +307,45 @@ static void set_aside(sb_journal_t *j, uint64_t base, const char *why) {
          (unsigned long long)base, why);
 }
 
+/* Recovery step 2 for one segment file. A file shorter than its header is a torn creation
+ * (the header is the first write to a new segment and is synced before any record goes in):
+ * it is deleted. A complete but invalid header is damage: it is rewritten from the file name,
+ * and the records behind it are then judged by their own checks (R1-R7, R4 counting from
+ * that base), so a flipped header bit costs no record. Returns 0 when the segment is usable,
+ * 1 when it was deleted, or -errno. */
+static int check_header(sb_journal_t *j, uint64_t base) {
+  char path[PATH_CAP];
+  seg_path(j, path, base, ".seg");
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct stat stt;
+  uint8_t h[SB__JSEG_HDR_SIZE];
+  uint64_t hbase = 0;
+  int64_t created = 0;
+  int rc = fstat(fd, &stt) == 0 ? 0 : -errno;
+  if (!rc && (uint64_t)stt.st_size < SB__JSEG_HDR_SIZE) {
+    close(fd);
+    sb_log(SB_LOG_WARN, "journal_torn_segment_removed", "dir=%s base=%llu size=%lld", j->dir,
+           (unsigned long long)base, (long long)stt.st_size);
+    if (unlink(path) != 0 || fsync(j->dir_fd) != 0) return -errno;
+    return 1;
+  }
+  if (!rc) rc = sb__pread_full(fd, h, sizeof h, 0);
+  if (!rc && sb__jseg_header_decode(h, sizeof h, &hbase, &created) == 0 && hbase == base) {
+    close(fd);
+    return 0;
+  }
+  if (!rc) {
+    sb_log(SB_LOG_WARN, "journal_header_repaired", "dir=%s base=%llu", j->dir,
+           (unsigned long long)base);
+    sb__jseg_header_encode(h, base, wall_ms());
+    rc = sb__pwrite_full(fd, h, sizeof h, 0);
+    if (!rc && fdatasync(fd) != 0) rc = -errno;
+  }
+  close(fd);
+  return rc == SB_EAGAIN ? -EIO : rc;
+}
+
 /* Opens segment base and checks its header (S1-S2, and the base of S3). Returns 0 and sets
  * *out, SB_ECORRUPT for a bad header, or -errno/SB_ENOMEM. */
 static int seg_open(sb_journal_t *j, uint64_t base, jseg_t **out) {
@@ -426,29 +465,19 @@ static int recover(sb_journal_t *j) {
   int rc = list_segments(j, &bases, &n);
   if (rc) return rc;
   remove_orphan_indexes(j, bases, n);
-  /* Step 2: a bad header on the last segment is a torn creation; delete it and look again. */
-  while (n > 0) {
-    jseg_t *s = NULL;
-    rc = seg_open(j, bases[n - 1], &s);
-    if (rc == 0) {
-      seg_unref(s);
-      break;
-    }
-    if (rc != SB_ECORRUPT) goto out;
-    char path[PATH_CAP];
-    seg_path(j, path, bases[n - 1], ".seg");
-    sb_log(SB_LOG_WARN, "journal_torn_segment_removed", "dir=%s base=%llu", j->dir,
-           (unsigned long long)bases[n - 1]);
-    unlink(path);
-    fsync(j->dir_fd);
-    n--;
-    rc = 0;
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    rc = check_header(j, bases[i]);
+    if (rc < 0) goto out;
+    if (rc == 0) bases[kept++] = bases[i];
   }
+  n = kept;
+  rc = 0;
   for (size_t i = 0; i < n; i++) {
     jseg_t *s = NULL;
     int last = i + 1 == n;
     rc = seg_open(j, bases[i], &s);
-    if (rc == SB_ECORRUPT) {
+    if (rc == SB_ECORRUPT) { /* changed since check_header: leave it alone */
       set_aside(j, bases[i], "bad_header");
       rc = 0;
       continue;
@@ -457,13 +486,7 @@ static int recover(sb_journal_t *j) {
     /* S3: offsets never go backwards across segments. */
     if (j->nsegs > 0 && s->base < j->segs[j->nsegs - 1]->next) {
       seg_unref(s);
-      if (last) { /* keep the log appendable: the previous segment becomes active */
-        char path[PATH_CAP];
-        seg_path(j, path, bases[i], ".seg");
-        unlink(path);
-      } else {
-        set_aside(j, bases[i], "overlapping_offsets");
-      }
+      set_aside(j, bases[i], "overlapping_offsets");
       continue;
     }
     rc = last ? seg_recover_tail(j, s) : seg_load_sealed(j, s);

@@ -65,14 +65,16 @@
 #include "log/segment.h"
 
 #define SB_JOURNAL_SEGMENT_BYTES_DEFAULT (64u << 20) /* roll the active segment at this size */
-#define SB_JOURNAL_SEGMENT_BYTES_MAX (1u << 30)  /* index positions are u32; a batch may overshoot \
-                                                  */
-#define SB_JOURNAL_SEGMENT_BYTES_MIN 4096u       /* smaller segments only make more files */
-#define SB_JOURNAL_INDEX_INTERVAL_DEFAULT 4096u  /* bytes of log per sparse index entry */
-#define SB_JOURNAL_PENDING_DEFAULT (64u << 20)   /* queued bytes before appends get SB_EAGAIN */
-#define SB_JOURNAL_BATCH_BYTES_MAX (8u << 20)    /* bytes per write+fsync batch */
-#define SB_JOURNAL_READ_BUF_DEFAULT (256u << 10) /* a reader's buffer, grown only for big records  \
-                                                  */
+#define SB_JOURNAL_SEGMENT_BYTES_MAX                                                               \
+  (1u << 30)                                    /* index positions are u32; a batch may overshoot  \
+                                                 */
+#define SB_JOURNAL_SEGMENT_BYTES_MIN 4096u      /* smaller segments only make more files */
+#define SB_JOURNAL_INDEX_INTERVAL_DEFAULT 4096u /* bytes of log per sparse index entry */
+#define SB_JOURNAL_PENDING_DEFAULT (64u << 20)  /* queued bytes before appends get SB_EAGAIN */
+#define SB_JOURNAL_BATCH_BYTES_MAX (8u << 20)   /* bytes per write+fsync batch */
+#define SB_JOURNAL_READ_BUF_DEFAULT                                                                \
+  (256u << 10) /* a reader's buffer, grown only for big records                                    \
+                */
 
 typedef enum sb_journal_fsync {
   SB_JOURNAL_FSYNC_ALWAYS = 0, /* ack after the covering fdatasync (default) */

@@ -90,13 +90,19 @@
  * ## Recovery (sb_journal_open)
  *
  *   1. Take the LOCK. List *.seg names; delete *.idx without a segment and *.tmp files.
- *   2. Check every segment header (S1-S3). The last segment with a bad or short header was
- *      being created when the process died: delete it. An earlier one is media damage: rename
- *      it to <name>.corrupt and go on (its offsets become a gap that readers skip).
+ *   2. Check every segment header (S1, S2, base equal to the name). A file shorter than the
+ *      header was being created when the process died (a new segment's header is written and
+ *      synced before any record): delete it. A complete but invalid header is damage: rewrite
+ *      it from the file name; the records behind it keep or lose their validity on their own
+ *      (R4 counts from that base), so one flipped header bit costs no record. A segment whose
+ *      base is below the previous segment's next offset (S3) contradicts the log's order:
+ *      it is renamed <name>.corrupt for inspection and skipped.
  *   3. For every sealed segment load its index; if missing or stale, scan the segment
  *      (validity conditions above) to rebuild it and write it back. A sealed segment whose
  *      valid prefix ends before its file does is kept as is (media damage; never written to
- *      again), and readers stop at its valid prefix.
+ *      again): readers get its valid prefix, then continue with the next segment, and the
+ *      offsets in between are a gap. (Damage inside a segment whose index is still valid is
+ *      found when a reader reaches it: the read fails with SB_ECORRUPT, nothing is served.)
  *   4. Scan the active (last) segment; truncate the file at the end of its valid prefix and
  *      fdatasync it. With fsync=always every acknowledged record was fsynced before its
  *      acknowledgement, so it lies in the valid prefix and survives; only the torn tail of an

@@ -307,13 +307,13 @@ static void set_aside(sb_journal_t *j, uint64_t base, const char *why) {
          (unsigned long long)base, why);
 }
 
-/* Recovery step 2 for one segment file. A file shorter than its header is a torn creation
+/* Opens segment base for recovery step 2. A file shorter than its header is a torn creation
  * (the header is the first write to a new segment and is synced before any record goes in):
  * it is deleted. A complete but invalid header is damage: it is rewritten from the file name,
  * and the records behind it are then judged by their own checks (R1-R7, R4 counting from
- * that base), so a flipped header bit costs no record. Returns 0 when the segment is usable,
- * 1 when it was deleted, or -errno. */
-static int check_header(sb_journal_t *j, uint64_t base) {
+ * that base), so a flipped header bit costs no record. Returns 0 and sets *out; 1 when the
+ * file was deleted; SB_ENOMEM or -errno. */
+static int seg_open(sb_journal_t *j, uint64_t base, jseg_t **out) {
   char path[PATH_CAP];
   seg_path(j, path, base, ".seg");
   int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -331,42 +331,19 @@ static int check_header(sb_journal_t *j, uint64_t base) {
     return 1;
   }
   if (!rc) rc = sb__pread_full(fd, h, sizeof h, 0);
-  if (!rc && sb__jseg_header_decode(h, sizeof h, &hbase, &created) == 0 && hbase == base) {
-    close(fd);
-    return 0;
-  }
-  if (!rc) {
+  if (!rc && (sb__jseg_header_decode(h, sizeof h, &hbase, &created) != 0 || hbase != base)) {
     sb_log(SB_LOG_WARN, "journal_header_repaired", "dir=%s base=%llu", j->dir,
            (unsigned long long)base);
-    sb__jseg_header_encode(h, base, wall_ms());
+    created = wall_ms();
+    sb__jseg_header_encode(h, base, created);
     rc = sb__pwrite_full(fd, h, sizeof h, 0);
     if (!rc && fdatasync(fd) != 0) rc = -errno;
   }
-  close(fd);
-  return rc == SB_EAGAIN ? -EIO : rc;
-}
-
-/* Opens segment base and checks its header (S1-S2, and the base of S3). Returns 0 and sets
- * *out, SB_ECORRUPT for a bad header, or -errno/SB_ENOMEM. */
-static int seg_open(sb_journal_t *j, uint64_t base, jseg_t **out) {
-  char path[PATH_CAP];
-  seg_path(j, path, base, ".seg");
-  int fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  struct stat stt;
-  uint8_t h[SB__JSEG_HDR_SIZE];
-  uint64_t hbase = 0;
-  int64_t created = 0;
-  int rc = fstat(fd, &stt) == 0 ? 0 : -errno;
-  if (!rc) rc = sb__pread_full(fd, h, sizeof h, 0);
-  if (rc == SB_EAGAIN) rc = SB_ECORRUPT;
-  if (!rc) rc = sb__jseg_header_decode(h, sizeof h, &hbase, &created);
-  if (!rc && hbase != base) rc = SB_ECORRUPT;
   jseg_t *s = rc ? NULL : calloc(1, sizeof *s);
   if (!rc && !s) rc = SB_ENOMEM;
   if (rc) {
     close(fd);
-    return rc;
+    return rc == SB_EAGAIN ? -EIO : rc;
   }
   *s = (jseg_t){.base = base,
                 .next = base,
@@ -465,63 +442,55 @@ static int recover(sb_journal_t *j) {
   int rc = list_segments(j, &bases, &n);
   if (rc) return rc;
   remove_orphan_indexes(j, bases, n);
-  size_t kept = 0;
-  for (size_t i = 0; i < n; i++) {
-    rc = check_header(j, bases[i]);
-    if (rc < 0) goto out;
-    if (rc == 0) bases[kept++] = bases[i];
-  }
-  n = kept;
-  rc = 0;
-  for (size_t i = 0; i < n; i++) {
+  jseg_t **opened = calloc(n + 1, sizeof *opened);
+  size_t m = 0;
+  if (!opened) rc = SB_ENOMEM;
+  for (size_t i = 0; i < n && !rc; i++) {
     jseg_t *s = NULL;
-    int last = i + 1 == n;
     rc = seg_open(j, bases[i], &s);
-    if (rc == SB_ECORRUPT) { /* changed since check_header: leave it alone */
-      set_aside(j, bases[i], "bad_header");
-      rc = 0;
-      continue;
-    }
-    if (rc) goto out;
+    if (rc == 0) opened[m++] = s;
+    if (rc == 1) rc = 0;
+  }
+  int tail_done = 0; /* the last file was recovered as the active segment */
+  for (size_t i = 0; i < m && !rc; i++) {
+    jseg_t *s = opened[i];
+    opened[i] = NULL;
     /* S3: offsets never go backwards across segments. */
     if (j->nsegs > 0 && s->base < j->segs[j->nsegs - 1]->next) {
+      set_aside(j, s->base, "overlapping_offsets");
       seg_unref(s);
-      set_aside(j, bases[i], "overlapping_offsets");
       continue;
     }
-    rc = last ? seg_recover_tail(j, s) : seg_load_sealed(j, s);
+    tail_done = i + 1 == m;
+    rc = tail_done ? seg_recover_tail(j, s) : seg_load_sealed(j, s);
     if (!rc) rc = segs_push(j, s);
-    if (rc) {
-      seg_unref(s);
-      goto out;
-    }
+    if (rc) seg_unref(s);
   }
-  if (j->nsegs > 0) {
+  if (!rc && j->nsegs > 0 && !tail_done) {
+    /* The last file was set aside: the new last segment was loaded as sealed but must take
+     * appends again, so it is recovered like an active one. */
     jseg_t *last = j->segs[j->nsegs - 1];
-    if (last->base != bases[n - 1]) {
-      /* The last file was set aside or removed above: the new last segment was loaded as
-       * sealed but must take appends again, so it is recovered like an active one. */
-      struct stat stt;
-      if (fstat(last->fd, &stt) != 0) {
-        rc = -errno;
-        goto out;
-      }
-      sb__jindex_free(&last->idx);
-      last->size = (uint64_t)stt.st_size;
-      rc = seg_recover_tail(j, last);
-      if (rc) goto out;
-    }
-  } else {
+    struct stat stt;
+    rc = fstat(last->fd, &stt) == 0 ? 0 : -errno;
+    sb__jindex_free(&last->idx);
+    last->size = (uint64_t)stt.st_size;
+    if (!rc) rc = seg_recover_tail(j, last);
+  }
+  if (!rc && j->nsegs == 0) {
     jseg_t *s = NULL;
     rc = seg_create(j, 0, &s);
     if (!rc) rc = segs_push(j, s);
-    if (rc) goto out;
+    if (rc && s) seg_unref(s);
   }
-  for (size_t i = 0; i < j->nsegs; i++)
-    j->bytes += j->segs[i]->end;
-  j->active = j->segs[j->nsegs - 1];
-  j->next_offset = j->active->next;
-out:
+  if (!rc) {
+    for (size_t i = 0; i < j->nsegs; i++)
+      j->bytes += j->segs[i]->end;
+    j->active = j->segs[j->nsegs - 1];
+    j->next_offset = j->active->next;
+  }
+  for (size_t i = 0; i < m; i++)
+    if (opened[i]) seg_unref(opened[i]);
+  free(opened);
   free(bases);
   return rc;
 }

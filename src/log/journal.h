@@ -119,7 +119,8 @@ typedef struct sb_journal_stats {
 } sb_journal_stats_t;
 
 /* Called once per successfully queued append, on the writer thread (see "Threads"): status 0
- * and the record's offset, or a negative code (SB_ENOSPC, SB_ESTATE, -errno) and offset 0. */
+ * and the record's offset, or a negative code (SB_ENOSPC when the disk is full, -errno from
+ * a failed write or fdatasync) and offset 0. */
 typedef void (*sb_journal_ack_cb)(void *arg, int status, uint64_t offset);
 
 /* Fills o with the defaults: fsync always, 64 MiB segments, no retention, no limits, a 4 KiB

@@ -30,6 +30,12 @@ static void rm_rf(const char *dir) {
   nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Removes a directory from tmpdir() and frees its name. */
+static void drop_dir(char *dir) {
+  rm_rf(dir);
+  free(dir);
+}
+
 static char *tmpdir(void) {
   char *d = strdup("/tmp/sb-journal-test.XXXXXX");
   return mkdtemp(d);
@@ -174,6 +180,16 @@ static void patch_file(const char *dir, const char *name, off_t pos, uint8_t xor
   close(fd);
 }
 
+/* Writes records 0..n-1 ("v<i>", timestamp 1000 + i) into dir with small segments, closed. */
+static int make_log(const char *dir, int n) {
+  sb_journal_opts_t o = opts_small();
+  sb_journal_t *j = NULL;
+  if (sb_journal_open(dir, &o, &j) != 0) return -1;
+  fill(j, 0, n);
+  sb_journal_close(j);
+  return 0;
+}
+
 /* --- round trip, rolling, indexes ---------------------------------------------------------- */
 
 TEST(journal_round_trip_with_headers) {
@@ -225,8 +241,7 @@ TEST(journal_round_trip_with_headers) {
   sb_journal_entry_t bad = {.value = NULL, .value_len = 5};
   CHECK_EQ_INT(sb_journal_append(j, &bad, ack_cb, NULL), SB_EINVAL);
   CHECK_EQ_INT(sb_journal_close(j), 0);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_rolls_and_reopens) {
@@ -264,17 +279,14 @@ TEST(journal_rolls_and_reopens) {
   sb_journal_stats(j, &st);
   CHECK(st.segments >= before + 2);
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_rebuilds_missing_and_stale_indexes) {
   char *dir = tmpdir();
   sb_journal_opts_t o = opts_small();
   sb_journal_t *j = NULL;
-  REQUIRE(sb_journal_open(dir, &o, &j) == 0);
-  fill(j, 0, 600);
-  sb_journal_close(j);
+  REQUIRE(make_log(dir, 600) == 0);
   REQUIRE(count_files(dir, ".idx") >= 3);
   char p[512];
   /* Missing: delete the first index. Damaged: flip a byte in the second. Stale: claim another
@@ -303,8 +315,7 @@ TEST(journal_rebuilds_missing_and_stale_indexes) {
   CHECK(access(p, F_OK) != 0);
   snprintf(p, sizeof p, "%s/00000000000000000000.idx", dir);
   CHECK(access(p, F_OK) == 0); /* rewritten */
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_seek_by_time) {
@@ -333,8 +344,7 @@ TEST(journal_seek_by_time) {
   CHECK_EQ_INT(sb_journal_reader_next(r, &rec), SB_EAGAIN);
   sb_journal_reader_close(r);
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_large_records_with_small_reader_buffer) {
@@ -360,8 +370,7 @@ TEST(journal_large_records_with_small_reader_buffer) {
   sb_journal_reader_close(r);
   sb_journal_close(j);
   free(v);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 /* --- recovery ------------------------------------------------------------------------------ */
@@ -372,9 +381,7 @@ static sb_journal_t *damage_and_reopen(char *dir, void (*damage)(const char *dir
                                        int *n) {
   sb_journal_opts_t o = opts_small();
   sb_journal_t *j = NULL;
-  if (sb_journal_open(dir, &o, &j) != 0) return NULL;
-  fill(j, 0, 300);
-  sb_journal_close(j);
+  if (make_log(dir, 300) != 0) return NULL;
   char seg[64];
   last_segment(dir, seg);
   damage(dir, seg);
@@ -429,8 +436,7 @@ TEST(journal_recovers_truncated_tail) {
   CHECK_EQ_INT(off, 299);
   CHECK_EQ_INT(read_all_check(j, 0, 0), 300);
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_recovers_bit_flip_in_last_record) {
@@ -440,8 +446,7 @@ TEST(journal_recovers_bit_flip_in_last_record) {
   REQUIRE(j != NULL);
   CHECK_EQ_INT(n, 299); /* the flipped record is gone, nothing else */
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_recovers_garbage_after_tail) {
@@ -457,8 +462,7 @@ TEST(journal_recovers_garbage_after_tail) {
   REQUIRE(sb_journal_open(dir, NULL, &j) == 0); /* the garbage was cut: size is stable */
   sb_journal_close(j);
   CHECK_EQ_INT(file_size(dir, seg), sz);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_recovers_torn_segment_creation) {
@@ -471,8 +475,7 @@ TEST(journal_recovers_torn_segment_creation) {
   CHECK_EQ_INT(append_val(j, "v300-padding-padding-padding", 1300, &off), 0);
   CHECK_EQ_INT(off, 300);
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 static void flip_headers(const char *dir, const char *seg) {
@@ -489,17 +492,14 @@ TEST(journal_repairs_flipped_segment_headers) {
   CHECK_EQ_INT(n, 300); /* the headers are rebuilt from the file names; no record is lost */
   sb_journal_close(j);
   CHECK_EQ_INT(count_files(dir, ".corrupt"), 0);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_sealed_segment_damage_is_never_served) {
   char *dir = tmpdir();
   sb_journal_opts_t o = opts_small();
   sb_journal_t *j = NULL;
-  REQUIRE(sb_journal_open(dir, &o, &j) == 0);
-  fill(j, 0, 300);
-  sb_journal_close(j);
+  REQUIRE(make_log(dir, 300) == 0);
   /* Media damage inside the first (sealed, indexed) segment, index left valid. */
   patch_file(dir, "00000000000000000000.seg", 200, 0x08);
   REQUIRE(sb_journal_open(dir, &o, &j) == 0);
@@ -515,8 +515,7 @@ TEST(journal_sealed_segment_damage_is_never_served) {
   /* Later segments are still readable. */
   CHECK_EQ_INT(read_all_check(j, 250, 0), 50);
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_directory_lock) {
@@ -527,8 +526,7 @@ TEST(journal_directory_lock) {
   sb_journal_close(a);
   CHECK_EQ_INT(sb_journal_open(dir, NULL, &b), 0);
   if (b) sb_journal_close(b);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 /* --- retention ----------------------------------------------------------------------------- */
@@ -601,8 +599,7 @@ TEST(journal_retention_low_water_size_age) {
   sb_journal_bounds(j, &first, &next);
   CHECK_EQ_INT(next, 1000); /* offsets survive losing every sealed segment */
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 /* --- fsync policy, fault injection --------------------------------------------------------- */
@@ -704,8 +701,7 @@ static void run_policy(const char *policy, trace_t *t, int per_thread) {
   while (atomic_load(&g_acks) < 4 * per_thread)
     usleep(100);
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_fsync_always_acks_only_after_covering_fsync) {
@@ -759,8 +755,7 @@ TEST(journal_fsync_interval_syncs_in_the_background) {
   CHECK_EQ_INT(sb_journal_parse_fsync("interval:5x", &bad), SB_EINVAL);
   CHECK_EQ_INT(sb_journal_parse_fsync("sometimes", &bad), SB_EINVAL);
   CHECK_EQ_INT(bad.fsync, SB_JOURNAL_FSYNC_ALWAYS);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_enospc_fails_batch_cleanly_and_recovers) {
@@ -803,8 +798,7 @@ TEST(journal_enospc_fails_batch_cleanly_and_recovers) {
   REQUIRE(sb_journal_open(dir, NULL, &j) == 0);
   CHECK_EQ_INT(read_all_check(j, 0, 0), 11);
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 TEST(journal_backpressure_limits) {
@@ -842,8 +836,7 @@ TEST(journal_backpressure_limits) {
   while (atomic_load(&g_acks) < queued)
     usleep(100);
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }
 
 /* --- group commit ---------------------------------------------------------------------------- */
@@ -952,6 +945,5 @@ TEST(journal_group_commit_many_producers) {
     CHECK_EQ_INT(atomic_load(&ps[i].errors), 0);
   sb_journal_reader_close(r);
   sb_journal_close(j);
-  rm_rf(dir);
-  free(dir);
+  drop_dir(dir);
 }

@@ -4,9 +4,9 @@
     journal_crash_test.py <journal_crash_helper> [cycles]
 
 Each cycle starts the helper appending with fsync=always from 4 threads (it prints every
-acknowledged offset), kills it with SIGKILL after a random 50-450 ms, then runs the helper's
+acknowledged offset), kills it with SIGKILL 0-300 ms after its first acknowledgement, then runs the helper's
 verify mode: recovery must succeed, every stored record must be intact, and every record
-acknowledged in ANY cycle so far must still be stored, byte for byte. Cycles default to 25
+acknowledged in ANY cycle so far must still be stored, byte for byte. Cycles default to 20
 (SB_CRASH_CYCLES overrides); the whole run stays well under 30 s.
 """
 import os
@@ -21,7 +21,7 @@ import time
 
 def main():
     helper = sys.argv[1]
-    cycles = int(os.environ.get("SB_CRASH_CYCLES", sys.argv[2] if len(sys.argv) > 2 else 25))
+    cycles = int(os.environ.get("SB_CRASH_CYCLES", sys.argv[2] if len(sys.argv) > 2 else 20))
     seed = int(os.environ.get("SB_CRASH_SEED", time.time_ns() % 1000000))
     rnd = random.Random(seed)
     work = tempfile.mkdtemp(prefix="sb-journal-crash.")
@@ -32,8 +32,14 @@ def main():
     total_acks = 0
     with open(acks, "ab") as ackf:
         for cycle in range(cycles):
+            start = os.path.getsize(acks)
             p = subprocess.Popen([helper, "append", jdir, str(cycle)], stdout=ackf)
-            time.sleep(rnd.uniform(0.05, 0.45))
+            # Kill at a random moment after the first acknowledgement of this cycle, so every
+            # cycle dies in the middle of appends rather than during start-up.
+            deadline = time.monotonic() + 5
+            while os.path.getsize(acks) == start and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rnd.uniform(0.0, 0.3))
             p.send_signal(signal.SIGKILL)
             p.wait()
             ackf.flush()

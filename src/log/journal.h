@@ -95,7 +95,7 @@ typedef struct sb_journal_opts {
   sb_journal_fsync_t fsync;    /* durability policy */
   uint32_t fsync_interval_ms;  /* for SB_JOURNAL_FSYNC_INTERVAL; >= 1 */
   uint64_t segment_bytes;      /* roll size, MIN..MAX */
-  uint64_t segment_ms;         /* roll the active segment at this age; 0 = never by age */
+  uint64_t segment_ms;         /* roll at this age, checked per batch; 0 = never by age */
   uint64_t retention_ms;       /* drop sealed segments whose newest record is older; 0 = keep */
   uint64_t retention_bytes;    /* drop oldest sealed segments while the log is larger; 0 = keep */
   uint64_t max_bytes;          /* appends over this log size get SB_ELIMIT; 0 = no limit */

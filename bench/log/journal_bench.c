@@ -43,12 +43,22 @@ typedef struct producer {
   atomic_long acked;      /* acknowledged with status 0 */
   atomic_long failed;     /* acknowledged with an error */
   const atomic_int *stop; /* set by main when the time is up; borrowed */
+  pthread_mutex_t mu;     /* with cv: the producer sleeps while its window is full */
+  pthread_cond_t cv;      /* signalled by on_ack (writer thread) */
 } producer_t;
 
 static void on_ack(void *arg, int status, uint64_t offset) {
   producer_t *p = arg;
   (void)offset;
+  pthread_mutex_lock(&p->mu);
   atomic_fetch_add(status ? &p->failed : &p->acked, 1);
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Records in flight after i appends. */
+static long in_flight(producer_t *p, long i) {
+  return i - atomic_load(&p->acked) - atomic_load(&p->failed);
 }
 
 static void *producer_main(void *arg) {
@@ -58,9 +68,22 @@ static void *producer_main(void *arg) {
     val[i] = (char)('a' + i % 26);
   sb_journal_entry_t e = {.value = val, .value_len = (uint32_t)p->record_bytes};
   for (long i = 0; p->quota < 0 || i < p->quota; i++) {
-    while (i - atomic_load(&p->acked) - atomic_load(&p->failed) >= p->window &&
-           !atomic_load(p->stop))
-      sched_yield();
+    /* Sleep, like a network thread waiting for its client, rather than spin: 64 spinning
+     * threads on 2 cores would starve the writer they wait for. */
+    if (in_flight(p, i) >= p->window) {
+      pthread_mutex_lock(&p->mu);
+      while (in_flight(p, i) >= p->window && !atomic_load(p->stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10 * 1000 * 1000; /* re-check stop every 10 ms */
+        if (ts.tv_nsec >= 1000000000) {
+          ts.tv_sec++;
+          ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+      }
+      pthread_mutex_unlock(&p->mu);
+    }
     if (atomic_load(p->stop)) break;
     int rc;
     while ((rc = sb_journal_append(p->j, &e, on_ack, p)) == SB_EAGAIN)
@@ -85,6 +108,8 @@ static int run(sb_journal_t *j, int threads, long per_thread, long window, size_
   for (int i = 0; i < threads; i++) {
     ps[i] = (producer_t){
         .j = j, .record_bytes = record_bytes, .window = window, .quota = per_thread, .stop = &stop};
+    pthread_mutex_init(&ps[i].mu, NULL);
+    pthread_cond_init(&ps[i].cv, NULL);
     pthread_create(&th[i], NULL, producer_main, &ps[i]);
   }
   if (seconds > 0) {
@@ -102,6 +127,8 @@ static int run(sb_journal_t *j, int threads, long per_thread, long window, size_
   for (int i = 0; i < threads; i++) {
     *acked += atomic_load(&ps[i].acked);
     *failed += atomic_load(&ps[i].failed);
+    pthread_cond_destroy(&ps[i].cv);
+    pthread_mutex_destroy(&ps[i].mu);
   }
   free(ps);
   free(th);

@@ -58,6 +58,8 @@ typedef struct jnode {
   uint8_t rec[];        /* the encoded record (segment.h), sealed by the writer */
 } jnode_t;
 
+/* The journal. Shared by every thread that appends or reads; fields marked (mu) are guarded
+ * by mu, fields marked writer belong to the writer thread, the rest are fixed after open. */
 struct sb_journal {
   char *dir;             /* directory path; owned */
   int dir_fd;            /* the directory, for fsync and *at() calls */
@@ -83,6 +85,8 @@ struct sb_journal {
   int64_t last_sync_ms;  /* writer: monotonic time of the last fdatasync */
 };
 
+/* A reader. Used by one thread at a time (its owner); it takes j->mu only to look at the
+ * segment list and a segment's committed end, and holds a reference on its segment. */
 struct sb_journal_reader {
   sb_journal_t *j; /* borrowed; outlived by the journal */
   jseg_t *seg;     /* segment read from (a reference held), or NULL to relocate */

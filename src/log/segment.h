@@ -109,8 +109,8 @@
  *      unacknowledged batch is cut.
  *   5. With no segment left, create segment 0. Appends continue at the next offset.
  *
- * Recovery never fails because of content; it fails only on I/O errors (-errno) or when
- * another process holds the LOCK.
+ * Recovery never fails because of content; it fails only on I/O errors (-errno), out of
+ * memory, or when another process holds the LOCK.
  */
 #ifndef SB_LOG_SEGMENT_H
 #define SB_LOG_SEGMENT_H

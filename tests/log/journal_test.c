@@ -180,12 +180,20 @@ static void patch_file(const char *dir, const char *name, off_t pos, uint8_t xor
   close(fd);
 }
 
-/* Writes records 0..n-1 ("v<i>", timestamp 1000 + i) into dir with small segments, closed. */
+/* Opens the journal in dir with options o and appends records 0..n-1 ("v<i>", timestamp
+ * 1000 + i). Returns the open journal (caller closes), or NULL. */
+static sb_journal_t *open_filled(const char *dir, const sb_journal_opts_t *o, int n) {
+  sb_journal_t *j = NULL;
+  if (sb_journal_open(dir, o, &j) != 0) return NULL;
+  fill(j, 0, n);
+  return j;
+}
+
+/* The same with small segments, closed again: a log on disk for recovery tests. */
 static int make_log(const char *dir, int n) {
   sb_journal_opts_t o = opts_small();
-  sb_journal_t *j = NULL;
-  if (sb_journal_open(dir, &o, &j) != 0) return -1;
-  fill(j, 0, n);
+  sb_journal_t *j = open_filled(dir, &o, n);
+  if (!j) return -1;
   sb_journal_close(j);
   return 0;
 }
@@ -248,8 +256,7 @@ TEST(journal_rolls_and_reopens) {
   char *dir = tmpdir();
   sb_journal_opts_t o = opts_small();
   sb_journal_t *j = NULL;
-  REQUIRE(sb_journal_open(dir, &o, &j) == 0);
-  fill(j, 0, 1000);
+  REQUIRE((j = open_filled(dir, &o, 1000)) != NULL);
   CHECK_EQ_INT(atomic_load(&g_ack_errors), 0);
   sb_journal_stats_t st;
   sb_journal_stats(j, &st);
@@ -322,8 +329,7 @@ TEST(journal_seek_by_time) {
   char *dir = tmpdir();
   sb_journal_opts_t o = opts_small();
   sb_journal_t *j = NULL;
-  REQUIRE(sb_journal_open(dir, &o, &j) == 0);
-  fill(j, 0, 500); /* record i has timestamp 1000 + i */
+  REQUIRE((j = open_filled(dir, &o, 500)) != NULL); /* record i has timestamp 1000 + i */
   /* A record out of time order: the first record with ts >= 1600 is offset 500, not 501. */
   CHECK_EQ_INT(append_val(j, "v500-padding-padding-padding", 1500, NULL), 0);
   CHECK_EQ_INT(append_val(j, "late-clock", 5000, NULL), 0);
@@ -535,8 +541,7 @@ TEST(journal_retention_low_water_size_age) {
   char *dir = tmpdir();
   sb_journal_opts_t o = opts_small();
   sb_journal_t *j = NULL;
-  REQUIRE(sb_journal_open(dir, &o, &j) == 0);
-  fill(j, 0, 1000);
+  REQUIRE((j = open_filled(dir, &o, 1000)) != NULL);
   sb_journal_stats_t st;
   sb_journal_stats(j, &st);
   uint64_t segs0 = st.segments, first, next;
@@ -766,8 +771,7 @@ TEST(journal_enospc_fails_batch_cleanly_and_recovers) {
   sb_journal_opts_default(&o);
   o.hooks = &hooks;
   sb_journal_t *j = NULL;
-  REQUIRE(sb_journal_open(dir, &o, &j) == 0);
-  fill(j, 0, 10);
+  REQUIRE((j = open_filled(dir, &o, 10)) != NULL);
   char seg[64];
   last_segment(dir, seg);
   off_t good_size = file_size(dir, seg);
@@ -1005,8 +1009,7 @@ TEST(journal_retention_applies_when_rolling) {
   sb_journal_opts_t o = opts_small();
   o.retention_bytes = 4 * SB_JOURNAL_SEGMENT_BYTES_MIN;
   sb_journal_t *j = NULL;
-  REQUIRE(sb_journal_open(dir, &o, &j) == 0);
-  fill(j, 0, 2000); /* about 35 segments' worth */
+  REQUIRE((j = open_filled(dir, &o, 2000)) != NULL); /* about 35 segments' worth */
   sb_journal_stats_t st;
   sb_journal_stats(j, &st);
   CHECK(st.segments <= 6); /* no sb_journal_retain call: the writer applied it at each roll */

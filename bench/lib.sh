@@ -177,3 +177,19 @@ verdict() {
 }
 
 cmp_expr() { [[ -n ${1-} && -n ${2-} ]] && echo "$1 $3 $2" || echo ""; }
+
+# --- a quiet machine ----------------------------------------------------------------------
+# Numbers taken next to a compiler or a test run are meaningless on 2 cores: wait (up to
+# $build_wait seconds, default 1800, polling every 20 s) until no build or test run is going
+# on; gives up with a note in odd[] so the report says the numbers are suspect.
+busy_pat='cc1|cmake --build|ctest|pytest'
+wait_quiet() {
+  local i limit=${build_wait:-1800}
+  for ((i = 0; i < limit; i += 20)); do
+    pgrep -f "$busy_pat" >/dev/null 2>&1 || return 0
+    log "run.sh: a build or test run is going on ($(pgrep -f "$busy_pat" | head -3 | xargs -r ps -o comm= -p | paste -sd, -)); waiting"
+    sleep 20
+  done
+  pgrep -f "$busy_pat" >/dev/null 2>&1 && odd+=("a build or test run was going on during the benchmark")
+  return 0
+}

@@ -87,20 +87,7 @@ pick_port; PORT[hono]=$port
 pick_port; PORT[switchboard]=$port
 
 # --- a quiet machine ----------------------------------------------------------------------
-# Numbers taken next to a compiler or a test run are meaningless on 2 cores: wait (up to
-# BUILD_WAIT seconds, polling every 20 s) until no build or test run is going on.
-busy_pat='cc1|cmake --build|ctest|pytest'
-build_wait=${BUILD_WAIT:-1800}
-wait_quiet() {
-  local i
-  for ((i = 0; i < build_wait; i += 20)); do
-    pgrep -f "$busy_pat" >/dev/null 2>&1 || return 0
-    log "run.sh: a build or test run is going on ($(pgrep -f "$busy_pat" | head -3 | xargs -r ps -o comm= -p | paste -sd, -)); waiting"
-    sleep 20
-  done
-  pgrep -f "$busy_pat" >/dev/null 2>&1 && odd+=("a build or test run was going on during the benchmark")
-  return 0
-}
+build_wait=${BUILD_WAIT:-1800} # read by wait_quiet (lib.sh)
 
 # --- the servers --------------------------------------------------------------------------
 start_server() { # name; sets srv_pid

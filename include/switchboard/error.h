@@ -27,6 +27,8 @@ enum sb_err {
   SB_EPROTO = -10006,      /* the peer violated its protocol */
   SB_ENOTFOUND = -10007,   /* no such item */
   SB_EAGAIN = -10008,      /* try again later (a buffer is full) */
+  SB_ENOSPC = -10009,      /* the disk is full or below its configured reserve; retry later */
+  SB_ECORRUPT = -10010,    /* stored data failed its checksum or validity checks */
   SB_EFATAL_BASE = -10100, /* codes at or below this are fatal for the object */
   SB_EIO = -10101,         /* an unrecoverable I/O error on the underlying transport */
   SB_ETLS = -10102,        /* a TLS failure (handshake, certificate, key) */

@@ -22,6 +22,10 @@ const char *sb_strerror(int err) {
     return "not found";
   case SB_EAGAIN:
     return "try again later";
+  case SB_ENOSPC:
+    return "no space left (disk full or below its reserve)";
+  case SB_ECORRUPT:
+    return "stored data is corrupt";
   case SB_EIO:
     return "I/O error";
   case SB_ETLS:

@@ -39,6 +39,15 @@ int sb_code_http_status(sb_code_t code) {
   return (unsigned)code < sizeof http / sizeof http[0] ? http[code] : 500;
 }
 
+/* Every request the RPC layer serves comes here: gRPC asks by its content-type, everything
+ * else is REST. */
+static void route_http(sb_http_req_t *req, void *ud) {
+  if (sb__grpc_match(req))
+    sb__grpc_handle(req, ud);
+  else
+    sb__rest_handle(req, ud);
+}
+
 int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out) {
   sb_rpc_t *rpc = calloc(1, sizeof *rpc);
   if (!rpc) return SB_ENOMEM;
@@ -49,7 +58,7 @@ int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out) {
   }
   /* REST paths are arbitrary, so the front-end takes every path the server does not route
    * more specifically (/healthz and /metrics stay built-in). */
-  int rc = sb_server_route(srv, "/", sb__rest_handle, rpc);
+  int rc = sb_server_route(srv, "/", route_http, rpc);
   if (rc) {
     sb__idem_free(rpc->idem);
     free(rpc);
@@ -138,14 +147,16 @@ sb_call_t *sb__call_new(sb_rpc_t *rpc, const sb__svc_t *svc, size_t mi, const sb
 }
 
 void sb__call_free(sb_call_t *call) {
+  if (call->hold) {
+    call->free_pending = 1;
+    return;
+  }
   sb_arena_free(&call->arena);
   free(call);
 }
 
 void sb__call_invoke(sb_call_t *call) {
-  const sb__svc_t *svc = call->svc;
-  if (svc->desc->dispatch(svc->handlers, call->mi, call, call->request, call->response, svc->ud))
-    sb_call_finish(call, SB_CODE_UNIMPLEMENTED, "method not implemented");
+  sb__call_dispatch(call);
 }
 
 void *sb_call_alloc(sb_call_t *call, size_t n) {

@@ -92,9 +92,21 @@ static void put_banner(out_t *o, const sb_model_file_t *f) {
 static const char *kind_text(const char *kind) {
   if (!strcmp(kind, "SB_METHOD_SERVER_STREAMING"))
     return "server streaming (sb_call_send() per message, then sb_call_finish())";
-  if (!strcmp(kind, "SB_METHOD_CLIENT_STREAMING")) return "client streaming";
-  if (!strcmp(kind, "SB_METHOD_BIDI_STREAMING")) return "bidirectional streaming";
+  if (!strcmp(kind, "SB_METHOD_CLIENT_STREAMING"))
+    return "client streaming (sb_call_set_stream() for the requests, fill res, then "
+           "sb_call_finish())";
+  if (!strcmp(kind, "SB_METHOD_BIDI_STREAMING"))
+    return "bidirectional streaming (sb_call_set_stream(), sb_call_send(), sb_call_finish())";
   return "unary";
+}
+
+/* Streaming-input methods get their requests through sb_call_set_stream(), so their handlers
+ * take no request: client streaming (call, res, ud), bidirectional (call, ud). */
+static int kind_client(const char *kind) {
+  return !strcmp(kind, "SB_METHOD_CLIENT_STREAMING");
+}
+static int kind_bidi(const char *kind) {
+  return !strcmp(kind, "SB_METHOD_BIDI_STREAMING");
 }
 
 static void header_service(out_t *o, const sb_model_service_t *s) {
@@ -113,8 +125,14 @@ static void header_service(out_t *o, const sb_model_service_t *s) {
       put(o, "  /* %s: %s. */\n", m->name, kind_text(m->kind));
       /* The continuation lines line up under "sb_call_t", as clang-format would put them. */
       int indent = (int)strlen(m->member) + 11;
-      put(o, "  void (*%s)(sb_call_t *call, const %s *req,\n", m->member, m->in_type);
-      put(o, "%*s%s *res, void *ud);\n", indent, "", m->out_type);
+      if (kind_bidi(m->kind))
+        put(o, "  void (*%s)(sb_call_t *call, void *ud);\n", m->member);
+      else if (kind_client(m->kind))
+        put(o, "  void (*%s)(sb_call_t *call, %s *res, void *ud);\n", m->member, m->out_type);
+      else {
+        put(o, "  void (*%s)(sb_call_t *call, const %s *req,\n", m->member, m->in_type);
+        put(o, "%*s%s *res, void *ud);\n", indent, "", m->out_type);
+      }
     }
     put(o, "} %s_Handlers;\n\n", s->c_type);
   }
@@ -201,8 +219,13 @@ static void source_service(out_t *o, const sb_model_service_t *s) {
     for (size_t i = 0; i < s->n_methods; i++) {
       const sb_model_method_t *m = &s->methods[i];
       put(o, "  case %zu:\n    if (!h->%s) return -1;\n", i, m->member);
-      put(o, "    h->%s(call, (const %s *)(const void *)req, (%s *)(void *)res, ud);\n", m->member,
-          m->in_type, m->out_type);
+      if (kind_bidi(m->kind))
+        put(o, "    h->%s(call, ud);\n", m->member);
+      else if (kind_client(m->kind))
+        put(o, "    h->%s(call, (%s *)(void *)res, ud);\n", m->member, m->out_type);
+      else
+        put(o, "    h->%s(call, (const %s *)(const void *)req, (%s *)(void *)res, ud);\n",
+            m->member, m->in_type, m->out_type);
       put(o, "    return 0;\n");
     }
     put(o, "  default:\n    return -1;\n  }\n}\n");

@@ -210,6 +210,8 @@ int sb_call_set_trailer(sb_call_t *call, const char *key, const void *value, siz
  * accepts it (gRPC); on = 0 sends them uncompressed again. Front-ends without per-message
  * compression ignore it. */
 void sb_call_set_compress(sb_call_t *call, int on);
+/* 1 when the last request message arrived compressed (gRPC), else 0. */
+int sb_call_request_compressed(const sb_call_t *call);
 /* The call's deadline as loop time in milliseconds (uv_now() of sb_call_loop()), or 0 when
  * the client set none. When it passes, the call is cancelled. */
 uint64_t sb_call_deadline(const sb_call_t *call);

@@ -76,6 +76,7 @@ struct sb_call {
   unsigned compress : 1;          /* sb_call_set_compress(): compress sent messages */
   unsigned cancel_told : 1;       /* stream.on_cancel ran (it runs at most once) */
   unsigned headers_out : 1;       /* the front-end sent the response headers */
+  unsigned in_compressed : 1;     /* the last request message arrived compressed */
   unsigned hold;                  /* sb__call_hold() count; the call is not freed while > 0 */
   sb_call_stream_t stream;        /* handler's stream callbacks; zero when none */
   sb__md_t *res_headers;          /* response headers set by the handler (arena) */

@@ -146,6 +146,10 @@ void sb_call_set_compress(sb_call_t *call, int on) {
   call->compress = on ? 1 : 0;
 }
 
+int sb_call_request_compressed(const sb_call_t *call) {
+  return call->in_compressed;
+}
+
 uint64_t sb_call_deadline(const sb_call_t *call) {
   return call->deadline_ms;
 }

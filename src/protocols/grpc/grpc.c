@@ -279,6 +279,7 @@ static int take_message(grpc_call_t *gc, const sb_grpc_msg_t *m) {
     len = sb_buf_pending(&plain);
   }
   gc->nmsgs++;
+  call->in_compressed = m->compressed ? 1 : 0;
   int rc = 0;
   if (!streams_input(call)) {
     /* The one request message of the call: decoded into the call's memory. */

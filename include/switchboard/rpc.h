@@ -104,6 +104,13 @@ typedef struct sb_rpc sb_rpc_t;
 typedef int (*sb_dispatch_fn)(const void *handlers, size_t mi, sb_call_t *call,
                               const ProtobufCMessage *req, ProtobufCMessage *res, void *ud);
 
+/* One .proto file as a serialized google.protobuf.FileDescriptorProto (static data). */
+typedef struct sb_file_desc {
+  const char *name;    /* the name imports use: "google/protobuf/empty.proto" */
+  const uint8_t *data; /* serialized descriptor, without source_code_info */
+  size_t len;          /* bytes of data */
+} sb_file_desc_t;
+
 /* A service, as the generator describes it. All pointers are static data. */
 typedef struct sb_service_desc {
   const char *full_name; /* "items.v1.ItemService" */
@@ -114,6 +121,10 @@ typedef struct sb_service_desc {
   size_t file_descriptor_len;
   const char *openapi_json; /* OpenAPI 3.1 document for this file, or NULL */
   sb_dispatch_fn dispatch;  /* calls into the service's generated handler table */
+  const char *file_name;    /* the name of its .proto file, as protoc knew it */
+  const sb_file_desc_t *deps; /* every file its file imports, directly or not, each after its
+                                 own imports (for reflection); NULL when none */
+  size_t n_deps;
 } sb_service_desc_t;
 
 

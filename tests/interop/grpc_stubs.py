@@ -47,3 +47,12 @@ def interop():
     return generate(os.path.join(ROOT, "examples", "interop"),
                     ["empty.proto", "messages.proto", "test.proto"],
                     ["empty_pb2", "messages_pb2", "test_pb2_grpc"])
+
+
+def services():
+    """(health_pb2, health_pb2_grpc, reflection_v1_pb2, reflection_v1_pb2_grpc,
+    reflection_v1alpha_pb2, reflection_v1alpha_pb2_grpc) for the built-in gRPC services."""
+    names = ["health", "reflection_v1", "reflection_v1alpha"]
+    return generate(os.path.join(ROOT, "src", "protocols", "grpc", "proto"),
+                    [n + ".proto" for n in names],
+                    [m for n in names for m in (n + "_pb2", n + "_pb2_grpc")])

@@ -165,7 +165,7 @@ int sb_emit_c_header(const sb_model_file_t *f, sb_buf_t *buf) {
   return o.err;
 }
 
-static void source_service(out_t *o, const sb_model_service_t *s) {
+static void source_service(out_t *o, const sb_model_file_t *f, const sb_model_service_t *s) {
   put(o, "\n/* ---- %s ---- */\n", s->full_name);
   for (size_t i = 0; i < s->n_methods; i++) {
     const sb_model_method_t *m = &s->methods[i];
@@ -242,7 +242,26 @@ static void source_service(out_t *o, const sb_model_service_t *s) {
          "    .file_descriptor_len = sizeof Sb__file_descriptor,\n"
          "    .openapi_json = Sb__openapi_json,\n");
   if (s->n_methods > 0) put(o, "    .dispatch = %s__dispatch,\n", s->c_lower);
+  put(o, "    .file_name = ");
+  put_cstr(o, f->name);
+  put(o, ",\n");
+  if (f->n_deps)
+    put(o, "    .deps = Sb__deps,\n    .n_deps = %zu,\n", f->n_deps);
+  else
+    put(o, "    .deps = NULL,\n    .n_deps = 0,\n");
   put(o, "};\n");
+}
+
+/* Emits bytes as a static array named name[index] (index < 0: no index suffix). */
+static void put_bytes(out_t *o, const char *name, long index, const uint8_t *p, size_t n) {
+  if (index >= 0)
+    put(o, "static const uint8_t %s%ld[%zu] = {", name, index, n ? n : 1);
+  else
+    put(o, "static const uint8_t %s[%zu] = {", name, n ? n : 1);
+  for (size_t i = 0; i < n; i++)
+    put(o, "%s0x%02x,", i % EMIT_BYTES_PER_LINE ? " " : "\n    ", p[i]);
+  if (n == 0) put(o, "0");
+  put(o, "\n};\n");
 }
 
 /* Emits the document text as adjacent string literals, one per line of the document, so the
@@ -281,10 +300,20 @@ int sb_emit_c_source(const sb_model_file_t *f, const char *openapi_json, sb_buf_
   put_comment_name(&o, f->name);
   put(&o, ", serialized, without source_code_info:\n"
           " * served by gRPC server reflection. */\n");
-  put(&o, "static const uint8_t Sb__file_descriptor[%zu] = {", f->descriptor_len);
-  for (size_t i = 0; i < f->descriptor_len; i++)
-    put(&o, "%s0x%02x,", i % EMIT_BYTES_PER_LINE ? " " : "\n    ", f->descriptor[i]);
-  put(&o, "\n};\n");
+  put_bytes(&o, "Sb__file_descriptor", -1, f->descriptor, f->descriptor_len);
+  if (f->n_deps) {
+    put(&o, "\n/* The files it imports, directly or not, each after its own imports: reflection\n"
+            " * clients need them all to use the descriptor above. */\n");
+    for (size_t i = 0; i < f->n_deps; i++)
+      put_bytes(&o, "Sb__dep_", (long)i, f->deps[i].descriptor, f->deps[i].descriptor_len);
+    put(&o, "\nstatic const sb_file_desc_t Sb__deps[] = {\n");
+    for (size_t i = 0; i < f->n_deps; i++) {
+      put(&o, "    {");
+      put_cstr(&o, f->deps[i].name);
+      put(&o, ", Sb__dep_%zu, sizeof Sb__dep_%zu},\n", i, i);
+    }
+    put(&o, "};\n");
+  }
   put(&o, "\n/* The OpenAPI 3.1 document of ");
   put_comment_name(&o, f->name);
   put(&o, ", one for all its services (see emit_openapi.h\n"
@@ -293,6 +322,6 @@ int sb_emit_c_source(const sb_model_file_t *f, const char *openapi_json, sb_buf_
   put_openapi(&o, openapi_json ? openapi_json : "{}");
   put(&o, ";\n");
   for (size_t i = 0; i < f->n_services; i++)
-    source_service(&o, &f->services[i]);
+    source_service(&o, f, &f->services[i]);
   return o.err;
 }

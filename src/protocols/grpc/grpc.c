@@ -26,6 +26,7 @@
 
 #include "core/buf.h"
 #include "core/codec.h"
+#include "protocols/grpc/services.h"
 #include "protocols/grpc/wire.h"
 #include "rpc/rpc_int.h"
 #include "switchboard/error.h"
@@ -386,7 +387,7 @@ static const sb__svc_t *find_method(sb_rpc_t *rpc, const char *path, size_t *mi)
         return &rpc->svcs[i];
       }
   }
-  return NULL;
+  return sb__grpc_builtin(rpc, path, mi);
 }
 
 void sb__grpc_handle(sb_http_req_t *req, void *ud) {

@@ -31,6 +31,7 @@
 #include "test.sb.h"
 
 #define INTEROP_MAX_PAYLOAD (4u * 1024u * 1024u) /* largest response size honoured, bytes */
+#define INTEROP_MAX_DETAILS 256u /* bytes of an encoded google.rpc.Status we attach */
 #define ECHO_INITIAL "x-grpc-test-echo-initial"
 #define ECHO_TRAILING "x-grpc-test-echo-trailing-bin"
 
@@ -65,6 +66,25 @@ static const char *compression_mismatch(sb_call_t *call, const Grpc__Testing__Bo
   return NULL;
 }
 
+/* Finishes the call with the requested status, with a google.rpc.Status carrying the same code
+ * and message in grpc-status-details-bin (the protocol's rich error trailer). */
+static void finish_status(sb_call_t *call, const Grpc__Testing__EchoStatus *st) {
+  /* google.rpc.Status: 1 = code (int32), 2 = message (string); encoded by hand because the
+   * example has no generated code for it. Messages longer than the buffer go without it. */
+  uint8_t details[INTEROP_MAX_DETAILS];
+  size_t msg_len = st->message ? strlen(st->message) : 0;
+  if (st->code > 0 && st->code < 128 && msg_len < 128 && msg_len + 4 <= sizeof details) {
+    size_t n = 0;
+    details[n++] = 0x08; /* field 1, varint */
+    details[n++] = (uint8_t)st->code;
+    details[n++] = 0x12; /* field 2, length-delimited */
+    details[n++] = (uint8_t)msg_len;
+    if (msg_len) memcpy(details + n, st->message, msg_len);
+    sb_call_set_trailer(call, "grpc-status-details-bin", details, n + msg_len);
+  }
+  sb_call_finish(call, (sb_code_t)st->code, st->message);
+}
+
 static void empty_call(sb_call_t *call, const Grpc__Testing__Empty *req, Grpc__Testing__Empty *res,
                        void *ud) {
   (void)req, (void)res, (void)ud;
@@ -82,7 +102,7 @@ static void unary_call(sb_call_t *call, const Grpc__Testing__SimpleRequest *req,
     return;
   }
   if (req->response_status && req->response_status->code) {
-    sb_call_finish(call, (sb_code_t)req->response_status->code, req->response_status->message);
+    finish_status(call, req->response_status);
     return;
   }
   if (req->response_compressed) sb_call_set_compress(call, req->response_compressed->value);

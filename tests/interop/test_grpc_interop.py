@@ -252,6 +252,24 @@ def test_status_code_and_message(stub):
     check_status(stub, "test status message")
 
 
+def test_status_details_trailer(stub):
+    # grpc-status-details-bin: a google.rpc.Status with the same code and message (field 1 the
+    # code, field 2 the message), as set by the handler with sb_call_set_trailer().
+    req = M.SimpleRequest(response_status=M.EchoStatus(code=5, message="gone"))
+    with pytest.raises(grpc.RpcError) as e:
+        stub.UnaryCall(req, timeout=TIMEOUT)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    details = dict(e.value.trailing_metadata())["grpc-status-details-bin"]
+    assert details == b"\x08\x05\x12\x04gone"
+
+
+def test_long_client_stream(stub):
+    # More bytes than the server's HTTP body limit (8 MiB): a stream is bounded per message.
+    chunk = M.StreamingInputCallRequest(payload=payload(1 << 20))
+    res = stub.StreamingInputCall(iter([chunk] * 10), timeout=30)
+    assert res.aggregated_payload_size == 10 << 20
+
+
 def test_special_status_message(stub):
     check_status(stub, "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP "
                        "\U0001f608\t\n")

@@ -457,6 +457,10 @@ void sb__grpc_handle(sb_http_req_t *req, void *ud) {
                              .on_writable = on_writable,
                              .ud = gc};
   sb_http_req_set_callbacks(req, &cbs);
+  /* The message limit is what bounds memory: a stream may carry any number of messages, and a
+   * single message may exceed the server's body limit when max_recv allows it. */
+  sb_http_req_set_body_limit(req, streams_input(call) ? UINT64_MAX
+                                                      : (uint64_t)gc->reader.max + SB_GRPC_PREFIX);
   if (streams_input(call)) {
     gc->invoked = 1;
     sb__call_invoke(call); /* messages follow through on_data; the call may be freed here */

@@ -194,7 +194,11 @@ static void pump(stream_t *s) {
       done(s, SB_CODE_CANCELLED, NULL);
       return;
     }
-    if (rc == 1) s->waiting = 1; /* on_writable resumes */
+    if (rc == 1) {
+      /* The client reads slower than it asks: stop taking requests until it caught up. */
+      s->waiting = 1;
+      sb_call_pause_recv(s->call, 1);
+    }
   }
   if (!s->finished && s->ended && s->head == s->n) done(s, s->code, s->message);
 }
@@ -227,8 +231,8 @@ static int queue(stream_t *s, const Grpc__Testing__StreamingOutputCallRequest *r
 
 static void on_writable(sb_call_t *call, void *ud) {
   stream_t *s = ud;
-  (void)call;
   s->waiting = 0;
+  sb_call_pause_recv(call, 0);
   pump(s);
 }
 

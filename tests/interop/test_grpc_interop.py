@@ -8,6 +8,7 @@ The server is checked at teardown: exit code 0 and no sanitizer report.
 
 import queue
 import threading
+import time
 
 import grpc
 import pytest
@@ -293,6 +294,24 @@ def test_half_duplex(stub):
     got = [len(r.payload.body) for r in stub.HalfDuplexCall(
         iter([output_request(10, 20), output_request(30)]), timeout=TIMEOUT)]
     assert got == [10, 20, 30]
+
+
+def test_backpressure_slow_reader(stub):
+    # The client asks for 16 MiB in 1 MiB responses and reads them slowly: the server's sends
+    # report a full buffer, it pauses the request stream and resumes on writable, and every
+    # response arrives intact.
+    reqs = Requests()
+    responses = stub.FullDuplexCall(reqs, timeout=60)
+    for _ in range(4):
+        reqs.put(output_request(*[1 << 20] * 4))
+    reqs.end()
+    got = 0
+    for r in responses:
+        assert r.payload.body == b"\0" * (1 << 20)
+        got += 1
+        if got % 4 == 0:
+            time.sleep(0.1)
+    assert got == 16 and responses.code() == grpc.StatusCode.OK
 
 
 def test_intervals_do_not_block_other_calls(stub):

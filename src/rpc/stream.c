@@ -49,28 +49,29 @@ void sb__call_deliver(sb_call_t *call, const ProtobufCMessage *msg) {
   sb__call_release(call);
 }
 
-void sb__call_deliver_end(sb_call_t *call) {
-  if (call->finished || call->cancelled || !call->stream.on_end) return;
+/* Runs one of the handler's event callbacks (if set) while holding the call. */
+static void run_event(sb_call_t *call, sb_call_event_cb cb) {
+  if (!cb) return;
   sb__call_hold(call);
-  call->stream.on_end(call, call->stream.ud);
+  cb(call, call->stream.ud);
   sb__call_release(call);
+}
+
+void sb__call_deliver_end(sb_call_t *call) {
+  if (call->finished || call->cancelled) return;
+  run_event(call, call->stream.on_end);
 }
 
 void sb__call_cancel(sb_call_t *call) {
   call->cancelled = 1;
   if (call->finished || call->cancel_told) return;
   call->cancel_told = 1;
-  if (!call->stream.on_cancel) return;
-  sb__call_hold(call);
-  call->stream.on_cancel(call, call->stream.ud);
-  sb__call_release(call);
+  run_event(call, call->stream.on_cancel);
 }
 
 void sb__call_writable(sb_call_t *call) {
-  if (call->finished || call->cancelled || !call->stream.on_writable) return;
-  sb__call_hold(call);
-  call->stream.on_writable(call, call->stream.ud);
-  sb__call_release(call);
+  if (call->finished || call->cancelled) return;
+  run_event(call, call->stream.on_writable);
 }
 
 void sb_call_set_stream(sb_call_t *call, const sb_call_stream_t *cbs) {

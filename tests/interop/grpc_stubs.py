@@ -52,7 +52,17 @@ def interop():
 def services():
     """(health_pb2, health_pb2_grpc, reflection_v1_pb2, reflection_v1_pb2_grpc,
     reflection_v1alpha_pb2, reflection_v1alpha_pb2_grpc) for the built-in gRPC services."""
+    src = os.path.join(ROOT, "src", "protocols", "grpc", "proto")
+    work = tempfile.mkdtemp(prefix="sb-grpc-protos-")
+    # The two reflection versions come from one template, as in the build (CMakeLists.txt).
+    with open(os.path.join(src, "reflection.proto.in")) as f:
+        template = f.read()
+    for version in ("v1", "v1alpha"):
+        with open(os.path.join(work, f"reflection_{version}.proto"), "w") as f:
+            f.write(template.replace("@SB_REFLECTION_VERSION@", version))
+    with open(os.path.join(src, "health.proto")) as f, \
+            open(os.path.join(work, "health.proto"), "w") as g:
+        g.write(f.read())
     names = ["health", "reflection_v1", "reflection_v1alpha"]
-    return generate(os.path.join(ROOT, "src", "protocols", "grpc", "proto"),
-                    [n + ".proto" for n in names],
+    return generate(work, [n + ".proto" for n in names],
                     [m for n in names for m in (n + "_pb2", n + "_pb2_grpc")])

@@ -256,6 +256,16 @@ static int send_response(sb_call_t *call, const refl_res_t *res) {
   return rc;
 }
 
+/* Makes res an ErrorResponse (err, which res then borrows) with code and a static message. */
+static void set_error(refl_res_t *res, Grpc__Reflection__V1__ErrorResponse *err, sb_code_t code,
+                      const char *msg) {
+  err->error_code = (int32_t)code;
+  err->error_message = (char *)msg;
+  res->message_response_case =
+      GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
+  res->error_response = err;
+}
+
 /* Answers one reflection request. */
 static void reflect(sb_call_t *call, const refl_req_t *req) {
   refl_res_t res = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__INIT;
@@ -274,11 +284,7 @@ static void reflect(sb_call_t *call, const refl_req_t *req) {
   Grpc__Reflection__V1__ServiceResponse *svcs = malloc((nsvc ? nsvc : 1) * sizeof *svcs);
   Grpc__Reflection__V1__ServiceResponse **svcp = malloc((nsvc ? nsvc : 1) * sizeof *svcp);
   if (!fs || !found || !blobs || !svcs || !svcp) {
-    err.error_code = SB_CODE_RESOURCE_EXHAUSTED;
-    err.error_message = "out of memory";
-    res.message_response_case =
-        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
-    res.error_response = &err;
+    set_error(&res, &err, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
     goto send;
   }
   files_collect(call->rpc, fs);
@@ -309,19 +315,11 @@ static void reflect(sb_call_t *call, const refl_req_t *req) {
     break;
   }
   default:
-    err.error_code = SB_CODE_UNIMPLEMENTED;
-    err.error_message = "not supported by this server";
-    res.message_response_case =
-        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
-    res.error_response = &err;
+    set_error(&res, &err, SB_CODE_UNIMPLEMENTED, "not supported by this server");
     goto send;
   }
   if (!start) {
-    err.error_code = SB_CODE_NOT_FOUND;
-    err.error_message = "not found";
-    res.message_response_case =
-        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
-    res.error_response = &err;
+    set_error(&res, &err, SB_CODE_NOT_FOUND, "not found");
     goto send;
   }
   size_t nf = 0;

@@ -66,6 +66,21 @@ int sb_grpc_frame(sb_buf_t *out, const uint8_t *payload, size_t len, int compres
   return rc;
 }
 
+/* Before one zlib step: hands z the next piece of input when it used the last (zlib counts in
+ * uInt, so at most 1 GiB at a time; *left is what remains after it) and room for
+ * SB_GRPC_INFLATE_CHUNK output bytes at the end of out. Returns 0 or SB_ENOMEM. */
+static int zstep_prepare(z_stream *z, size_t *left, sb_buf_t *out) {
+  if (z->avail_in == 0 && *left) {
+    z->avail_in = (uInt)(*left < (1u << 30) ? *left : (1u << 30));
+    *left -= z->avail_in;
+  }
+  int rc = sb_buf_reserve(out, SB_GRPC_INFLATE_CHUNK);
+  if (rc) return rc;
+  z->next_out = out->data + out->len;
+  z->avail_out = SB_GRPC_INFLATE_CHUNK;
+  return 0;
+}
+
 int sb_grpc_gunzip(const uint8_t *in, size_t n, size_t max, sb_buf_t *out) {
   z_stream z;
   memset(&z, 0, sizeof z);
@@ -73,16 +88,9 @@ int sb_grpc_gunzip(const uint8_t *in, size_t n, size_t max, sb_buf_t *out) {
   size_t start = sb_buf_pending(out);
   int rc = 0;
   z.next_in = (Bytef *)(uintptr_t)in;
-  /* zlib counts in uInt; feed at most 1 GiB per step so no length is truncated. */
   size_t left = n;
   for (;;) {
-    if (z.avail_in == 0 && left) {
-      z.avail_in = (uInt)(left < (1u << 30) ? left : (1u << 30));
-      left -= z.avail_in;
-    }
-    if ((rc = sb_buf_reserve(out, SB_GRPC_INFLATE_CHUNK))) break;
-    z.next_out = out->data + out->len;
-    z.avail_out = SB_GRPC_INFLATE_CHUNK;
+    if ((rc = zstep_prepare(&z, &left, out))) break;
     int zr = inflate(&z, Z_NO_FLUSH);
     out->len += SB_GRPC_INFLATE_CHUNK - z.avail_out;
     if (sb_buf_pending(out) - start > max) {
@@ -122,13 +130,7 @@ int sb_grpc_gzip(const uint8_t *in, size_t n, sb_buf_t *out) {
   z.next_in = (Bytef *)(uintptr_t)in;
   size_t left = n;
   for (;;) {
-    if (z.avail_in == 0 && left) {
-      z.avail_in = (uInt)(left < (1u << 30) ? left : (1u << 30));
-      left -= z.avail_in;
-    }
-    if ((rc = sb_buf_reserve(out, SB_GRPC_INFLATE_CHUNK))) break;
-    z.next_out = out->data + out->len;
-    z.avail_out = SB_GRPC_INFLATE_CHUNK;
+    if ((rc = zstep_prepare(&z, &left, out))) break;
     int zr = deflate(&z, left || z.avail_in ? Z_NO_FLUSH : Z_FINISH);
     out->len += SB_GRPC_INFLATE_CHUNK - z.avail_out;
     if (zr == Z_STREAM_END) break;

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of grpc_fuzz (fuzz/corpus/grpc/): one selector byte (method, gzip,
-timeout, DATA frame size; see grpc_fuzz.c) and a gRPC request body of length-prefixed
-messages, encoded with stubs generated from the same .proto files the target serves.
+timeout, DATA frame size, gRPC-Web text; see grpc_fuzz.c) and a gRPC request body of
+length-prefixed messages, encoded with stubs generated from the same .proto files the target
+serves.
 
     /usr/bin/python3 fuzz/make_grpc_corpus.py
 """
 
+import base64
 import gzip
 import os
 import struct
@@ -20,7 +22,7 @@ _, _, r1, _, _, _ = grpc_stubs.services()
 hpb = grpc_stubs.services()[0]
 
 UNARY, OUT, IN, FULL, HALF, REFL, REFL_ALPHA, HEALTH = range(8)
-GZIP, TIMEOUT = 8, 16
+GZIP, TIMEOUT, WEB_TEXT = 8, 16, 128
 
 
 def frame(msg, compress=False):
@@ -30,7 +32,7 @@ def frame(msg, compress=False):
     return struct.pack(">BI", 1 if compress else 0, len(b)) + b
 
 
-def sel(method, flags=0, size=7):
+def sel(method, flags=0, size=3):
     return bytes([method | flags | (size << 5)])
 
 
@@ -48,28 +50,32 @@ seeds = {
                                                 payload=M.Payload(body=b"abc"))),
     "unary_gzip_cut": sel(UNARY, GZIP, 0) + frame(
         M.SimpleRequest(response_size=100, response_compressed=M.BoolValue(value=True)), True),
-    "unary_status": sel(UNARY, TIMEOUT, 2) + frame(
+    "unary_status": sel(UNARY, TIMEOUT, 1) + frame(
         M.SimpleRequest(response_status=M.EchoStatus(code=2, message="\t\nbad \u263a"))),
     "unary_two_messages": sel(UNARY) + frame(M.SimpleRequest()) * 2,
     "unary_truncated": sel(UNARY) + frame(M.SimpleRequest(response_size=5))[:-1],
     "unary_bad_flag": sel(UNARY) + b"\x07\x00\x00\x00\x00",
     "unary_compressed_no_encoding": sel(UNARY) + frame(M.SimpleRequest(), True),
-    "server_stream": sel(OUT, 0, 3) + frame(out_req(1, 2, 3, 4000)),
-    "client_stream": sel(IN, GZIP, 1) + b"".join(
+    "server_stream": sel(OUT, 0, 1) + frame(out_req(1, 2, 3, 4000)),
+    "client_stream": sel(IN, GZIP, 0) + b"".join(
         frame(M.StreamingInputCallRequest(payload=M.Payload(body=b"x" * n)), n % 2 == 0)
         for n in (1, 2, 3, 300)),
-    "full_duplex": sel(FULL, 0, 4) + frame(out_req(5)) + frame(out_req(6, 7)) +
+    "full_duplex": sel(FULL, 0, 2) + frame(out_req(5)) + frame(out_req(6, 7)) +
     frame(out_req(status=(5, "not found"))),
-    "half_duplex": sel(HALF, TIMEOUT, 5) + frame(out_req(8)) + frame(out_req()),
+    "half_duplex": sel(HALF, TIMEOUT, 2) + frame(out_req(8)) + frame(out_req()),
     "empty_stream": sel(FULL),
     "reflection_list": sel(REFL) + frame(r1.ServerReflectionRequest(list_services="")),
-    "reflection_symbols": sel(REFL, 0, 6) + b"".join(
+    "reflection_symbols": sel(REFL, 0, 2) + b"".join(
         frame(r1.ServerReflectionRequest(file_containing_symbol=s))
         for s in ("grpc.testing.TestService.UnaryCall", "grpc.testing.Payload",
                   ".grpc.health.v1.HealthCheckResponse.ServingStatus", "no.Such")),
     "reflection_alpha_file": sel(REFL_ALPHA) + frame(
         r1.ServerReflectionRequest(file_by_filename="test.proto")) + frame(
         r1.ServerReflectionRequest(all_extension_numbers_of_type="x")),
+    "web_text_unary": sel(UNARY, WEB_TEXT, 1) + base64.b64encode(
+        frame(M.SimpleRequest(response_size=3))[:4]) + base64.b64encode(
+        frame(M.SimpleRequest(response_size=3))[4:]),
+    "web_text_server_stream": sel(OUT, WEB_TEXT) + base64.b64encode(frame(out_req(1, 2))),
     "health": sel(HEALTH) + frame(hpb.HealthCheckRequest(service="grpc.testing.TestService")),
 }
 

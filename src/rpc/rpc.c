@@ -42,7 +42,7 @@ int sb_code_http_status(sb_code_t code) {
 /* Every request the RPC layer serves comes here: gRPC asks by its content-type, everything
  * else is REST. */
 static void route_http(sb_http_req_t *req, void *ud) {
-  if (sb__grpc_match(req))
+  if (sb__grpc_match(ud, req))
     sb__grpc_handle(req, ud);
   else
     sb__rest_handle(req, ud);

@@ -119,8 +119,10 @@ void sb__rest_free(sb_rpc_t *rpc);
 void sb__rest_handle(sb_http_req_t *req, void *ud);
 
 /* ---- gRPC front-end (protocols/grpc) ---- */
-/* 1 when req asks for gRPC (content-type application/grpc or application/grpc+...). */
-int sb__grpc_match(sb_http_req_t *req);
+/* 1 when req is for the gRPC front-end: content-type application/grpc, application/grpc-web or
+ * application/grpc-web-text (with or without +subtype), or a CORS preflight for a gRPC method
+ * path. */
+int sb__grpc_match(sb_rpc_t *rpc, sb_http_req_t *req);
 /* The HTTP handler serving gRPC for every registered service (ud = rpc). */
 void sb__grpc_handle(sb_http_req_t *req, void *ud);
 

@@ -9,6 +9,15 @@
  * frame carrying the status. Problems of HTTP itself (wrong method, wrong content-type,
  * HTTP/1) get HTTP statuses, as the gRPC spec asks.
  *
+ * gRPC-Web (for browsers, no proxy) is the same exchange with three differences, over HTTP/1.1
+ * or HTTP/2: content-type application/grpc-web(+proto), or application/grpc-web-text(+proto)
+ * where both bodies are base64 (requests: any split into 4-character groups, padded groups
+ * allowed mid-stream; responses: each write encoded on its own, padded); the trailers travel
+ * in the body as a last frame with flag 0x80 whose payload is "name: value\r\n" lines; and
+ * CORS: OPTIONS preflights on method paths are answered, responses carry
+ * access-control-allow-origin and expose the grpc-* headers. Browsers cannot stream requests,
+ * so streaming-input methods are not offered there (UNIMPLEMENTED).
+ *
  * Call lifecycle. The front-end state (grpc_call_t) lives in the call's arena. Unary and
  * server-streaming methods are invoked once the body ended with exactly one message;
  * client-streaming and bidirectional ones at once, with messages delivered as they arrive.
@@ -34,6 +43,21 @@
 
 #define GRPC_CT "application/grpc"           /* the content-type we answer with */
 #define GRPC_ACCEPT_ENCODING "identity,gzip" /* what we can decompress */
+#define GRPC_WEB_CT "application/grpc-web+proto"
+#define GRPC_WEB_TEXT_CT "application/grpc-web-text+proto"
+#define GRPC_WEB_TRAILER_FLAG 0x80u   /* frame flag of the gRPC-Web trailer frame */
+#define GRPC_WEB_CORS_MAX_AGE "86400" /* seconds a browser may cache a preflight answer */
+#define GRPC_WEB_EXPOSE "grpc-status,grpc-message,grpc-status-details-bin,grpc-encoding"
+#define GRPC_WEB_ALLOW_HEADERS                                                                     \
+  "content-type,x-grpc-web,x-user-agent,grpc-timeout,grpc-encoding,grpc-accept-encoding"
+
+/* What a request speaks, from its content-type. */
+enum grpc_mode {
+  MODE_NONE = 0,     /* not gRPC */
+  MODE_GRPC = 1,     /* application/grpc over HTTP/2 */
+  MODE_WEB = 2,      /* application/grpc-web: binary body, trailers in the body */
+  MODE_WEB_TEXT = 3, /* application/grpc-web-text: the same, base64 */
+};
 
 typedef struct grpc_call {
   sb_http_req_t *req;      /* held until end_exchange(); NULL after */
@@ -46,24 +70,64 @@ typedef struct grpc_call {
   unsigned invoked : 1;    /* the handler has the call: only sb_call_finish() releases it */
   unsigned started : 1;    /* response headers sent (no Trailers-Only any more) */
   unsigned released : 1;   /* release() ran: nothing more may happen on this stream */
+  uint8_t mode;            /* enum grpc_mode */
+  uint8_t text_n;          /* base64 characters held in text (MODE_WEB_TEXT requests) */
+  char text[4];            /* a 4-character group split across body chunks */
 } grpc_call_t;
 
 void sb_rpc_set_max_recv(sb_rpc_t *rpc, size_t bytes) {
   rpc->max_recv = bytes;
 }
 
-int sb__grpc_match(sb_http_req_t *req) {
-  const char *ct = sb_http_req_header(req, "content-type", NULL);
-  size_t n = sizeof GRPC_CT - 1;
-  /* application/grpc-web is another protocol: only the end, parameters or +subtype match. */
-  return ct && strncasecmp(ct, GRPC_CT, n) == 0 &&
+/* 1 when ct starts with the media type t, followed by its end, parameters or a +subtype. */
+static int media_is(const char *ct, const char *t) {
+  size_t n = strlen(t);
+  return strncasecmp(ct, t, n) == 0 &&
          (ct[n] == '\0' || ct[n] == ';' || ct[n] == '+' || ct[n] == ' ');
+}
+
+static enum grpc_mode request_mode(sb_http_req_t *req) {
+  const char *ct = sb_http_req_header(req, "content-type", NULL);
+  if (!ct) return MODE_NONE;
+  if (media_is(ct, "application/grpc-web-text")) return MODE_WEB_TEXT;
+  if (media_is(ct, "application/grpc-web")) return MODE_WEB;
+  return media_is(ct, GRPC_CT) ? MODE_GRPC : MODE_NONE;
+}
+
+static const sb__svc_t *find_method(sb_rpc_t *rpc, const char *path, size_t *mi);
+
+/* A CORS preflight for a gRPC-Web call: OPTIONS on a method's path, asking for a method. */
+static int web_preflight(sb_rpc_t *rpc, sb_http_req_t *req) {
+  size_t mi;
+  return strcmp(sb_http_req_method(req), "OPTIONS") == 0 &&
+         sb_http_req_header(req, "access-control-request-method", NULL) &&
+         find_method(rpc, sb_http_req_path(req), &mi);
+}
+
+int sb__grpc_match(sb_rpc_t *rpc, sb_http_req_t *req) {
+  return request_mode(req) != MODE_NONE || web_preflight(rpc, req);
 }
 
 /* ---- response pieces ---- */
 
-/* Adds one metadata entry as a header (trailer = 0) or trailer; -bin values go base64. */
-static int put_md(sb_http_req_t *req, const sb__md_t *md, int trailer) {
+/* Where response fields go: headers, HTTP trailers, or a gRPC-Web trailer frame's payload. */
+typedef int (*field_fn)(void *to, const char *name, const char *value);
+
+static int to_header(void *req, const char *name, const char *value) {
+  return sb_http_res_header(req, name, value);
+}
+
+static int to_trailer(void *req, const char *name, const char *value) {
+  return sb_http_res_trailer(req, name, value);
+}
+
+/* Appends "name: value\r\n" to the sb_buf to (the gRPC-Web trailer block). */
+static int to_block(void *to, const char *name, const char *value) {
+  return sb_buf_appendf(to, "%s: %s\r\n", name, value);
+}
+
+/* Adds one metadata entry through put; -bin values go base64. */
+static int put_md(field_fn put, void *to, const sb__md_t *md) {
   size_t kl = strlen(md->key);
   int bin = kl > 4 && memcmp(md->key + kl - 4, "-bin", 4) == 0;
   const char *val = (const char *)md->val;
@@ -76,39 +140,85 @@ static int put_md(sb_http_req_t *req, const sb__md_t *md, int trailer) {
     dst[sb_base64_encode(md->val, md->len, dst)] = '\0';
     val = dst;
   }
-  int rc = trailer ? sb_http_res_trailer(req, md->key, val) : sb_http_res_header(req, md->key, val);
+  int rc = put(to, md->key, val);
   free(big);
   return rc;
 }
 
-/* Adds grpc-status, grpc-message and the handler's trailers, as headers (Trailers-Only) or
- * trailers. */
-static void put_status(grpc_call_t *gc, sb_http_req_t *req, sb_code_t code, const char *msg,
-                       int trailer) {
-  int (*put)(sb_http_req_t *, const char *, const char *) =
-      trailer ? sb_http_res_trailer : sb_http_res_header;
+/* Adds grpc-status, grpc-message and the handler's trailers through put. */
+static void put_status(grpc_call_t *gc, field_fn put, void *to, sb_code_t code, const char *msg) {
   char num[12];
   snprintf(num, sizeof num, "%d", (int)code);
-  put(req, "grpc-status", num);
+  put(to, "grpc-status", num);
   if (msg && msg[0]) {
     sb_buf_t enc = {0};
     if (!sb_grpc_pct_encode(msg, strlen(msg), &enc))
-      put(req, "grpc-message", (const char *)sb_buf_head(&enc));
+      put(to, "grpc-message", (const char *)sb_buf_head(&enc));
     sb_buf_free(&enc);
   }
   for (const sb__md_t *md = gc && gc->call ? gc->call->res_trailers : NULL; md; md = md->next)
-    put_md(req, md, trailer);
+    put_md(put, to, md);
 }
 
-/* A Trailers-Only response for req: one HEADERS frame with the status. Ends the exchange. */
-static void respond_status(sb_http_req_t *req, grpc_call_t *gc, sb_code_t code, const char *msg) {
-  sb_http_res_header(req, "content-type", GRPC_CT);
+static const char *mode_ct(enum grpc_mode mode) {
+  return mode == MODE_WEB ? GRPC_WEB_CT : mode == MODE_WEB_TEXT ? GRPC_WEB_TEXT_CT : GRPC_CT;
+}
+
+/* gRPC-Web answers to a browser's origin: allow it and let scripts read the status. */
+static void put_cors(sb_http_req_t *req, enum grpc_mode mode, const grpc_call_t *gc) {
+  const char *origin = sb_http_req_header(req, "origin", NULL);
+  if (mode < MODE_WEB || !origin) return;
+  sb_http_res_header(req, "access-control-allow-origin", origin);
+  sb_http_res_header(req, "vary", "origin");
+  sb_buf_t expose = {0};
+  sb_buf_append(&expose, GRPC_WEB_EXPOSE, sizeof GRPC_WEB_EXPOSE - 1);
+  for (const sb__md_t *md = gc ? gc->call->res_headers : NULL; md; md = md->next)
+    sb_buf_appendf(&expose, ",%s", md->key);
+  for (const sb__md_t *md = gc ? gc->call->res_trailers : NULL; md; md = md->next)
+    sb_buf_appendf(&expose, ",%s", md->key);
+  if (!sb_buf_append(&expose, "", 1))
+    sb_http_res_header(req, "access-control-expose-headers", (const char *)sb_buf_head(&expose));
+  sb_buf_free(&expose);
+}
+
+/* A Trailers-Only response for req: one HEADERS frame with the status (gRPC-Web: status in
+ * the headers and an empty body). Ends the exchange. */
+static void respond_status(sb_http_req_t *req, enum grpc_mode mode, grpc_call_t *gc, sb_code_t code,
+                           const char *msg) {
+  sb_http_res_header(req, "content-type", mode_ct(mode));
   if (code == SB_CODE_UNIMPLEMENTED)
     sb_http_res_header(req, "grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
+  put_cors(req, mode, gc);
   for (const sb__md_t *md = gc ? gc->call->res_headers : NULL; md; md = md->next)
-    put_md(req, md, 0);
-  put_status(gc, req, code, msg, 0);
+    put_md(to_header, req, md);
+  put_status(gc, to_header, req, code, msg);
   sb_http_res_end(req);
+}
+
+/* The answer to a gRPC-Web CORS preflight. */
+static void respond_preflight(sb_http_req_t *req) {
+  const char *origin = sb_http_req_header(req, "origin", NULL);
+  const char *want = sb_http_req_header(req, "access-control-request-headers", NULL);
+  sb_http_res_header(req, "access-control-allow-origin", origin ? origin : "*");
+  sb_http_res_header(req, "access-control-allow-methods", "POST, OPTIONS");
+  /* Echoing what the page asks for lets it send its own metadata. */
+  if (sb_http_res_header(req, "access-control-allow-headers", want ? want : GRPC_WEB_ALLOW_HEADERS))
+    sb_http_res_header(req, "access-control-allow-headers", GRPC_WEB_ALLOW_HEADERS);
+  sb_http_res_header(req, "access-control-max-age", GRPC_WEB_CORS_MAX_AGE);
+  sb_http_res_header(req, "vary", "origin");
+  sb_http_respond(req, 204, NULL, NULL, 0);
+}
+
+/* Writes response body bytes: as they are, or base64 for grpc-web-text (each write padded on
+ * its own; clients decode 4-character groups). Returns as sb_http_res_write(). */
+static int write_body(const grpc_call_t *gc, sb_http_req_t *req, const uint8_t *data, size_t len) {
+  if (gc->mode != MODE_WEB_TEXT) return sb_http_res_write(req, data, len);
+  char *text = malloc((len + 2) / 3 * 4 + 1);
+  if (!text) return SB_ENOMEM;
+  size_t n = sb_base64_encode(data, len, text);
+  int rc = sb_http_res_write(req, text, n);
+  free(text);
+  return rc;
 }
 
 /* Sends the response headers (once). Returns as sb_http_res_flush_headers(). */
@@ -117,11 +227,12 @@ static int start_response(grpc_call_t *gc) {
   gc->started = 1;
   gc->call->headers_out = 1;
   sb_http_req_t *req = gc->req;
-  sb_http_res_header(req, "content-type", GRPC_CT);
+  sb_http_res_header(req, "content-type", mode_ct(gc->mode));
   if (gc->out_gzip) sb_http_res_header(req, "grpc-encoding", "gzip");
   sb_http_res_header(req, "grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
+  put_cors(req, gc->mode, gc);
   for (const sb__md_t *md = gc->call->res_headers; md; md = md->next)
-    put_md(req, md, 0);
+    put_md(to_header, req, md);
   return sb_http_res_flush_headers(req);
 }
 
@@ -150,7 +261,7 @@ static int write_message(grpc_call_t *gc, const ProtobufCMessage *msg) {
       p[4] = (uint8_t)n;
     }
   }
-  if (!rc) rc = sb_http_res_write(gc->req, sb_buf_head(&out), sb_buf_pending(&out));
+  if (!rc) rc = write_body(gc, gc->req, sb_buf_head(&out), sb_buf_pending(&out));
   sb_buf_free(&out);
   return rc;
 }
@@ -173,10 +284,22 @@ static void end_exchange(grpc_call_t *gc, sb_code_t code, const char *msg) {
     return;
   }
   if (!gc->started) {
-    respond_status(req, gc, code, msg);
+    respond_status(req, (enum grpc_mode)gc->mode, gc, code, msg);
     return;
   }
-  put_status(gc, req, code, msg, 1);
+  if (gc->mode >= MODE_WEB) {
+    /* gRPC-Web: the trailers are the body's last frame. */
+    sb_buf_t block = {0}, frame = {0};
+    put_status(gc, to_block, &block, code, msg);
+    if (!sb_grpc_frame(&frame, sb_buf_head(&block), sb_buf_pending(&block), 0)) {
+      frame.data[0] = GRPC_WEB_TRAILER_FLAG;
+      write_body(gc, req, sb_buf_head(&frame), sb_buf_pending(&frame));
+    }
+    sb_buf_free(&block);
+    sb_buf_free(&frame);
+  } else {
+    put_status(gc, to_trailer, req, code, msg);
+  }
   sb_http_res_end(req);
 }
 
@@ -310,10 +433,36 @@ static int take_message(grpc_call_t *gc, const sb_grpc_msg_t *m) {
   return rc;
 }
 
+/* grpc-web-text: decodes the base64 body in 4-character groups (padded groups may appear
+ * anywhere: each write of the client may be encoded alone) into out, keeping a split group in
+ * gc->text. Returns 0, or -1 for bytes that are not base64. */
+static int web_text_decode(grpc_call_t *gc, const uint8_t *data, size_t len, sb_buf_t *out) {
+  if (sb_buf_reserve(out, (len + gc->text_n) / 4 * 3 + 3)) return -1;
+  for (size_t i = 0; i < len; i++) {
+    gc->text[gc->text_n++] = (char)data[i];
+    if (gc->text_n < 4) continue;
+    gc->text_n = 0;
+    long n = sb_base64_decode(gc->text, 4, out->data + out->len);
+    if (n < 0) return -1;
+    out->len += (size_t)n;
+  }
+  return 0;
+}
+
 static void on_data(sb_http_req_t *req, const uint8_t *data, size_t len, void *ud) {
   grpc_call_t *gc = ud;
   sb_call_t *call = gc->call;
   (void)req;
+  sb_buf_t plain = {0};
+  if (gc->mode == MODE_WEB_TEXT) {
+    if (web_text_decode(gc, data, len, &plain)) {
+      sb_buf_free(&plain);
+      fail(gc, SB_CODE_INTERNAL, "grpc-web-text body is not base64");
+      return;
+    }
+    data = sb_buf_head(&plain);
+    len = sb_buf_pending(&plain);
+  }
   sb__call_hold(call);
   while (!gc->released && gc->req && !call->finished) {
     sb_grpc_msg_t m;
@@ -329,6 +478,7 @@ static void on_data(sb_http_req_t *req, const uint8_t *data, size_t len, void *u
     if (take_message(gc, &m)) break;
   }
   sb__call_release(call);
+  sb_buf_free(&plain);
 }
 
 static void on_end(sb_http_req_t *req, void *ud) {
@@ -336,7 +486,7 @@ static void on_end(sb_http_req_t *req, void *ud) {
   sb_call_t *call = gc->call;
   (void)req;
   if (gc->released || !gc->req || call->finished) return;
-  if (sb_grpc_reader_partial(&gc->reader)) {
+  if (sb_grpc_reader_partial(&gc->reader) || gc->text_n) {
     fail(gc, SB_CODE_INTERNAL, "request ended inside a message");
     return;
   }
@@ -392,8 +542,13 @@ static const sb__svc_t *find_method(sb_rpc_t *rpc, const char *path, size_t *mi)
 
 void sb__grpc_handle(sb_http_req_t *req, void *ud) {
   sb_rpc_t *rpc = ud;
+  enum grpc_mode mode = request_mode(req);
+  if (mode == MODE_NONE) {
+    respond_preflight(req); /* sb__grpc_match() let only these through */
+    return;
+  }
   const char *ct = sb_http_req_header(req, "content-type", NULL);
-  size_t n = sizeof GRPC_CT - 1;
+  size_t n = strcspn(ct, "+; ");
   if (strcmp(sb_http_req_method(req), "POST") != 0) {
     sb_http_res_header(req, "allow", "POST");
     sb_http_respond(req, 405, NULL, NULL, 0);
@@ -404,26 +559,33 @@ void sb__grpc_handle(sb_http_req_t *req, void *ud) {
     sb_http_respond(req, 415, NULL, NULL, 0);
     return;
   }
-  if (sb_http_req_proto(req) != SB_HTTP_2) {
+  if (mode == MODE_GRPC && sb_http_req_proto(req) != SB_HTTP_2) {
     sb_http_respond(req, 505, NULL, NULL, 0);
     return;
   }
   size_t mi = 0;
   const sb__svc_t *svc = find_method(rpc, sb_http_req_path(req), &mi);
   if (!svc) {
-    respond_status(req, NULL, SB_CODE_UNIMPLEMENTED, "unknown service or method");
+    respond_status(req, mode, NULL, SB_CODE_UNIMPLEMENTED, "unknown service or method");
+    return;
+  }
+  sb_method_kind_t kind = svc->desc->methods[mi].kind;
+  if (mode != MODE_GRPC &&
+      (kind == SB_METHOD_CLIENT_STREAMING || kind == SB_METHOD_BIDI_STREAMING)) {
+    respond_status(req, mode, NULL, SB_CODE_UNIMPLEMENTED,
+                   "gRPC-Web carries no streaming requests");
     return;
   }
   const char *enc = sb_http_req_header(req, "grpc-encoding", NULL);
   int in_gzip = enc && strcasecmp(enc, "gzip") == 0;
   if (enc && !in_gzip && strcasecmp(enc, "identity") != 0) {
-    respond_status(req, NULL, SB_CODE_UNIMPLEMENTED, "unsupported grpc-encoding");
+    respond_status(req, mode, NULL, SB_CODE_UNIMPLEMENTED, "unsupported grpc-encoding");
     return;
   }
   uint64_t timeout_ms = 0;
   const char *to = sb_http_req_header(req, "grpc-timeout", NULL);
   if (to && sb_grpc_parse_timeout(to, &timeout_ms)) {
-    respond_status(req, NULL, SB_CODE_INVALID_ARGUMENT, "malformed grpc-timeout");
+    respond_status(req, mode, NULL, SB_CODE_INVALID_ARGUMENT, "malformed grpc-timeout");
     return;
   }
   uv_loop_t *loop = sb_http_req_loop(req);
@@ -433,12 +595,13 @@ void sb__grpc_handle(sb_http_req_t *req, void *ud) {
   if (!gc || (timeout_ms && !timer)) {
     free(timer);
     if (call) sb__call_free(call);
-    respond_status(req, NULL, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    respond_status(req, mode, NULL, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
   memset(gc, 0, sizeof *gc);
   gc->req = req;
   gc->call = call;
+  gc->mode = (uint8_t)mode;
   gc->in_gzip = (unsigned)in_gzip;
   gc->out_gzip =
       (unsigned)sb_grpc_list_has(sb_http_req_header(req, "grpc-accept-encoding", NULL), "gzip");

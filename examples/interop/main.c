@@ -9,6 +9,9 @@
  *   UnaryCall,           answers response_size zero bytes, or response_status when its code is
  *   CacheableUnaryCall   not 0; compresses the answer when response_compressed says so; checks
  *                        that the request arrived compressed as expect_compressed says.
+ *                        CacheableUnaryCall builds its answer on a thread of its own and
+ *                        completes from there (sb_call_async_finish), as a handler that waits
+ *                        on a database would.
  *   StreamingOutputCall  one response per response_parameters entry (size, interval_us,
  *                        compressed), then response_status.
  *   StreamingInputCall   sums the request payload sizes.
@@ -21,6 +24,7 @@
  * Streams never block the loop: waits are libuv timers on the call's loop, and a send that
  * reports a full buffer waits for on_writable.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +122,53 @@ static void unary_call(sb_call_t *call, const Grpc__Testing__SimpleRequest *req,
   }
   res->payload = p;
   sb_call_finish(call, SB_CODE_OK, NULL);
+}
+
+/* CacheableUnaryCall: the same answer, produced off the loop. */
+typedef struct offloop {
+  sb_call_t *call;                         /* borrowed until completed */
+  const Grpc__Testing__SimpleRequest *req; /* borrowed: lives until the call finishes */
+  Grpc__Testing__SimpleResponse *res;      /* the call's response, filled by the thread */
+  Grpc__Testing__Payload payload;          /* res->payload points here */
+  sb_call_async_t *done;                   /* completes the call on its loop */
+} offloop_t;
+
+static void *offloop_run(void *arg) {
+  offloop_t *o = arg;
+  sb_code_t code = SB_CODE_OK;
+  const char *msg = NULL;
+  grpc__testing__payload__init(&o->payload);
+  if (o->req->response_status && o->req->response_status->code) {
+    code = (sb_code_t)o->req->response_status->code;
+    msg = o->req->response_status->message;
+  } else if (fill_payload(&o->payload, o->req->response_size)) {
+    code = SB_CODE_INVALID_ARGUMENT;
+    msg = "response_size out of range";
+  } else {
+    o->res->payload = &o->payload;
+  }
+  sb_call_async_finish(o->done, code, msg);
+  return NULL;
+}
+
+static void cacheable_unary_call(sb_call_t *call, const Grpc__Testing__SimpleRequest *req,
+                                 Grpc__Testing__SimpleResponse *res, void *ud) {
+  (void)ud;
+  echo_metadata(call);
+  /* The state lives in the call's memory: it goes away with the call, after completion. */
+  offloop_t *o = sb_call_alloc(call, sizeof *o);
+  sb_call_async_t *done = NULL;
+  pthread_t t;
+  pthread_attr_t attr;
+  if (!o || sb_call_async_new(call, &done)) {
+    sb_call_finish(call, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  *o = (offloop_t){call, req, res, GRPC__TESTING__PAYLOAD__INIT, done};
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&t, &attr, offloop_run, o)) offloop_run(o); /* no thread: do it here */
+  pthread_attr_destroy(&attr);
 }
 
 /* ---- streams ---- */
@@ -340,7 +391,7 @@ int main(int argc, char **argv) {
   static const Grpc__Testing__TestService_Handlers handlers = {
       .empty_call = empty_call,
       .unary_call = unary_call,
-      .cacheable_unary_call = unary_call,
+      .cacheable_unary_call = cacheable_unary_call,
       .streaming_output_call = streaming_output_call,
       .streaming_input_call = streaming_input_call,
       .full_duplex_call = full_duplex_call,

@@ -227,6 +227,16 @@ int sb_call_request_compressed(const sb_call_t *call);
  * the client set none. When it passes, the call is cancelled. */
 uint64_t sb_call_deadline(const sb_call_t *call);
 
+/* Completion from another thread. On the call's loop, sb_call_async_new() prepares a handle;
+ * any thread may then call sb_call_async_finish() once, which completes the call on its loop
+ * as sb_call_finish() would (code and message are copied). Writes to the response message
+ * made before sb_call_async_finish() are visible to the loop (uv_async_send() orders them).
+ * The handle frees itself after the completion ran; it must be completed before the server
+ * stops. sb_call_async_new() returns 0 and sets *out, or SB_ENOMEM. */
+typedef struct sb_call_async sb_call_async_t;
+int sb_call_async_new(sb_call_t *call, sb_call_async_t **out);
+void sb_call_async_finish(sb_call_async_t *a, sb_code_t code, const char *message);
+
 /* The largest request message (bytes, after decompression) gRPC accepts; larger ones are
  * answered RESOURCE_EXHAUSTED. 0 restores the default (SB_RPC_DEFAULT_MAX_RECV). Call before
  * the server starts. */

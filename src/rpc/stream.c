@@ -10,6 +10,7 @@
  *
  * Threads: everything here runs on the call's loop.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/codec.h"
@@ -153,4 +154,43 @@ int sb_call_request_compressed(const sb_call_t *call) {
 
 uint64_t sb_call_deadline(const sb_call_t *call) {
   return call->deadline_ms;
+}
+
+/* ---- completion from another thread ---- */
+
+struct sb_call_async {
+  uv_async_t async; /* on the call's loop; the struct is freed in its close callback */
+  sb_call_t *call;  /* borrowed until the completion ran */
+  sb_code_t code;   /* written by the completing thread before uv_async_send() */
+  char *message;    /* owned copy, or NULL */
+};
+
+static void async_free(uv_handle_t *h) {
+  sb_call_async_t *a = h->data;
+  free(a->message);
+  free(a);
+}
+
+static void async_run(uv_async_t *h) {
+  sb_call_async_t *a = h->data;
+  sb_call_finish(a->call, a->code, a->message);
+  uv_close((uv_handle_t *)&a->async, async_free);
+}
+
+int sb_call_async_new(sb_call_t *call, sb_call_async_t **out) {
+  sb_call_async_t *a = calloc(1, sizeof *a);
+  if (!a || uv_async_init(call->loop, &a->async, async_run)) {
+    free(a);
+    return SB_ENOMEM;
+  }
+  a->async.data = a;
+  a->call = call;
+  *out = a;
+  return 0;
+}
+
+void sb_call_async_finish(sb_call_async_t *a, sb_code_t code, const char *message) {
+  a->code = code;
+  a->message = message ? strdup(message) : NULL;
+  uv_async_send(&a->async);
 }

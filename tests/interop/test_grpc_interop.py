@@ -83,6 +83,17 @@ def test_large_unary(stub):
     assert res.payload.body == b"\0" * 314159
 
 
+def test_completion_from_another_thread(stub):
+    # CacheableUnaryCall answers from a thread of its own (sb_call_async_finish); many at once.
+    futures = [stub.CacheableUnaryCall.future(M.SimpleRequest(response_size=n), timeout=TIMEOUT)
+               for n in range(50)]
+    assert [len(f.result().payload.body) for f in futures] == list(range(50))
+    with pytest.raises(grpc.RpcError) as e:
+        stub.CacheableUnaryCall(M.SimpleRequest(response_status=M.EchoStatus(code=9, message="x")),
+                                timeout=TIMEOUT)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
 def test_client_compressed_unary(stub):
     # The probe: the client claims compression but sends the message plain.
     probe = M.SimpleRequest(response_size=314159, payload=payload(271828))

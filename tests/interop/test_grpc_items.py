@@ -219,3 +219,17 @@ def test_reset_stream_cancels(raw):
     raw.conn.reset_stream(sid)
     raw.flush()
     good_call_still_works(raw)
+
+
+def test_keepalive_ping_answered(raw):
+    # gRPC clients send PINGs to keep connections alive: each is acknowledged.
+    raw.conn.ping(b"sbgrpc01")
+    raw.flush()
+    acked = False
+    while not acked:
+        data = raw.sock.recv(65536)
+        assert data, "connection closed"
+        for ev in raw.conn.receive_data(data):
+            acked = acked or (isinstance(ev, h2.events.PingAckReceived) and
+                              ev.ping_data == b"sbgrpc01")
+    good_call_still_works(raw)

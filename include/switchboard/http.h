@@ -107,6 +107,11 @@ void sb_http_req_set_callbacks(sb_http_req_t *req, const sb_http_callbacks_t *cb
  * response resumes implicitly (the rest of the body is then discarded). Returns 0 or
  * SB_ESTATE after sb_http_res_end(). */
 int sb_http_req_pause_body(sb_http_req_t *req, int paused);
+/* Replaces the server's max_body_bytes for this request's body (HTTP/2 only: a long-lived
+ * stream, such as a gRPC client stream, limits its messages rather than its total). bytes = 0
+ * restores the server's limit; UINT64_MAX lifts it. Call from the handler. Returns 0, or
+ * SB_ESTATE after sb_http_res_end(). */
+int sb_http_req_set_body_limit(sb_http_req_t *req, uint64_t bytes);
 /* Returns 1 once the request body is complete, 0 while it is still arriving. */
 int sb_http_req_body_done(const sb_http_req_t *req);
 /* Returns 1 when the exchange was aborted (the client is gone); writes then fail. */

@@ -153,6 +153,13 @@ typedef struct sb_rpc sb_rpc_t;
 typedef int (*sb_dispatch_fn)(const void *handlers, size_t mi, sb_call_t *call,
                               const ProtobufCMessage *req, ProtobufCMessage *res, void *ud);
 
+/* One .proto file as a serialized google.protobuf.FileDescriptorProto (static data). */
+typedef struct sb_file_desc {
+  const char *name;    /* the name imports use: "google/protobuf/empty.proto" */
+  const uint8_t *data; /* serialized descriptor, without source_code_info */
+  size_t len;          /* bytes of data */
+} sb_file_desc_t;
+
 /* A service, as the generator describes it. All pointers are static data. */
 typedef struct sb_service_desc {
   const char *full_name; /* "items.v1.ItemService" */
@@ -167,6 +174,10 @@ typedef struct sb_service_desc {
   size_t n_rules;
   const sb_json_name_t *json_names; /* custom json_name options of its file's messages */
   size_t n_json_names;
+  const char *file_name;      /* the name of its .proto file, as protoc knew it */
+  const sb_file_desc_t *deps; /* every file its file imports, directly or not, each after its
+                                 own imports (for reflection); NULL when none */
+  size_t n_deps;
 } sb_service_desc_t;
 
 /* Creates the RPC registry bound to srv: services registered on it are served on srv's
@@ -220,10 +231,91 @@ void sb_call_finish(sb_call_t *call, sb_code_t code, const char *message);
  * Returns 0, SB_ENOMEM, or SB_ESTATE after the call finished. */
 int sb_call_field_violation(sb_call_t *call, const char *field, const char *description);
 
-/* For server-streaming methods: sends one message (encoded at once; msg is borrowed).
- * Returns 0, 1 when the transport's buffer is above its high-water mark (the stream is still
- * fine; slow down), or SB_ECANCELED when the client went away. */
+/* For server-streaming and bidirectional methods: sends one message (encoded at once; msg is
+ * borrowed). Returns 0, 1 when the transport's buffer is above its high-water mark (the stream is
+ * still fine; slow down), or SB_ECANCELED when the client went away. */
 int sb_call_send(sb_call_t *call, const ProtobufCMessage *msg);
+
+/* ---- streams, metadata, deadlines (every front-end; gRPC uses all of it) ----
+ *
+ * Streaming handlers. Client-streaming handlers have the shape
+ *   void h(sb_call_t *call, Res *res, void *ud)
+ * and bidirectional ones
+ *   void h(sb_call_t *call, void *ud):
+ * they register callbacks with sb_call_set_stream() and return; request messages then arrive
+ * one by one through on_message, and on_end says the client half-closed. Responses go out
+ * with sb_call_send() (bidirectional) or by filling res (client streaming), and the call ends
+ * with sb_call_finish() — from a callback, a timer, or (through a uv_async_t on
+ * sb_call_loop()) after work on another thread. A front-end that receives the request as one
+ * document (REST) delivers it as the only message, then the end.
+ *
+ * Flow control. sb_call_send() returning 1 means the transport's buffer is full: stop
+ * producing until on_writable. sb_call_pause_recv() stops taking request messages (the
+ * transport stops granting flow-control window) until it is resumed.
+ *
+ * Cancellation. When the client goes away, resets the stream or the deadline passes,
+ * sb_call_cancelled() becomes 1 and on_cancel runs once; the handler must still call
+ * sb_call_finish() (nothing more is sent). */
+
+/* A request message of a stream: msg is the method's input type, borrowed for the duration
+ * of the callback only (the call does not keep it; copy what you need). */
+typedef void (*sb_call_msg_cb)(sb_call_t *call, const ProtobufCMessage *msg, void *ud);
+/* A stream event (end of the request stream, drained send buffer, cancellation). */
+typedef void (*sb_call_event_cb)(sb_call_t *call, void *ud);
+
+/* The stream callbacks of a call; any may be NULL. */
+typedef struct sb_call_stream {
+  sb_call_msg_cb on_message;    /* each request message, in order */
+  sb_call_event_cb on_end;      /* the client half-closed: no more messages */
+  sb_call_event_cb on_writable; /* after sb_call_send() returned 1, the buffer drained */
+  sb_call_event_cb on_cancel;   /* the call was cancelled (client gone, reset, deadline) */
+  void *ud;                     /* passed to every callback; borrowed */
+} sb_call_stream_t;
+
+/* Registers the stream callbacks (copied). Call from the handler before it returns, or later
+ * on the call's loop; messages that arrived before on_message was set are dropped. */
+void sb_call_set_stream(sb_call_t *call, const sb_call_stream_t *cbs);
+/* Stops (paused = 1) or resumes taking request messages. Returns 0, or SB_ESTATE when the
+ * front-end cannot pause (REST: the request is already complete) or the call finished. */
+int sb_call_pause_recv(sb_call_t *call, int paused);
+
+/* Binary metadata (keys ending in "-bin", sent base64-encoded): the decoded value of key and
+ * its length in *len, or NULL when absent or not valid base64. The bytes live in the call's
+ * memory (NUL-terminated for convenience). */
+const uint8_t *sb_call_metadata_bin(sb_call_t *call, const char *key, size_t *len);
+/* Adds response metadata: a header (sent with the response's first bytes) or a trailer (sent
+ * with the status). key must be lower-case [0-9a-z_.-], must not start with "grpc-" (except
+ * "grpc-status-details-bin", a serialized google.rpc.Status) and must not be a transport
+ * header; value is len bytes, copied: any bytes for "-bin" keys (the front-end encodes them),
+ * else printable ASCII. Returns 0, SB_EINVAL, SB_ESTATE (headers already sent, or the call
+ * finished) or SB_ENOMEM. */
+int sb_call_set_header(sb_call_t *call, const char *key, const void *value, size_t len);
+int sb_call_set_trailer(sb_call_t *call, const char *key, const void *value, size_t len);
+/* Asks for the response messages sent from now on to be compressed (gzip) when the client
+ * accepts it (gRPC); on = 0 sends them uncompressed again. Front-ends without per-message
+ * compression ignore it. */
+void sb_call_set_compress(sb_call_t *call, int on);
+/* 1 when the last request message arrived compressed (gRPC), else 0. */
+int sb_call_request_compressed(const sb_call_t *call);
+/* The call's deadline as loop time in milliseconds (uv_now() of sb_call_loop()), or 0 when
+ * the client set none. When it passes, the call is cancelled. */
+uint64_t sb_call_deadline(const sb_call_t *call);
+
+/* Completion from another thread. On the call's loop, sb_call_async_new() prepares a handle;
+ * any thread may then call sb_call_async_finish() once, which completes the call on its loop
+ * as sb_call_finish() would (code and message are copied). Writes to the response message
+ * made before sb_call_async_finish() are visible to the loop (uv_async_send() orders them).
+ * The handle frees itself after the completion ran; it must be completed before the server
+ * stops. sb_call_async_new() returns 0 and sets *out, or SB_ENOMEM. */
+typedef struct sb_call_async sb_call_async_t;
+int sb_call_async_new(sb_call_t *call, sb_call_async_t **out);
+void sb_call_async_finish(sb_call_async_t *a, sb_code_t code, const char *message);
+
+/* The largest request message (bytes, after decompression) gRPC accepts; larger ones are
+ * answered RESOURCE_EXHAUSTED. 0 restores the default (SB_RPC_DEFAULT_MAX_RECV). Call before
+ * the server starts. */
+#define SB_RPC_DEFAULT_MAX_RECV (4u * 1024u * 1024u)
+void sb_rpc_set_max_recv(sb_rpc_t *rpc, size_t bytes);
 
 /* The value of a request header / metadata key (lower-case), or NULL. */
 const char *sb_call_metadata(const sb_call_t *call, const char *key);

@@ -256,6 +256,12 @@ void sb_http_req_set_callbacks(sb_http_req_t *req, const sb_http_callbacks_t *cb
   req->cb = *cbs;
 }
 
+int sb_http_req_set_body_limit(sb_http_req_t *req, uint64_t bytes) {
+  if (req->handler_done) return SB_ESTATE;
+  req->body_limit = bytes;
+  return 0;
+}
+
 int sb_http_req_pause_body(sb_http_req_t *req, int paused) {
   if (req->handler_done) return SB_ESTATE;
   int was = req->body_paused;

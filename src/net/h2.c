@@ -142,7 +142,8 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     return 0;
   }
   req->body_bytes += len;
-  if (req->body_bytes > c->w->srv->cfg.max_body_bytes && !req->discard_body) {
+  uint64_t limit = req->body_limit ? req->body_limit : c->w->srv->cfg.max_body_bytes;
+  if (req->body_bytes > limit && !req->discard_body) {
     req->discard_body = 1;
     if (!req->handler_done) sb__req_abort(req, SB_ELIMIT);
     nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);

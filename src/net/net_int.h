@@ -161,6 +161,7 @@ struct sb_http_req {
   uint32_t header_bytes;  /* counted against the header limit */
   int64_t content_length; /* declared, or -1 */
   uint64_t body_bytes;    /* received so far */
+  uint64_t body_limit;    /* request body bytes allowed; 0 = the server's max_body_bytes */
   /* response */
   int status;              /* default 200 */
   sb_http_header_t *rhdrs; /* arena array of response headers */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "contract/pbjson.h"
+#include "core/buf.h"
 #include "protocols/rest/docs.h"
 #include "rpc/idempotency.h"
 #include "rpc/rpc_int.h"
@@ -43,6 +44,15 @@ int sb_code_http_status(sb_code_t code) {
   return (unsigned)code < sizeof http / sizeof http[0] ? http[code] : 500;
 }
 
+/* Every request the RPC layer serves comes here: gRPC asks by its content-type, everything
+ * else is REST. */
+static void route_http(sb_http_req_t *req, void *ud) {
+  if (sb__grpc_match(ud, req))
+    sb__grpc_handle(req, ud);
+  else
+    sb__rest_handle(req, ud);
+}
+
 int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out) {
   sb_rpc_t *rpc = calloc(1, sizeof *rpc);
   if (!rpc) return SB_ENOMEM;
@@ -53,7 +63,7 @@ int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out) {
   }
   /* REST paths are arbitrary, so the front-end takes every path the server does not route
    * more specifically (/healthz and /metrics stay built-in). */
-  int rc = sb_server_route(srv, "/", sb__rest_handle, rpc);
+  int rc = sb_server_route(srv, "/", route_http, rpc);
   if (rc) {
     sb__idem_free(rpc->idem);
     free(rpc);
@@ -170,6 +180,10 @@ sb_call_t *sb__call_new(sb_rpc_t *rpc, const sb__svc_t *svc, size_t mi, const sb
 }
 
 void sb__call_free(sb_call_t *call) {
+  if (call->hold) {
+    call->free_pending = 1;
+    return;
+  }
   sb_arena_free(&call->arena);
   free(call);
 }
@@ -195,8 +209,7 @@ void sb__call_invoke(sb_call_t *call) {
       return;
     }
   }
-  if (svc->desc->dispatch(svc->handlers, call->mi, call, call->request, call->response, svc->ud))
-    sb_call_finish(call, SB_CODE_UNIMPLEMENTED, "method not implemented");
+  sb__call_dispatch(call);
 }
 
 int sb_call_field_violation(sb_call_t *call, const char *field, const char *description) {
@@ -225,8 +238,62 @@ char *sb_call_strdup(sb_call_t *call, const char *s) {
   return sb_arena_strndup(&call->arena, s, strlen(s));
 }
 
+/* Protobuf wire helpers for the one message the RPC layer writes itself; *err is sticky. */
+static void pb_varint(sb_buf_t *b, uint64_t v, int *err) {
+  uint8_t tmp[10];
+  size_t n = 0;
+  do {
+    tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  if (!*err) *err = sb_buf_append(b, tmp, n);
+}
+
+static void pb_bytes(sb_buf_t *b, uint32_t field, const void *p, size_t n, int *err) {
+  pb_varint(b, (uint64_t)field << 3 | 2, err);
+  pb_varint(b, n, err);
+  if (n && !*err) *err = sb_buf_append(b, p, n);
+}
+
+/* The call's field violations as a serialized google.rpc.Status (code 1, message 2, details
+ * 3) holding one google.rpc.BadRequest (field_violations 1: field 1, description 2) in an
+ * Any, the form gRPC clients read from grpc-status-details-bin. Returns 0 or SB_ENOMEM. */
+static int status_details(const sb_call_t *call, sb_code_t code, const char *message,
+                          sb_buf_t *out) {
+  sb_buf_t bad = {0}, any = {0}, v = {0};
+  int err = 0;
+  for (const sb__violation_t *x = call->violations; x; x = x->next) {
+    sb_buf_reset(&v);
+    pb_bytes(&v, 1, x->field, strlen(x->field), &err);
+    pb_bytes(&v, 2, x->description, strlen(x->description), &err);
+    pb_bytes(&bad, 1, sb_buf_head(&v), sb_buf_pending(&v), &err);
+  }
+  static const char type_url[] = "type.googleapis.com/google.rpc.BadRequest";
+  pb_bytes(&any, 1, type_url, sizeof type_url - 1, &err);
+  pb_bytes(&any, 2, sb_buf_head(&bad), sb_buf_pending(&bad), &err);
+  pb_varint(out, 1 << 3 | 0, &err);
+  pb_varint(out, (uint64_t)code, &err);
+  if (message) pb_bytes(out, 2, message, strlen(message), &err);
+  pb_bytes(out, 3, sb_buf_head(&any), sb_buf_pending(&any), &err);
+  sb_buf_free(&bad);
+  sb_buf_free(&any);
+  sb_buf_free(&v);
+  return err ? SB_ENOMEM : 0;
+}
+
 void sb_call_finish(sb_call_t *call, sb_code_t code, const char *message) {
   if (call->finished) return;
+  /* Field violations travel as the error's details: REST writes them into its JSON body;
+   * for gRPC they become grpc-status-details-bin, unless the handler set its own. */
+  if (code != SB_CODE_OK && call->violations) {
+    int own = 0;
+    for (const sb__md_t *md = call->res_trailers; md && !own; md = md->next)
+      own = strcmp(md->key, "grpc-status-details-bin") == 0;
+    sb_buf_t st = {0};
+    if (!own && !status_details(call, code, message, &st))
+      sb_call_set_trailer(call, "grpc-status-details-bin", sb_buf_head(&st), sb_buf_pending(&st));
+    sb_buf_free(&st);
+  }
   call->finished = 1;
   call->ops->finish(call, code, message);
 }

@@ -24,7 +24,22 @@ typedef struct sb__call_ops {
   int (*send)(sb_call_t *call, const ProtobufCMessage *msg);
   /* Request metadata lookup (lower-case key), or NULL. */
   const char *(*metadata)(const sb_call_t *call, const char *key);
+  /* Pauses or resumes the request stream; NULL when the front-end cannot. Returns as
+   * sb_call_pause_recv(). */
+  int (*pause)(sb_call_t *call, int paused);
+  /* 1: the front-end delivers request messages of streaming-input methods one by one with
+   * sb__call_deliver()/sb__call_deliver_end(); 0: it decodes one whole request into
+   * call->request, which sb__call_invoke() then delivers as the only message. */
+  unsigned stream_input;
 } sb__call_ops_t;
+
+/* One response header or trailer set by the handler (sb_call_set_header/_trailer). */
+typedef struct sb__md {
+  struct sb__md *next; /* in set order; the list and its strings live in the call's arena */
+  const char *key;     /* lower-case, NUL-terminated */
+  const uint8_t *val;  /* len bytes (binary for "-bin" keys), NUL-terminated */
+  size_t len;          /* bytes of val */
+} sb__md_t;
 
 /* A registered service. */
 typedef struct sb__svc {
@@ -39,6 +54,7 @@ struct sb_docs; /* /docs state: Swagger UI's directory and cached files (protoco
 
 struct sb_rpc {
   sb_server_t *srv; /* borrowed */
+  size_t max_recv;  /* largest gRPC request message in bytes; 0 = SB_RPC_DEFAULT_MAX_RECV */
   sb__svc_t *svcs;  /* owned array */
   size_t nsvcs, cap;
   struct sb_rest *rest;    /* owned by the REST front-end; built at registration */
@@ -71,6 +87,16 @@ struct sb_call {
   size_t n_violations;             /* length of the list */
   unsigned finished : 1;           /* sb_call_finish() ran */
   unsigned cancelled : 1;          /* the client went away */
+  unsigned free_pending : 1;       /* sb__call_free() ran while held; the last release frees */
+  unsigned compress : 1;           /* sb_call_set_compress(): compress sent messages */
+  unsigned cancel_told : 1;        /* stream.on_cancel ran (it runs at most once) */
+  unsigned headers_out : 1;        /* the front-end sent the response headers */
+  unsigned in_compressed : 1;      /* the last request message arrived compressed */
+  unsigned hold;                   /* sb__call_hold() count; the call is not freed while > 0 */
+  sb_call_stream_t stream;         /* handler's stream callbacks; zero when none */
+  sb__md_t *res_headers;           /* response headers set by the handler (arena) */
+  sb__md_t *res_trailers;          /* response trailers set by the handler (arena) */
+  uint64_t deadline_ms;            /* loop time of the deadline, 0 = none */
   sb_arena_t arena;                /* owns everything above that is not borrowed; last */
 };
 
@@ -79,7 +105,26 @@ sb_call_t *sb__call_new(sb_rpc_t *rpc, const sb__svc_t *svc, size_t mi, const sb
                         void *fe, uv_loop_t *loop);
 /* Runs the handler (or finishes UNIMPLEMENTED). The call may be freed when it returns. */
 void sb__call_invoke(sb_call_t *call);
+/* Frees the call, or, while it is held, marks it to be freed by the last release. */
 void sb__call_free(sb_call_t *call);
+
+/* ---- streams (rpc/stream.c) ---- */
+/* The dispatch step of sb__call_invoke(): calls the handler, answers UNIMPLEMENTED for a
+ * missing one, and for front-ends without stream input delivers call->request as the only
+ * message of a streaming-input method. The call may be freed when it returns. */
+void sb__call_dispatch(sb_call_t *call);
+/* Keeps the call alive across code that may finish it (a front-end's delivery loop): a
+ * sb__call_free() in between is deferred to the matching release, which may free it. */
+void sb__call_hold(sb_call_t *call);
+void sb__call_release(sb_call_t *call);
+/* Front-end side of a request stream: hands one message (borrowed for the call) to
+ * stream.on_message, and the end to stream.on_end. Nothing runs once the call finished. */
+void sb__call_deliver(sb_call_t *call, const ProtobufCMessage *msg);
+void sb__call_deliver_end(sb_call_t *call);
+/* Marks the call cancelled and runs stream.on_cancel once (not after it finished). */
+void sb__call_cancel(sb_call_t *call);
+/* Runs stream.on_writable (the transport drained after a send returned 1). */
+void sb__call_writable(sb_call_t *call);
 
 /* ---- REST front-end (protocols/rest) ---- */
 /* Adds svc's routes to the REST table. Returns 0, SB_EINVAL (bad template) or SB_ENOMEM. */
@@ -87,5 +132,13 @@ int sb__rest_add_service(sb_rpc_t *rpc, const sb__svc_t *svc);
 void sb__rest_free(sb_rpc_t *rpc);
 /* The HTTP handler serving every REST route of rpc (ud = rpc). */
 void sb__rest_handle(sb_http_req_t *req, void *ud);
+
+/* ---- gRPC front-end (protocols/grpc) ---- */
+/* 1 when req is for the gRPC front-end: content-type application/grpc, application/grpc-web or
+ * application/grpc-web-text (with or without +subtype), or a CORS preflight for a gRPC method
+ * path. */
+int sb__grpc_match(sb_rpc_t *rpc, sb_http_req_t *req);
+/* The HTTP handler serving gRPC for every registered service (ud = rpc). */
+void sb__grpc_handle(sb_http_req_t *req, void *ud);
 
 #endif

@@ -32,6 +32,8 @@ def binary(kind):
         path = env_path("SB_TESTSERVER", "build/asan/tests/sb-testserver")
     elif kind == "items":
         path = env_path("SB_ITEMS", "build/asan/examples/items")
+    elif kind == "interop":
+        path = env_path("SB_INTEROP", "build/asan/examples/interop")
     else:
         raise ValueError(kind)
     if not os.access(path, os.X_OK):

@@ -92,9 +92,21 @@ static void put_banner(out_t *o, const sb_model_file_t *f) {
 static const char *kind_text(const char *kind) {
   if (!strcmp(kind, "SB_METHOD_SERVER_STREAMING"))
     return "server streaming (sb_call_send() per message, then sb_call_finish())";
-  if (!strcmp(kind, "SB_METHOD_CLIENT_STREAMING")) return "client streaming";
-  if (!strcmp(kind, "SB_METHOD_BIDI_STREAMING")) return "bidirectional streaming";
+  if (!strcmp(kind, "SB_METHOD_CLIENT_STREAMING"))
+    return "client streaming (sb_call_set_stream() for the requests, fill res, then "
+           "sb_call_finish())";
+  if (!strcmp(kind, "SB_METHOD_BIDI_STREAMING"))
+    return "bidirectional streaming (sb_call_set_stream(), sb_call_send(), sb_call_finish())";
   return "unary";
+}
+
+/* Streaming-input methods get their requests through sb_call_set_stream(), so their handlers
+ * take no request: client streaming (call, res, ud), bidirectional (call, ud). */
+static int kind_client(const char *kind) {
+  return !strcmp(kind, "SB_METHOD_CLIENT_STREAMING");
+}
+static int kind_bidi(const char *kind) {
+  return !strcmp(kind, "SB_METHOD_BIDI_STREAMING");
 }
 
 static void header_service(out_t *o, const sb_model_service_t *s) {
@@ -113,8 +125,14 @@ static void header_service(out_t *o, const sb_model_service_t *s) {
       put(o, "  /* %s: %s. */\n", m->name, kind_text(m->kind));
       /* The continuation lines line up under "sb_call_t", as clang-format would put them. */
       int indent = (int)strlen(m->member) + 11;
-      put(o, "  void (*%s)(sb_call_t *call, const %s *req,\n", m->member, m->in_type);
-      put(o, "%*s%s *res, void *ud);\n", indent, "", m->out_type);
+      if (kind_bidi(m->kind))
+        put(o, "  void (*%s)(sb_call_t *call, void *ud);\n", m->member);
+      else if (kind_client(m->kind))
+        put(o, "  void (*%s)(sb_call_t *call, %s *res, void *ud);\n", m->member, m->out_type);
+      else {
+        put(o, "  void (*%s)(sb_call_t *call, const %s *req,\n", m->member, m->in_type);
+        put(o, "%*s%s *res, void *ud);\n", indent, "", m->out_type);
+      }
     }
     put(o, "} %s_Handlers;\n\n", s->c_type);
   }
@@ -201,8 +219,13 @@ static void source_service(out_t *o, const sb_model_file_t *f, const sb_model_se
     for (size_t i = 0; i < s->n_methods; i++) {
       const sb_model_method_t *m = &s->methods[i];
       put(o, "  case %zu:\n    if (!h->%s) return -1;\n", i, m->member);
-      put(o, "    h->%s(call, (const %s *)(const void *)req, (%s *)(void *)res, ud);\n", m->member,
-          m->in_type, m->out_type);
+      if (kind_bidi(m->kind))
+        put(o, "    h->%s(call, ud);\n", m->member);
+      else if (kind_client(m->kind))
+        put(o, "    h->%s(call, (%s *)(void *)res, ud);\n", m->member, m->out_type);
+      else
+        put(o, "    h->%s(call, (const %s *)(const void *)req, (%s *)(void *)res, ud);\n",
+            m->member, m->in_type, m->out_type);
       put(o, "    return 0;\n");
     }
     put(o, "  default:\n    return -1;\n  }\n}\n");
@@ -222,6 +245,13 @@ static void source_service(out_t *o, const sb_model_file_t *f, const sb_model_se
   if (f->n_vmsgs) put(o, "    .rules = Sb__rules,\n    .n_rules = %zu,\n", f->n_vmsgs);
   if (f->n_jnames)
     put(o, "    .json_names = Sb__json_names,\n    .n_json_names = %zu,\n", f->n_jnames);
+  put(o, "    .file_name = ");
+  put_cstr(o, f->name);
+  put(o, ",\n");
+  if (f->n_deps)
+    put(o, "    .deps = Sb__deps,\n    .n_deps = %zu,\n", f->n_deps);
+  else
+    put(o, "    .deps = NULL,\n    .n_deps = 0,\n");
   put(o, "};\n");
 }
 
@@ -315,6 +345,18 @@ static void put_json_names(out_t *o, const sb_model_file_t *f) {
   put(o, "};\n");
 }
 
+/* Emits bytes as a static array named name[index] (index < 0: no index suffix). */
+static void put_bytes(out_t *o, const char *name, long index, const uint8_t *p, size_t n) {
+  if (index >= 0)
+    put(o, "static const uint8_t %s%ld[%zu] = {", name, index, n ? n : 1);
+  else
+    put(o, "static const uint8_t %s[%zu] = {", name, n ? n : 1);
+  for (size_t i = 0; i < n; i++)
+    put(o, "%s0x%02x,", i % EMIT_BYTES_PER_LINE ? " " : "\n    ", p[i]);
+  if (n == 0) put(o, "0");
+  put(o, "\n};\n");
+}
+
 /* Emits the document text as adjacent string literals, one per line of the document, so the
  * generated file stays readable and diffs line by line. */
 static void put_openapi(out_t *o, const char *json) {
@@ -351,10 +393,20 @@ int sb_emit_c_source(const sb_model_file_t *f, const char *openapi_json, sb_buf_
   put_comment_name(&o, f->name);
   put(&o, ", serialized, without source_code_info:\n"
           " * served by gRPC server reflection. */\n");
-  put(&o, "static const uint8_t Sb__file_descriptor[%zu] = {", f->descriptor_len);
-  for (size_t i = 0; i < f->descriptor_len; i++)
-    put(&o, "%s0x%02x,", i % EMIT_BYTES_PER_LINE ? " " : "\n    ", f->descriptor[i]);
-  put(&o, "\n};\n");
+  put_bytes(&o, "Sb__file_descriptor", -1, f->descriptor, f->descriptor_len);
+  if (f->n_deps) {
+    put(&o, "\n/* The files it imports, directly or not, each after its own imports: reflection\n"
+            " * clients need them all to use the descriptor above. */\n");
+    for (size_t i = 0; i < f->n_deps; i++)
+      put_bytes(&o, "Sb__dep_", (long)i, f->deps[i].descriptor, f->deps[i].descriptor_len);
+    put(&o, "\nstatic const sb_file_desc_t Sb__deps[] = {\n");
+    for (size_t i = 0; i < f->n_deps; i++) {
+      put(&o, "    {");
+      put_cstr(&o, f->deps[i].name);
+      put(&o, ", Sb__dep_%zu, sizeof Sb__dep_%zu},\n", i, i);
+    }
+    put(&o, "};\n");
+  }
   put(&o, "\n/* The OpenAPI 3.1 document of ");
   put_comment_name(&o, f->name);
   put(&o, ", one for all its services (see emit_openapi.h\n"

@@ -479,16 +479,51 @@ static int collect_jnames(build_t *b, sb_model_file_t *out, const char *prefix,
 }
 
 /* Serializes fd without source_code_info (comments and spans: large, and not needed by
- * reflection clients) into the arena. */
-static int serialize(build_t *b, Google__Protobuf__FileDescriptorProto *fd, sb_model_file_t *out) {
+ * reflection clients) into the arena; sets *data and *len. Returns 0 or SB_ENOMEM. */
+static int pack_descriptor(sb_arena_t *a, Google__Protobuf__FileDescriptorProto *fd, uint8_t **data,
+                           size_t *len) {
   Google__Protobuf__SourceCodeInfo *sci = fd->source_code_info;
   fd->source_code_info = NULL;
   size_t n = google__protobuf__file_descriptor_proto__get_packed_size(fd);
-  out->descriptor = sb_arena_alloc(b->a, n ? n : 1);
-  if (out->descriptor)
-    out->descriptor_len = google__protobuf__file_descriptor_proto__pack(fd, out->descriptor);
+  *data = sb_arena_alloc(a, n ? n : 1);
+  if (*data) *len = google__protobuf__file_descriptor_proto__pack(fd, *data);
   fd->source_code_info = sci;
-  return out->descriptor ? 0 : SB_ENOMEM;
+  return *data ? 0 : SB_ENOMEM;
+}
+
+static int serialize(build_t *b, Google__Protobuf__FileDescriptorProto *fd, sb_model_file_t *out) {
+  return pack_descriptor(b->a, fd, &out->descriptor, &out->descriptor_len);
+}
+
+static Google__Protobuf__FileDescriptorProto *request_file(build_t *b, const char *name) {
+  for (size_t i = 0; i < b->req->n_proto_file; i++)
+    if (b->req->proto_file[i]->name && !strcmp(b->req->proto_file[i]->name, name))
+      return b->req->proto_file[i];
+  return NULL;
+}
+
+/* Appends the imports of fd to out->deps, depth first, each after its own imports and each
+ * once. protoc sends every file a requested file imports, so a missing one is a protoc bug. */
+static int collect_deps(build_t *b, const Google__Protobuf__FileDescriptorProto *fd,
+                        sb_model_file_t *out, size_t cap, unsigned depth) {
+  if (depth > b->req->n_proto_file) return fail(b, "imports", "import cycle");
+  for (size_t i = 0; i < fd->n_dependency; i++) {
+    const char *name = fd->dependency[i];
+    int seen = 0;
+    for (size_t j = 0; j < out->n_deps && !seen; j++)
+      seen = !strcmp(out->deps[j].name, name);
+    if (seen) continue;
+    Google__Protobuf__FileDescriptorProto *dep = request_file(b, name);
+    if (!dep) return fail(b, name, "imported file missing from the request");
+    int rc = collect_deps(b, dep, out, cap, depth + 1);
+    if (rc) return rc;
+    if (out->n_deps == cap) return fail(b, name, "too many imports");
+    sb_model_dep_t *d = &out->deps[out->n_deps];
+    d->name = name;
+    if ((rc = pack_descriptor(b->a, dep, &d->descriptor, &d->descriptor_len))) return rc;
+    out->n_deps++;
+  }
+  return 0;
 }
 
 int sb_model_build(sb_arena_t *a, const Google__Protobuf__Compiler__CodeGeneratorRequest *req,
@@ -523,5 +558,10 @@ int sb_model_build(sb_arena_t *a, const Google__Protobuf__Compiler__CodeGenerato
   if ((rc = collect_jnames(&b, out, fd->package ? fd->package : "", fd->message_type,
                            fd->n_message_type)))
     return rc;
+  /* Every import is one of the request's files, so there are fewer than n_proto_file. */
+  size_t cap = req->n_proto_file ? req->n_proto_file : 1;
+  out->deps = sb_arena_alloc(a, cap * sizeof *out->deps);
+  if (!out->deps) return SB_ENOMEM;
+  if (out->n_services && (rc = collect_deps(&b, fd, out, cap, 0))) return rc;
   return serialize(&b, fd, out);
 }

@@ -79,6 +79,13 @@ typedef struct sb_model_jname {
   uint32_t number;       /* the field's number */
   const char *json_name; /* the custom name */
 } sb_model_jname_t;
+/* One file the modelled file imports, directly or not, serialized for reflection clients,
+ * which need every file a descriptor refers to before they can use it. */
+typedef struct sb_model_dep {
+  const char *name;    /* "google/protobuf/empty.proto" */
+  uint8_t *descriptor; /* serialized FileDescriptorProto without source_code_info */
+  size_t descriptor_len;
+} sb_model_dep_t;
 
 typedef struct sb_model_file {
   const char *name; /* the .proto's name as protoc knows it: "items.proto" */
@@ -91,6 +98,9 @@ typedef struct sb_model_file {
   size_t n_jnames, cap_jnames;
   uint8_t *descriptor; /* serialized FileDescriptorProto without source_code_info */
   size_t descriptor_len;
+  sb_model_dep_t *deps; /* transitive imports, each after its own imports (a client can add
+                           them to a descriptor pool in this order) */
+  size_t n_deps;
 } sb_model_file_t;
 
 /* Builds the model of fd, one of req's proto_file. On success returns 0 and fills *out. When

@@ -527,7 +527,7 @@ static int rest_send(sb_call_t *call, const ProtobufCMessage *msg) {
   return wr;
 }
 
-static const sb__call_ops_t rest_ops = {rest_finish, rest_send, rest_metadata};
+static const sb__call_ops_t rest_ops = {rest_finish, rest_send, rest_metadata, NULL, 0};
 
 static void on_body(sb_http_req_t *req, const uint8_t *data, size_t len, void *ud) {
   rest_call_t *rc = ud;

@@ -135,16 +135,20 @@ static void drain(uv_loop_t *loop) {
     ;
 }
 
-TEST(typed_stubs_unary_stream_errors) {
-  sb_log_set_level(SB_LOG_OFF);
-  server_t srv;
-  REQUIRE(start_server(&srv, 0) == 0);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
+/* A server on a free port, a client loop and a client for the server. Returns 0 or -1. */
+static int setup(server_t *srv, uv_loop_t *loop, sb_client_t **c) {
   char addr[32];
-  snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
+  sb_log_set_level(SB_LOG_OFF);
+  if (start_server(srv, 0) || uv_loop_init(loop)) return -1;
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", srv->port);
+  return sb_client_new(loop, addr, c) ? -1 : 0;
+}
+
+TEST(typed_stubs_unary_stream_errors) {
+  server_t srv;
+  uv_loop_t loop;
   sb_client_t *c = NULL;
-  REQUIRE(sb_client_new(&loop, addr, &c) == 0);
+  REQUIRE(setup(&srv, &loop, &c) == 0);
 
   result_t rs[4];
   memset(rs, 0, sizeof rs);
@@ -202,15 +206,10 @@ TEST(typed_stubs_unary_stream_errors) {
 }
 
 TEST(refused_then_reconnects) {
-  sb_log_set_level(SB_LOG_OFF);
   server_t srv;
-  REQUIRE(start_server(&srv, 0) == 0);
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  char addr[32];
-  snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
   sb_client_t *c = NULL;
-  REQUIRE(sb_client_new(&loop, addr, &c) == 0);
+  REQUIRE(setup(&srv, &loop, &c) == 0);
   result_t r[3];
   memset(r, 0, sizeof r);
   Items__V1__GetItemRequest get = ITEMS__V1__GET_ITEM_REQUEST__INIT;

@@ -439,13 +439,8 @@ int sb_client_call(sb_client_t *c, const sb_method_desc_t *m, const ProtobufCMes
   size_t n = protobuf_c_message_get_packed_size(req);
   int rc = sb_buf_reserve(&cc->out, SB_GRPC_PREFIX + n);
   if (!rc) {
-    uint8_t *p = cc->out.data;
-    p[0] = 0;
-    p[1] = (uint8_t)(n >> 24);
-    p[2] = (uint8_t)(n >> 16);
-    p[3] = (uint8_t)(n >> 8);
-    p[4] = (uint8_t)n;
-    cc->out.len = SB_GRPC_PREFIX + protobuf_c_message_pack(req, p + SB_GRPC_PREFIX);
+    sb_grpc_prefix(cc->out.data, n, 0);
+    cc->out.len = SB_GRPC_PREFIX + protobuf_c_message_pack(req, cc->out.data + SB_GRPC_PREFIX);
   }
   if (!rc && timeout_ms) {
     snprintf(cc->timeout, sizeof cc->timeout, "%um", (unsigned)timeout_ms);

@@ -7,12 +7,13 @@
  * health services, not into rediscovering HPACK.
  *
  * Selector byte:
- *   bits 0-2  the method (table below: all four streaming shapes, reflection v1 and v1alpha,
- *             health);
- *   bit  3    grpc-encoding: gzip (else none), so compressed flags are meaningful;
- *   bit  4    a grpc-timeout header (the deadline timer is armed and torn down);
- *   bits 5-6  DATA frame size (1 byte to 16 KiB): messages cross frame boundaries everywhere;
- *   bit  7    gRPC-Web text (content-type application/grpc-web-text: the body is base64).
+ *   bits 0-2  the method (table below: all four streaming shapes, an empty message,
+ *             reflection v1 and v1alpha, health);
+ *   bits 3-4  the protocol: gRPC, gRPC-Web text (the body is base64), Connect streaming
+ *             (binary envelopes), Connect unary with JSON (the body is one JSON message);
+ *   bit  5    gzip announced for the request (so compressed flags and bodies are meaningful);
+ *   bit  6    a timeout header (the deadline timer is armed and torn down);
+ *   bit  7    DATA frames of 7 bytes (else 16 KiB): messages cross frame boundaries.
  *
  * Handlers answer within the input (no timers), so every call ends when its stream does or when
  * the connection closes; the connection harness (cuts, loop runs, leak checks) is
@@ -32,12 +33,20 @@ static const char *const fuzz_paths[8] = {
     "/grpc.testing.TestService/StreamingOutputCall",
     "/grpc.testing.TestService/StreamingInputCall",
     "/grpc.testing.TestService/FullDuplexCall",
-    "/grpc.testing.TestService/HalfDuplexCall",
+    "/grpc.testing.TestService/EmptyCall",
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
     "/grpc.health.v1.Health/Check",
 };
-static const size_t fuzz_frame_sizes[4] = {1, 7, 512, FUZZ_GRPC_MAX_FRAME};
+/* Per protocol: content-type, its compression header and its timeout header and value. */
+static const struct {
+  const char *ct, *enc, *timeout, *timeout_value;
+} fuzz_protos[4] = {
+    {"application/grpc", "grpc-encoding", "grpc-timeout", "5S"},
+    {"application/grpc-web-text", "grpc-encoding", "grpc-timeout", "5S"},
+    {"application/connect+proto", "connect-content-encoding", "connect-timeout-ms", "5000"},
+    {"application/json", "content-encoding", "connect-timeout-ms", "5000"},
+};
 
 /* ---- handlers: everything the request asks for, bounded, at once ---- */
 
@@ -48,6 +57,12 @@ static uint8_t fuzz_zeros[FUZZ_MAX_BODY];
 static void fill(Grpc__Testing__Payload *p, int32_t size) {
   p->body.data = fuzz_zeros;
   p->body.len = size < 0 ? 0 : size > FUZZ_MAX_BODY ? FUZZ_MAX_BODY : (size_t)size;
+}
+
+static void empty_call(sb_call_t *call, const Grpc__Testing__Empty *req, Grpc__Testing__Empty *res,
+                       void *ud) {
+  (void)req, (void)res, (void)ud;
+  sb_call_finish(call, SB_CODE_OK, NULL);
 }
 
 static void unary_call(sb_call_t *call, const Grpc__Testing__SimpleRequest *req,
@@ -153,6 +168,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (sb_rpc_new(fuzz_srv, &fuzz_rpc) != 0) abort();
   sb_rpc_set_max_recv(fuzz_rpc, FUZZ_MAX_BODY_BYTES / 2);
   static const Grpc__Testing__TestService_Handlers handlers = {
+      .empty_call = empty_call,
       .unary_call = unary_call,
       .streaming_output_call = streaming_output_call,
       .streaming_input_call = streaming_input_call,
@@ -200,7 +216,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint8_t sel = data[0];
   const uint8_t *body = data + 1;
   size_t blen = size - 1;
-  size_t step = fuzz_frame_sizes[(sel >> 5) & 3];
+  size_t step = sel & 128 ? 7 : FUZZ_GRPC_MAX_FRAME;
+  unsigned proto = (sel >> 3) & 3;
 
   uint8_t head[FUZZ_GRPC_HEAD];
   size_t o = 0;
@@ -216,14 +233,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   o += put_str(head + o, fuzz_paths[sel & 7]);
   head[o++] = 0x01; /* :authority */
   o += put_str(head + o, "fuzz");
-  o += put_field(head + o, "content-type",
-                 sel & 128 ? "application/grpc-web-text" : "application/grpc");
+  o += put_field(head + o, "content-type", fuzz_protos[proto].ct);
+  o += put_field(head + o, "connect-protocol-version", "1");
   o += put_field(head + o, "te", "trailers");
   o += put_field(head + o, "grpc-accept-encoding", "identity,gzip");
   o += put_field(head + o, "x-grpc-test-echo-trailing-bin", "q6ur");
   o += put_field(head + o, "x-grpc-test-echo-initial", "value");
-  if (sel & 8) o += put_field(head + o, "grpc-encoding", "gzip");
-  if (sel & 16) o += put_field(head + o, "grpc-timeout", "5S");
+  if (sel & 32) o += put_field(head + o, fuzz_protos[proto].enc, "gzip");
+  if (sel & 64)
+    o += put_field(head + o, fuzz_protos[proto].timeout, fuzz_protos[proto].timeout_value);
   put_frame_head(head + hdr_at, o - block, 0x1, blen ? 0x4 : 0x5, 1); /* END_HEADERS */
 
   /* The body as DATA frames of step bytes, the last one ending the stream. */

@@ -1,6 +1,7 @@
 /*
  * switchboard RPC: services described by a .proto contract, implemented once in C, and served
- * by every call protocol (REST/JSON now; gRPC, gRPC-Web and tRPC on the same tables).
+ * by every call protocol (REST/JSON, gRPC, gRPC-Web and Connect now; tRPC on the same
+ * tables).
  *
  * The contract pipeline (protoc + protoc-c + protoc-gen-switchboard) generates, per service:
  *   - the message structs (protobuf-c),
@@ -11,8 +12,8 @@
  * Handlers. A handler receives the decoded request and a response message that the framework
  * has allocated and initialised. It fills the response (strings, bytes and arrays it sets
  * must come from sb_call_alloc()/sb_call_strdup() or outlive the call) and completes the
- * call with sb_call_finish() — at once, or later from a timer or another thread via
- * sb_call_loop(). A handler never blocks its loop.
+ * call with sb_call_finish() — at once, later from a timer on sb_call_loop(), or from another
+ * thread with sb_call_async_finish(). A handler never blocks its loop.
  *
  * Errors use gRPC's status codes everywhere; each protocol maps them (REST: Google's API design
  * guide mapping to HTTP statuses, with a JSON body {"code","message","details"}).
@@ -232,8 +233,9 @@ void sb_call_finish(sb_call_t *call, sb_code_t code, const char *message);
 int sb_call_field_violation(sb_call_t *call, const char *field, const char *description);
 
 /* For server-streaming and bidirectional methods: sends one message (encoded at once; msg is
- * borrowed). Returns 0, 1 when the transport's buffer is above its high-water mark (the stream is
- * still fine; slow down), or SB_ECANCELED when the client went away. */
+ * borrowed). Returns 0, 1 when the transport's buffer is above its high-water mark (the
+ * stream is still fine; slow down until on_writable), SB_ECANCELED when the client went away,
+ * or SB_ESTATE for other methods or after sb_call_finish(). */
 int sb_call_send(sb_call_t *call, const ProtobufCMessage *msg);
 
 /* ---- streams, metadata, deadlines (every front-end; gRPC uses all of it) ----
@@ -245,9 +247,9 @@ int sb_call_send(sb_call_t *call, const ProtobufCMessage *msg);
  * they register callbacks with sb_call_set_stream() and return; request messages then arrive
  * one by one through on_message, and on_end says the client half-closed. Responses go out
  * with sb_call_send() (bidirectional) or by filling res (client streaming), and the call ends
- * with sb_call_finish() — from a callback, a timer, or (through a uv_async_t on
- * sb_call_loop()) after work on another thread. A front-end that receives the request as one
- * document (REST) delivers it as the only message, then the end.
+ * with sb_call_finish() — from a callback, a timer, or another thread through
+ * sb_call_async_finish(). A front-end that receives the request as one document (REST)
+ * delivers it as the only message, then the end.
  *
  * Flow control. sb_call_send() returning 1 means the transport's buffer is full: stop
  * producing until on_writable. sb_call_pause_recv() stops taking request messages (the

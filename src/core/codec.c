@@ -63,3 +63,26 @@ uint64_t sb_fnv1a(uint64_t h, const void *p, size_t n) {
   }
   return h;
 }
+
+static int hex_value(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+long sb_pct_decode(const char *s, size_t n, char *out, int plus_space) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++, o++) {
+    if (s[i] != '%') {
+      out[o] = plus_space && s[i] == '+' ? ' ' : s[i];
+      continue;
+    }
+    int hi = i + 2 < n ? hex_value(s[i + 1]) : -1, lo = hi < 0 ? -1 : hex_value(s[i + 2]);
+    if (lo < 0) return -1;
+    out[o] = (char)(hi << 4 | lo);
+    i += 2;
+  }
+  out[o] = '\0';
+  return (long)o;
+}

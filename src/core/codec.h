@@ -19,6 +19,10 @@ long sb_base64_decode(const char *s, size_t n, uint8_t *out);
  * Returns the encoded length. */
 size_t sb_base64_encode(const uint8_t *p, size_t n, char *out);
 
+/* Percent-decodes s[0..n) into out (at least n + 1 bytes, NUL-terminated); plus_space turns
+ * '+' into ' ' (form-encoded query strings). Returns the decoded length, or -1 for a '%' not
+ * followed by two hex digits. */
+long sb_pct_decode(const char *s, size_t n, char *out, int plus_space);
 /* The JSON name protoc gives a .proto field name (proto3 JSON mapping): each '_' is dropped
  * and the letter after it capitalised ("update_mask" -> "updateMask"). Applied to a dotted
  * path, each segment converts on its own. out holds strlen(proto_name) + 1 bytes. Returns

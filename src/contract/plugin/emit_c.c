@@ -146,6 +146,24 @@ static void header_service(out_t *o, const sb_model_service_t *s) {
   put(o, "%*sconst %s_Handlers *h, void *ud) {\n", (int)strlen(s->c_lower) + 28, "", s->c_type);
   put(o, "  return sb_rpc_register(rpc, &%s__desc, h, ud);\n", s->c_lower);
   put(o, "}\n");
+  /* Client stubs: typed wrappers over sb_client_call() for the shapes the client carries. */
+  for (size_t i = 0; i < s->n_methods; i++) {
+    const sb_model_method_t *m = &s->methods[i];
+    if (kind_client(m->kind) || kind_bidi(m->kind)) continue;
+    put(o,
+        "\n/* Calls %s on the server behind c (see sb_client_call()); on_message gets each\n"
+        " * %s. */\n",
+        m->name, m->out_type);
+    put(o, "static inline int %s__%s_call(sb_client_t *c, const %s *req,\n", s->c_lower, m->member,
+        m->in_type);
+    int indent = (int)(strlen(s->c_lower) + strlen(m->member) + 25);
+    put(o, "%*suint32_t timeout_ms, sb_client_msg_cb on_message,\n", indent, "");
+    put(o, "%*ssb_client_done_cb on_done, void *ud) {\n", indent, "");
+    put(o,
+        "  return sb_client_call(c, &%s__desc.methods[%zu], &req->base, timeout_ms, on_message,\n"
+        "                        on_done, ud);\n}\n",
+        s->c_lower, i);
+  }
 }
 
 int sb_emit_c_header(const sb_model_file_t *f, sb_buf_t *buf) {
@@ -156,7 +174,10 @@ int sb_emit_c_header(const sb_model_file_t *f, sb_buf_t *buf) {
   put(&o, "\n#define ");
   put_guard(&o, f->base);
   /* sb_model_build() admits only file names that are safe inside quotes. */
-  put(&o, "\n\n#include <switchboard/rpc.h>\n\n#include \"%s.pb-c.h\"\n", f->base);
+  put(&o,
+      "\n\n#include <switchboard/client.h>\n#include <switchboard/rpc.h>\n\n#include "
+      "\"%s.pb-c.h\"\n",
+      f->base);
   put(&o, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
   if (f->n_services == 0) put(&o, "\n/* This file declares no services. */\n");
   for (size_t i = 0; i < f->n_services; i++)

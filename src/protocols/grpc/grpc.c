@@ -33,8 +33,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "contract/pbjson.h"
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/codec.h"
+#include "protocols/grpc/grpc_int.h"
 #include "protocols/grpc/services.h"
 #include "protocols/grpc/wire.h"
 #include "rpc/rpc_int.h"
@@ -51,47 +54,18 @@
 #define GRPC_WEB_ALLOW_HEADERS                                                                     \
   "content-type,x-grpc-web,x-user-agent,grpc-timeout,grpc-encoding,grpc-accept-encoding"
 
-/* What a request speaks, from its content-type. */
-enum grpc_mode {
-  MODE_NONE = 0,     /* not gRPC */
-  MODE_GRPC = 1,     /* application/grpc over HTTP/2 */
-  MODE_WEB = 2,      /* application/grpc-web: binary body, trailers in the body */
-  MODE_WEB_TEXT = 3, /* application/grpc-web-text: the same, base64 */
-};
-
-typedef struct grpc_call {
-  sb_http_req_t *req;      /* held until end_exchange(); NULL after */
-  sb_call_t *call;         /* the call; this struct lives in its arena */
-  sb_grpc_reader_t reader; /* request message framing; owns its buffer */
-  uv_timer_t *timer;       /* deadline timer, or NULL; malloc'd, freed in its close callback */
-  unsigned nmsgs;          /* request messages taken (unary input: must end up 1) */
-  unsigned in_gzip : 1;    /* the request's grpc-encoding is gzip */
-  unsigned out_gzip : 1;   /* the client accepts gzip responses */
-  unsigned invoked : 1;    /* the handler has the call: only sb_call_finish() releases it */
-  unsigned started : 1;    /* response headers sent (no Trailers-Only any more) */
-  unsigned released : 1;   /* release() ran: nothing more may happen on this stream */
-  uint8_t mode;            /* enum grpc_mode */
-  uint8_t text_n;          /* base64 characters held in text (MODE_WEB_TEXT requests) */
-  char text[4];            /* a 4-character group split across body chunks */
-} grpc_call_t;
-
 void sb_rpc_set_max_recv(sb_rpc_t *rpc, size_t bytes) {
   rpc->max_recv = bytes;
 }
 
-/* 1 when ct starts with the media type t, followed by its end, parameters or a +subtype. */
-static int media_is(const char *ct, const char *t) {
-  size_t n = strlen(t);
-  return strncasecmp(ct, t, n) == 0 &&
-         (ct[n] == '\0' || ct[n] == ';' || ct[n] == '+' || ct[n] == ' ');
-}
-
-static enum grpc_mode request_mode(sb_http_req_t *req) {
+/* The protocol of req; *json is set for Connect's JSON codec. */
+static enum grpc_mode request_mode(sb_http_req_t *req, unsigned *json) {
   const char *ct = sb_http_req_header(req, "content-type", NULL);
-  if (!ct) return MODE_NONE;
-  if (media_is(ct, "application/grpc-web-text")) return MODE_WEB_TEXT;
-  if (media_is(ct, "application/grpc-web")) return MODE_WEB;
-  return media_is(ct, GRPC_CT) ? MODE_GRPC : MODE_NONE;
+  *json = 0;
+  if (sb__media_is(ct, "application/grpc-web-text")) return MODE_WEB_TEXT;
+  if (sb__media_is(ct, "application/grpc-web")) return MODE_WEB;
+  if (sb__media_is(ct, GRPC_CT)) return MODE_GRPC;
+  return sb__connect_mode(req, json);
 }
 
 static const sb__svc_t *find_method(sb_rpc_t *rpc, const char *path, size_t *mi);
@@ -105,13 +79,11 @@ static int web_preflight(sb_rpc_t *rpc, sb_http_req_t *req) {
 }
 
 int sb__grpc_match(sb_rpc_t *rpc, sb_http_req_t *req) {
-  return request_mode(req) != MODE_NONE || web_preflight(rpc, req);
+  unsigned json;
+  return request_mode(req, &json) != MODE_NONE || web_preflight(rpc, req);
 }
 
 /* ---- response pieces ---- */
-
-/* Where response fields go: headers, HTTP trailers, or a gRPC-Web trailer frame's payload. */
-typedef int (*field_fn)(void *to, const char *name, const char *value);
 
 static int to_header(void *req, const char *name, const char *value) {
   return sb_http_res_header(req, name, value);
@@ -126,8 +98,7 @@ static int to_block(void *to, const char *name, const char *value) {
   return sb_buf_appendf(to, "%s: %s\r\n", name, value);
 }
 
-/* Adds one metadata entry through put; -bin values go base64. */
-static int put_md(field_fn put, void *to, const sb__md_t *md) {
+int sb__grpc_put_md(sb__field_fn put, void *to, const sb__md_t *md) {
   size_t kl = strlen(md->key);
   int bin = kl > 4 && memcmp(md->key + kl - 4, "-bin", 4) == 0;
   const char *val = (const char *)md->val;
@@ -146,7 +117,8 @@ static int put_md(field_fn put, void *to, const sb__md_t *md) {
 }
 
 /* Adds grpc-status, grpc-message and the handler's trailers through put. */
-static void put_status(grpc_call_t *gc, field_fn put, void *to, sb_code_t code, const char *msg) {
+static void put_status(grpc_call_t *gc, sb__field_fn put, void *to, sb_code_t code,
+                       const char *msg) {
   char num[12];
   snprintf(num, sizeof num, "%d", (int)code);
   put(to, "grpc-status", num);
@@ -157,7 +129,7 @@ static void put_status(grpc_call_t *gc, field_fn put, void *to, sb_code_t code, 
     sb_buf_free(&enc);
   }
   for (const sb__md_t *md = gc && gc->call ? gc->call->res_trailers : NULL; md; md = md->next)
-    put_md(put, to, md);
+    sb__grpc_put_md(put, to, md);
 }
 
 static const char *mode_ct(enum grpc_mode mode) {
@@ -165,7 +137,7 @@ static const char *mode_ct(enum grpc_mode mode) {
 }
 
 /* gRPC-Web answers to a browser's origin: allow it and let scripts read the status. */
-static void put_cors(sb_http_req_t *req, enum grpc_mode mode, const grpc_call_t *gc) {
+void sb__grpc_put_cors(sb_http_req_t *req, enum grpc_mode mode, const grpc_call_t *gc) {
   const char *origin = sb_http_req_header(req, "origin", NULL);
   if (mode < MODE_WEB || !origin) return;
   sb_http_res_header(req, "access-control-allow-origin", origin);
@@ -188,9 +160,9 @@ static void respond_status(sb_http_req_t *req, enum grpc_mode mode, grpc_call_t 
   sb_http_res_header(req, "content-type", mode_ct(mode));
   if (code == SB_CODE_UNIMPLEMENTED)
     sb_http_res_header(req, "grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
-  put_cors(req, mode, gc);
+  sb__grpc_put_cors(req, mode, gc);
   for (const sb__md_t *md = gc ? gc->call->res_headers : NULL; md; md = md->next)
-    put_md(to_header, req, md);
+    sb__grpc_put_md(to_header, req, md);
   put_status(gc, to_header, req, code, msg);
   sb_http_res_end(req);
 }
@@ -227,41 +199,53 @@ static int start_response(grpc_call_t *gc) {
   gc->started = 1;
   gc->call->headers_out = 1;
   sb_http_req_t *req = gc->req;
-  sb_http_res_header(req, "content-type", mode_ct(gc->mode));
-  if (gc->out_gzip) sb_http_res_header(req, "grpc-encoding", "gzip");
-  sb_http_res_header(req, "grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
-  put_cors(req, gc->mode, gc);
+  if (gc->mode == MODE_CONNECT_STREAM) {
+    sb_http_res_header(req, "content-type", sb__connect_ct(gc));
+    if (gc->out_gzip) sb_http_res_header(req, "connect-content-encoding", "gzip");
+    sb_http_res_header(req, "connect-accept-encoding", "gzip");
+  } else {
+    sb_http_res_header(req, "content-type", mode_ct(gc->mode));
+    if (gc->out_gzip) sb_http_res_header(req, "grpc-encoding", "gzip");
+    sb_http_res_header(req, "grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
+  }
+  sb__grpc_put_cors(req, gc->mode, gc);
   for (const sb__md_t *md = gc->call->res_headers; md; md = md->next)
-    put_md(to_header, req, md);
+    sb__grpc_put_md(to_header, req, md);
   return sb_http_res_flush_headers(req);
 }
 
-/* Encodes msg as one length-prefixed message and writes it. Returns as sb_http_res_write(),
- * or SB_ENOMEM. */
+/* Appends msg encoded with the call's codec (protobuf binary, or JSON for Connect's JSON) to
+ * out. Returns 0 or SB_ENOMEM. */
+static int encode(const grpc_call_t *gc, const ProtobufCMessage *msg, sb_buf_t *out) {
+  if (gc->json) {
+    sb_jw_t w;
+    sb_jw_init(&w, out);
+    return sb_pbjson_write(&w, msg, 0);
+  }
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  if (n == 0) return 0; /* an empty message: nothing to pack (and out may have no storage) */
+  int rc = sb_buf_reserve(out, n);
+  if (!rc) out->len += protobuf_c_message_pack(msg, out->data + out->len);
+  return rc;
+}
+
+/* Encodes msg as one length-prefixed message (an envelope, for Connect streams) and writes
+ * it. Returns as sb_http_res_write(), or SB_ENOMEM. */
 static int write_message(grpc_call_t *gc, const ProtobufCMessage *msg) {
   int rc = start_response(gc);
   if (rc) return rc;
-  size_t n = protobuf_c_message_get_packed_size(msg);
-  sb_buf_t out = {0};
-  rc = sb_buf_reserve(&out, SB_GRPC_PREFIX + n);
-  if (!rc) {
-    out.len = SB_GRPC_PREFIX + protobuf_c_message_pack(msg, out.data + SB_GRPC_PREFIX);
-    if (gc->call->compress && gc->out_gzip) {
-      sb_buf_t z = {0};
-      rc = sb_grpc_gzip(out.data + SB_GRPC_PREFIX, n, &z);
-      sb_buf_reset(&out);
-      if (!rc) rc = sb_grpc_frame(&out, sb_buf_head(&z), sb_buf_pending(&z), 1);
-      sb_buf_free(&z);
-    } else {
-      uint8_t *p = out.data;
-      p[0] = 0;
-      p[1] = (uint8_t)(n >> 24);
-      p[2] = (uint8_t)(n >> 16);
-      p[3] = (uint8_t)(n >> 8);
-      p[4] = (uint8_t)n;
-    }
+  sb_buf_t plain = {0}, out = {0};
+  rc = encode(gc, msg, &plain);
+  if (!rc && gc->call->compress && gc->out_gzip) {
+    sb_buf_t z = {0};
+    rc = sb_grpc_gzip(sb_buf_head(&plain), sb_buf_pending(&plain), &z);
+    if (!rc) rc = sb_grpc_frame(&out, sb_buf_head(&z), sb_buf_pending(&z), 1);
+    sb_buf_free(&z);
+  } else if (!rc) {
+    rc = sb_grpc_frame(&out, sb_buf_head(&plain), sb_buf_pending(&plain), 0);
   }
   if (!rc) rc = write_body(gc, gc->req, sb_buf_head(&out), sb_buf_pending(&out));
+  sb_buf_free(&plain);
   sb_buf_free(&out);
   return rc;
 }
@@ -278,8 +262,26 @@ static void end_exchange(grpc_call_t *gc, sb_code_t code, const char *msg) {
   sb_http_req_t *req = gc->req;
   if (gc->timer) uv_timer_stop(gc->timer);
   if (!req) return;
+  /* Connect streams always answer 200 and end with an end-of-stream envelope. */
+  if (gc->mode == MODE_CONNECT_STREAM && !sb_http_req_aborted(req)) start_response(gc);
   gc->req = NULL;
   if (sb_http_req_aborted(req)) {
+    sb_http_res_end(req);
+    return;
+  }
+  if (gc->mode == MODE_CONNECT) {
+    sb__connect_respond(gc, req, code, msg, NULL, 0);
+    return;
+  }
+  if (gc->mode == MODE_CONNECT_STREAM) {
+    sb_buf_t end = {0}, frame = {0};
+    if (!sb__connect_end_payload(gc, code, msg, &end) &&
+        !sb_grpc_frame(&frame, sb_buf_head(&end), sb_buf_pending(&end), 0)) {
+      frame.data[0] = SB_CONNECT_END_STREAM;
+      write_body(gc, req, sb_buf_head(&frame), sb_buf_pending(&frame));
+    }
+    sb_buf_free(&end);
+    sb_buf_free(&frame);
     sb_http_res_end(req);
     return;
   }
@@ -287,7 +289,7 @@ static void end_exchange(grpc_call_t *gc, sb_code_t code, const char *msg) {
     respond_status(req, (enum grpc_mode)gc->mode, gc, code, msg);
     return;
   }
-  if (gc->mode >= MODE_WEB) {
+  if (gc->mode == MODE_WEB || gc->mode == MODE_WEB_TEXT) {
     /* gRPC-Web: the trailers are the body's last frame. */
     sb_buf_t block = {0}, frame = {0};
     put_status(gc, to_block, &block, code, msg);
@@ -313,6 +315,7 @@ static void release(grpc_call_t *gc) {
     gc->timer = NULL;
   }
   sb_grpc_reader_free(&gc->reader);
+  sb_buf_free(&gc->body);
   sb__call_free(gc->call);
 }
 
@@ -331,7 +334,18 @@ static void fail(grpc_call_t *gc, sb_code_t code, const char *msg) {
 
 static void grpc_finish(sb_call_t *call, sb_code_t code, const char *message) {
   grpc_call_t *gc = call->fe;
-  if (gc->req && !call->cancelled) {
+  if (gc->req && !call->cancelled && gc->mode == MODE_CONNECT && code == SB_CODE_OK) {
+    /* Connect unary: the bare response message is the body. */
+    sb_buf_t body = {0};
+    sb_http_req_t *req = gc->req;
+    gc->req = NULL;
+    if (gc->timer) uv_timer_stop(gc->timer);
+    if (encode(gc, call->response, &body))
+      sb__connect_respond(gc, req, SB_CODE_INTERNAL, "response could not be encoded", NULL, 0);
+    else
+      sb__connect_respond(gc, req, SB_CODE_OK, NULL, sb_buf_head(&body), sb_buf_pending(&body));
+    sb_buf_free(&body);
+  } else if (gc->req && !call->cancelled) {
     sb_method_kind_t k = call->method->kind;
     if (code == SB_CODE_OK && (k == SB_METHOD_UNARY || k == SB_METHOD_CLIENT_STREAMING)) {
       int rc = write_message(gc, call->response);
@@ -379,6 +393,32 @@ static int streams_input(const sb_call_t *call) {
          call->method->kind == SB_METHOD_BIDI_STREAMING;
 }
 
+static void *arena_alloc(void *a, size_t n) {
+  return sb_arena_alloc(a, n ? n : 1);
+}
+static void arena_free(void *a, void *p) {
+  (void)a;
+  (void)p; /* the arena goes all at once */
+}
+
+/* Decodes data as a message of desc with the call's codec, allocating from alloc. NULL when
+ * the bytes are not such a message, or out of memory. */
+static ProtobufCMessage *decode(const grpc_call_t *gc, const ProtobufCMessageDescriptor *desc,
+                                ProtobufCAllocator *alloc, const uint8_t *data, size_t len) {
+  if (!gc->json) return protobuf_c_message_unpack(desc, alloc, len, data);
+  ProtobufCMessage *m = alloc->alloc(alloc->allocator_data, desc->sizeof_message);
+  if (!m) return NULL;
+  protobuf_c_message_init(desc, m);
+  sb_pbjson_err_t err;
+  return sb_pbjson_decode(data, len, m, alloc, 0, &err) ? NULL : m;
+}
+
+/* The status of a request message that does not decode: gRPC says INTERNAL, Connect (whose
+ * clients may send JSON by hand) INVALID_ARGUMENT. */
+static sb_code_t bad_message(const grpc_call_t *gc) {
+  return gc->mode >= MODE_CONNECT ? SB_CODE_INVALID_ARGUMENT : SB_CODE_INTERNAL;
+}
+
 /* Decodes one complete request message and hands it on. Returns 0, or -1 after fail(). */
 static int take_message(grpc_call_t *gc, const sb_grpc_msg_t *m) {
   sb_call_t *call = gc->call;
@@ -408,26 +448,29 @@ static int take_message(grpc_call_t *gc, const sb_grpc_msg_t *m) {
   if (!streams_input(call)) {
     /* The one request message of the call: decoded into the call's memory. */
     ProtobufCMessage *req =
-        gc->nmsgs == 1 ? protobuf_c_message_unpack(call->method->input, &call->alloc, len, data)
-                       : NULL;
+        gc->nmsgs == 1 ? decode(gc, call->method->input, &call->alloc, data, len) : NULL;
     if (req)
       call->request = req;
     else
       rc = -1;
     if (rc)
-      fail(gc, SB_CODE_INTERNAL,
+      fail(gc, gc->nmsgs == 1 ? bad_message(gc) : SB_CODE_INTERNAL,
            gc->nmsgs == 1 ? "request message could not be parsed"
                           : "more than one request message for a unary request");
   } else {
-    /* Stream messages are freed after the callback, so a long stream stays bounded. */
-    ProtobufCMessage *req = protobuf_c_message_unpack(call->method->input, NULL, len, data);
+    /* Stream messages live in an arena of their own, freed after the callback, so a long
+     * stream stays bounded. */
+    sb_arena_t arena;
+    sb_arena_init(&arena);
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &arena};
+    ProtobufCMessage *req = decode(gc, call->method->input, &alloc, data, len);
     if (req) {
       sb__call_deliver(call, req);
-      protobuf_c_message_free_unpacked(req, NULL);
     } else {
       rc = -1;
-      fail(gc, SB_CODE_INTERNAL, "request message could not be parsed");
+      fail(gc, bad_message(gc), "request message could not be parsed");
     }
+    sb_arena_free(&arena);
   }
   sb_buf_free(&plain);
   return rc;
@@ -453,6 +496,14 @@ static void on_data(sb_http_req_t *req, const uint8_t *data, size_t len, void *u
   grpc_call_t *gc = ud;
   sb_call_t *call = gc->call;
   (void)req;
+  if (gc->mode == MODE_CONNECT) {
+    /* Connect unary: the body is one bare message, collected up to the message limit. */
+    if (sb_buf_pending(&gc->body) + len > gc->reader.max)
+      fail(gc, SB_CODE_RESOURCE_EXHAUSTED, "message larger than the limit");
+    else if (sb_buf_append(&gc->body, data, len))
+      fail(gc, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
   sb_buf_t plain = {0};
   if (gc->mode == MODE_WEB_TEXT) {
     if (web_text_decode(gc, data, len, &plain)) {
@@ -481,11 +532,35 @@ static void on_data(sb_http_req_t *req, const uint8_t *data, size_t len, void *u
   sb_buf_free(&plain);
 }
 
+/* Connect unary: the collected body (inflated when Content-Encoding said gzip) is the request
+ * message. Returns 0, or -1 after fail(). */
+static int connect_body(grpc_call_t *gc) {
+  sb_buf_t plain = {0};
+  const uint8_t *data = sb_buf_head(&gc->body);
+  size_t len = sb_buf_pending(&gc->body);
+  if (gc->in_gzip) {
+    int rc = sb_grpc_gunzip(data, len, gc->reader.max, &plain);
+    if (rc) {
+      sb_buf_free(&plain);
+      fail(gc, rc == SB_ELIMIT ? SB_CODE_RESOURCE_EXHAUSTED : SB_CODE_INVALID_ARGUMENT,
+           "body could not be decompressed");
+      return -1;
+    }
+    data = sb_buf_head(&plain);
+    len = sb_buf_pending(&plain);
+  }
+  sb_grpc_msg_t m = {data ? data : (const uint8_t *)"", len, 0};
+  int rc = take_message(gc, &m);
+  sb_buf_free(&plain);
+  return rc;
+}
+
 static void on_end(sb_http_req_t *req, void *ud) {
   grpc_call_t *gc = ud;
   sb_call_t *call = gc->call;
   (void)req;
   if (gc->released || !gc->req || call->finished) return;
+  if (gc->mode == MODE_CONNECT && connect_body(gc)) return;
   if (sb_grpc_reader_partial(&gc->reader) || gc->text_n) {
     fail(gc, SB_CODE_INTERNAL, "request ended inside a message");
     return;
@@ -540,21 +615,48 @@ static const sb__svc_t *find_method(sb_rpc_t *rpc, const char *path, size_t *mi)
   return sb__grpc_builtin(rpc, path, mi);
 }
 
+/* An error before the call exists, in the request's protocol. Ends the exchange. */
+static void early_error(sb_http_req_t *req, enum grpc_mode mode, sb_code_t code, const char *msg) {
+  if (mode >= MODE_CONNECT)
+    sb__connect_respond(NULL, req, code, msg, NULL, 0);
+  else
+    respond_status(req, mode, NULL, code, msg);
+}
+
+/* The method kinds mode can carry: browsers (gRPC-Web) send no request streams; Connect's
+ * unary protocol carries unary methods only and its streaming protocol the others. */
+static int mode_carries(enum grpc_mode mode, sb_method_kind_t kind) {
+  int in_stream = kind == SB_METHOD_CLIENT_STREAMING || kind == SB_METHOD_BIDI_STREAMING;
+  switch (mode) {
+  case MODE_WEB:
+  case MODE_WEB_TEXT:
+    return !in_stream;
+  case MODE_CONNECT:
+    return kind == SB_METHOD_UNARY;
+  case MODE_CONNECT_STREAM:
+    return kind != SB_METHOD_UNARY;
+  default:
+    return 1;
+  }
+}
+
 void sb__grpc_handle(sb_http_req_t *req, void *ud) {
   sb_rpc_t *rpc = ud;
-  enum grpc_mode mode = request_mode(req);
+  unsigned json = 0;
+  enum grpc_mode mode = request_mode(req, &json);
   if (mode == MODE_NONE) {
     respond_preflight(req); /* sb__grpc_match() let only these through */
     return;
   }
-  const char *ct = sb_http_req_header(req, "content-type", NULL);
-  size_t n = strcspn(ct, "+; ");
-  if (strcmp(sb_http_req_method(req), "POST") != 0) {
+  int get = strcmp(sb_http_req_method(req), "GET") == 0;
+  if (strcmp(sb_http_req_method(req), "POST") != 0 && !(get && mode == MODE_CONNECT)) {
     sb_http_res_header(req, "allow", "POST");
     sb_http_respond(req, 405, NULL, NULL, 0);
     return;
   }
-  if (ct[n] == '+' && strncasecmp(ct + n, "+proto", 6) != 0) {
+  const char *ct = sb_http_req_header(req, "content-type", NULL);
+  size_t n = ct ? strcspn(ct, "+; ") : 0;
+  if (mode < MODE_CONNECT && ct[n] == '+' && strncasecmp(ct + n, "+proto", 6) != 0) {
     /* Only the protobuf codec is served (application/grpc+json and others are not). */
     sb_http_respond(req, 415, NULL, NULL, 0);
     return;
@@ -566,26 +668,39 @@ void sb__grpc_handle(sb_http_req_t *req, void *ud) {
   size_t mi = 0;
   const sb__svc_t *svc = find_method(rpc, sb_http_req_path(req), &mi);
   if (!svc) {
-    respond_status(req, mode, NULL, SB_CODE_UNIMPLEMENTED, "unknown service or method");
+    early_error(req, mode, SB_CODE_UNIMPLEMENTED, "unknown service or method");
     return;
   }
-  sb_method_kind_t kind = svc->desc->methods[mi].kind;
-  if (mode != MODE_GRPC &&
-      (kind == SB_METHOD_CLIENT_STREAMING || kind == SB_METHOD_BIDI_STREAMING)) {
-    respond_status(req, mode, NULL, SB_CODE_UNIMPLEMENTED,
-                   "gRPC-Web carries no streaming requests");
+  const sb_method_desc_t *method = &svc->desc->methods[mi];
+  if (!mode_carries(mode, method->kind)) {
+    early_error(req, mode, SB_CODE_UNIMPLEMENTED, "this protocol cannot carry this method");
     return;
   }
-  const char *enc = sb_http_req_header(req, "grpc-encoding", NULL);
+  if (get && method->idempotency != SB_IDEMPOTENCY_NO_SIDE_EFFECTS) {
+    sb_http_res_header(req, "allow", "POST");
+    sb__connect_respond(NULL, req, SB_CODE_UNIMPLEMENTED, "GET needs a side-effect-free method",
+                        NULL, 0);
+    return;
+  }
+  /* Each protocol names its compression and deadline headers differently. */
+  const char *enc_h = mode == MODE_CONNECT_STREAM ? "connect-content-encoding"
+                      : mode == MODE_CONNECT      ? "content-encoding"
+                                                  : "grpc-encoding";
+  const char *acc_h = mode == MODE_CONNECT_STREAM ? "connect-accept-encoding"
+                      : mode == MODE_CONNECT      ? "accept-encoding"
+                                                  : "grpc-accept-encoding";
+  const char *enc = sb_http_req_header(req, enc_h, NULL);
   int in_gzip = enc && strcasecmp(enc, "gzip") == 0;
   if (enc && !in_gzip && strcasecmp(enc, "identity") != 0) {
-    respond_status(req, mode, NULL, SB_CODE_UNIMPLEMENTED, "unsupported grpc-encoding");
+    early_error(req, mode, SB_CODE_UNIMPLEMENTED, "unsupported message encoding");
     return;
   }
   uint64_t timeout_ms = 0;
-  const char *to = sb_http_req_header(req, "grpc-timeout", NULL);
-  if (to && sb_grpc_parse_timeout(to, &timeout_ms)) {
-    respond_status(req, mode, NULL, SB_CODE_INVALID_ARGUMENT, "malformed grpc-timeout");
+  const char *to =
+      sb_http_req_header(req, mode >= MODE_CONNECT ? "connect-timeout-ms" : "grpc-timeout", NULL);
+  if (to && (mode >= MODE_CONNECT ? sb__connect_timeout(to, &timeout_ms)
+                                  : sb_grpc_parse_timeout(to, &timeout_ms))) {
+    early_error(req, mode, SB_CODE_INVALID_ARGUMENT, "malformed timeout");
     return;
   }
   uv_loop_t *loop = sb_http_req_loop(req);
@@ -595,18 +710,31 @@ void sb__grpc_handle(sb_http_req_t *req, void *ud) {
   if (!gc || (timeout_ms && !timer)) {
     free(timer);
     if (call) sb__call_free(call);
-    respond_status(req, mode, NULL, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    early_error(req, mode, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
   memset(gc, 0, sizeof *gc);
   gc->req = req;
   gc->call = call;
   gc->mode = (uint8_t)mode;
+  gc->json = json;
   gc->in_gzip = (unsigned)in_gzip;
-  gc->out_gzip =
-      (unsigned)sb_grpc_list_has(sb_http_req_header(req, "grpc-accept-encoding", NULL), "gzip");
+  gc->out_gzip = (unsigned)sb_grpc_list_has(sb_http_req_header(req, acc_h, NULL), "gzip");
   gc->reader.max = rpc->max_recv ? rpc->max_recv : SB_RPC_DEFAULT_MAX_RECV;
   call->fe = gc;
+  if (get) {
+    /* A Connect GET carries its message in the query; the (empty) body then ends it. */
+    unsigned gzip = 0, gjson = 0;
+    if (sb__connect_get_message(req, &gc->body, &gjson, &gzip)) {
+      free(timer);
+      sb__connect_respond(gc, req, SB_CODE_INVALID_ARGUMENT, "bad message in the query", NULL, 0);
+      gc->req = NULL;
+      release(gc);
+      return;
+    }
+    gc->json = gjson;
+    gc->in_gzip = gzip;
+  }
   if (timer) {
     uv_timer_init(loop, timer);
     timer->data = gc;

@@ -57,10 +57,18 @@ void sb_grpc_reader_free(sb_grpc_reader_t *r) {
   sb_buf_free(&r->buf);
 }
 
+void sb_grpc_prefix(uint8_t p[SB_GRPC_PREFIX], size_t len, int compressed) {
+  p[0] = compressed ? 1 : 0;
+  p[1] = (uint8_t)(len >> 24);
+  p[2] = (uint8_t)(len >> 16);
+  p[3] = (uint8_t)(len >> 8);
+  p[4] = (uint8_t)len;
+}
+
 int sb_grpc_frame(sb_buf_t *out, const uint8_t *payload, size_t len, int compressed) {
   if (len > UINT32_MAX) return SB_ELIMIT;
-  uint8_t p[SB_GRPC_PREFIX] = {compressed ? 1 : 0, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
-                               (uint8_t)(len >> 8), (uint8_t)len};
+  uint8_t p[SB_GRPC_PREFIX];
+  sb_grpc_prefix(p, len, compressed);
   int rc = sb_buf_append(out, p, sizeof p);
   if (!rc) rc = sb_buf_append(out, payload, len);
   return rc;

@@ -64,6 +64,8 @@ int sb_grpc_reader_read(sb_grpc_reader_t *r, const uint8_t **data, size_t *len, 
 int sb_grpc_reader_partial(const sb_grpc_reader_t *r);
 void sb_grpc_reader_free(sb_grpc_reader_t *r);
 
+/* Writes the 5-byte prefix of a message of len bytes (len <= UINT32_MAX) into p. */
+void sb_grpc_prefix(uint8_t p[SB_GRPC_PREFIX], size_t len, int compressed);
 /* Appends the prefix and payload of one message to out. Returns 0 or SB_ENOMEM (out may hold
  * part of it then), or SB_ELIMIT for a payload over 4 GiB - 1. */
 int sb_grpc_frame(sb_buf_t *out, const uint8_t *payload, size_t len, int compressed);

@@ -188,27 +188,34 @@ void sb__call_free(sb_call_t *call) {
   free(call);
 }
 
-void sb__call_invoke(sb_call_t *call) {
-  const sb__svc_t *svc = call->svc;
-  if (svc->desc->n_rules) {
-    int n = sb__validate(&call->rpc->patterns, svc->desc, call, call->request);
-    if (n < 0) {
-      sb_call_finish(call, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
-      return;
-    }
-    if (n > 0) {
-      /* The message names the first violation; the details list all of them. */
-      char msg[384];
-      const sb__violation_t *first = call->violations;
-      if (n == 1)
-        snprintf(msg, sizeof msg, "invalid request: %s: %s", first->field, first->description);
-      else
-        snprintf(msg, sizeof msg, "invalid request: %s: %s (and %d more violation%s)", first->field,
-                 first->description, n - 1, n == 2 ? "" : "s");
-      sb_call_finish(call, SB_CODE_INVALID_ARGUMENT, msg);
-      return;
-    }
+int sb__call_validate(sb_call_t *call, const ProtobufCMessage *msg) {
+  const sb_service_desc_t *desc = call->svc->desc;
+  if (!desc->n_rules) return 0;
+  int n = sb__validate(&call->rpc->patterns, desc, call, msg);
+  if (n < 0) {
+    sb_call_finish(call, SB_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    return 1;
   }
+  if (n == 0) return 0;
+  /* The message names the first violation; the details list all of them. */
+  char text[384];
+  const sb__violation_t *first = call->violations;
+  if (n == 1)
+    snprintf(text, sizeof text, "invalid request: %s: %s", first->field, first->description);
+  else
+    snprintf(text, sizeof text, "invalid request: %s: %s (and %d more violation%s)", first->field,
+             first->description, n - 1, n == 2 ? "" : "s");
+  sb_call_finish(call, SB_CODE_INVALID_ARGUMENT, text);
+  return 1;
+}
+
+void sb__call_invoke(sb_call_t *call) {
+  /* Methods that receive a stream validate each message as it arrives (sb__call_deliver);
+   * here the request is the whole, already decoded, input. */
+  sb_method_kind_t k = call->method->kind;
+  if ((k == SB_METHOD_UNARY || k == SB_METHOD_SERVER_STREAMING) &&
+      sb__call_validate(call, call->request))
+    return;
   sb__call_dispatch(call);
 }
 

@@ -107,6 +107,10 @@ sb_call_t *sb__call_new(sb_rpc_t *rpc, const sb__svc_t *svc, size_t mi, const sb
 void sb__call_invoke(sb_call_t *call);
 /* Frees the call, or, while it is held, marks it to be freed by the last release. */
 void sb__call_free(sb_call_t *call);
+/* Checks msg (a request message of the call's method) against the contract's validation
+ * rules. Returns 0 when it passes, or 1 after finishing the call with INVALID_ARGUMENT (or
+ * RESOURCE_EXHAUSTED when out of memory). */
+int sb__call_validate(sb_call_t *call, const ProtobufCMessage *msg);
 
 /* ---- streams (rpc/stream.c) ---- */
 /* The dispatch step of sb__call_invoke(): calls the handler, answers UNIMPLEMENTED for a

@@ -46,6 +46,14 @@ void sb__call_dispatch(sb_call_t *call) {
 void sb__call_deliver(sb_call_t *call, const ProtobufCMessage *msg) {
   if (call->finished || call->cancelled || !call->stream.on_message) return;
   sb__call_hold(call);
+  /* Each message of a client stream meets the contract's rules before the handler sees it;
+   * a violation ends the call with INVALID_ARGUMENT. */
+  if ((call->method->kind == SB_METHOD_CLIENT_STREAMING ||
+       call->method->kind == SB_METHOD_BIDI_STREAMING) &&
+      sb__call_validate(call, msg)) {
+    sb__call_release(call);
+    return;
+  }
   call->stream.on_message(call, msg, call->stream.ud);
   sb__call_release(call);
 }

@@ -29,6 +29,7 @@
 
 #include "contract/json.h"
 #include "contract/pbjson.h"
+#include "core/codec.h"
 #include "core/buf.h"
 #include "protocols/rest/docs.h"
 #include "rpc/idempotency.h"
@@ -226,31 +227,11 @@ static int split(const char *path, span_t *segs, unsigned *n) {
   }
 }
 
-static int unhex(char c) {
-  return c >= '0' && c <= '9'   ? c - '0'
-         : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                : -1;
-}
-
-/* Percent-decodes s into out (cap bytes); plus_space turns '+' into ' ' (query strings).
- * Returns the decoded length or -1 on a bad escape or overflow. */
+/* Percent-decodes s[0..n) into out (cap bytes, NUL-terminated) with core/codec's decoder.
+ * Returns the decoded length, or -1 for bad escapes or when it might not fit. */
 static long pct_decode(const char *s, size_t n, char *out, size_t cap, int plus_space) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (o + 1 >= cap) return -1;
-    if (s[i] == '%') {
-      if (i + 2 >= n) return -1;
-      int a = unhex(s[i + 1]), b = unhex(s[i + 2]);
-      if (a < 0 || b < 0) return -1;
-      out[o++] = (char)(a * 16 + b);
-      i += 2;
-    } else {
-      out[o++] = plus_space && s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  out[o] = '\0';
-  return (long)o;
+  if (n >= cap) return -1; /* decoding never lengthens: n + 1 bytes always suffice */
+  return sb_pct_decode(s, n, out, plus_space);
 }
 
 /* Matches req path segments against r; fills caps[v] with each variable's span. */

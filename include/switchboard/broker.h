@@ -1,0 +1,304 @@
+/*
+ * The broker: durable work queues (SQS semantics) on the journal, driven from any thread.
+ *
+ * ## Threads and callbacks
+ *
+ * A broker owns one thread (its "shard") that owns every queue's state. Every function below
+ * is thread-safe: it copies its arguments, hands the operation to the shard and returns at
+ * once. The operation's callback then runs ON THE BROKER THREAD, exactly once, when the
+ * operation is complete — for writes, after the journal acknowledged them under the queue's
+ * fsync policy (with the default, after the fdatasync covering them). A callback must be
+ * short and must not block; a front-end copies what it needs and completes its request on its
+ * own loop (sb_call_async_finish() does that hand-off). Callbacks may start new broker
+ * operations. The result passed to a callback is borrowed for the duration of the callback.
+ *
+ * ## Messages
+ *
+ * A message is a body, attributes (name, type, value: SQS message attributes, Kafka and AMQP
+ * headers), and system fields (FIFO group and deduplication id, trace header). It gets a
+ * stable id (a UUID string) when it is first accepted; the id never changes — not on
+ * redelivery, not when the message moves to a dead-letter queue and back — so consumers can
+ * be idempotent by id (sb_dedup_* helps them). Each delivery gets a new receipt handle; only
+ * the newest handle of a message can delete it or change its visibility.
+ *
+ * ## Durability
+ *
+ * A send is acknowledged after the record holding the message is durable; a delete after the
+ * record of the delete is. After a crash: every acknowledged send is there, every acknowledged
+ * delete stays deleted, messages that were in flight are visible again, and receive counts are
+ * at least those of every receive whose record reached the disk (receives are recorded
+ * without waiting for the disk, so a count may fall behind by the receives of the last
+ * moments before the crash).
+ */
+#ifndef SWITCHBOARD_BROKER_H
+#define SWITCHBOARD_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_BROKER_NAME_MAX 80    /* bytes of a queue name: [A-Za-z0-9_-], ".fifo" suffix */
+#define SB_BROKER_ID_LEN 36      /* a message id: a UUID in its 8-4-4-4-12 text form */
+#define SB_BROKER_RECEIPT_LEN 56 /* a receipt handle's text form */
+#define SB_BROKER_BATCH_MAX 10   /* messages per send, receive, delete or visibility batch */
+#define SB_BROKER_MESSAGE_MAX (1u << 20)     /* bytes of body plus attributes, at most */
+#define SB_BROKER_ATTRS_MAX 64               /* attributes per message */
+#define SB_BROKER_GROUP_MAX 128              /* bytes of a FIFO group or deduplication id */
+#define SB_BROKER_WAIT_MAX_MS 20000          /* longest long poll */
+#define SB_BROKER_VISIBILITY_MAX_MS 43200000 /* 12 hours */
+#define SB_BROKER_DELAY_MAX_MS 900000        /* 15 minutes */
+#define SB_BROKER_DEDUP_WINDOW_MS 300000     /* FIFO deduplication window: 5 minutes */
+#define SB_BROKER_TAGS_MAX 50                /* tags (and extra attributes) per queue */
+
+typedef struct sb_broker sb_broker_t;
+
+typedef enum sb_broker_fsync {
+  SB_BROKER_FSYNC_ALWAYS = 0, /* acknowledge after the covering fdatasync (the default) */
+  SB_BROKER_FSYNC_INTERVAL,   /* acknowledge after write; fdatasync every fsync_interval_ms */
+  SB_BROKER_FSYNC_NEVER,      /* acknowledge after write; the kernel decides */
+} sb_broker_fsync_t;
+
+/* Options of sb_broker_open(). Start from sb_broker_opts_default(). */
+typedef struct sb_broker_opts {
+  const char *data_dir;        /* directory of the broker's state; borrowed during open */
+  uint64_t disk_reserve_bytes; /* sends that would leave less free disk fail SB_ENOSPC */
+  uint64_t segment_bytes;      /* journal segment size; 0 for the journal's default */
+} sb_broker_opts_t;
+
+/* A name/value pair a queue keeps for its front-end (tags, protocol-specific attributes). */
+typedef struct sb_broker_kv {
+  const char *name;  /* NUL-terminated */
+  const char *value; /* NUL-terminated */
+} sb_broker_kv_t;
+
+/* A queue's configuration. Start from sb_queue_config_default(). Times are in milliseconds. */
+typedef struct sb_queue_config {
+  uint32_t visibility_ms;     /* lease of a receive, 0..SB_BROKER_VISIBILITY_MAX_MS; 30 s */
+  uint32_t delay_ms;          /* default delay of a send, 0..SB_BROKER_DELAY_MAX_MS; 0 */
+  uint64_t retention_ms;      /* messages older than this are dropped; 4 days */
+  uint32_t max_message_bytes; /* body plus attributes, 1..SB_BROKER_MESSAGE_MAX; 256 KiB */
+  uint32_t receive_wait_ms;   /* default long poll, 0..SB_BROKER_WAIT_MAX_MS; 0 */
+  uint64_t max_messages;      /* sends beyond this depth fail SB_ELIMIT; 0 = no limit */
+  uint32_t max_receive_count; /* receives before the move to dead_letter; 0 = never */
+  char dead_letter[SB_BROKER_NAME_MAX + 1]; /* dead-letter queue's name, "" for none */
+  bool fifo;                  /* message groups and deduplication; name ends in ".fifo" */
+  bool content_dedup;         /* FIFO: a send without a dedup id uses SHA-256 of the body */
+  sb_broker_fsync_t fsync;    /* durability of this queue's journal */
+  uint32_t fsync_interval_ms; /* for SB_BROKER_FSYNC_INTERVAL */
+} sb_queue_config_t;
+
+/* A message attribute. In a send everything is borrowed for the call; in a result, borrowed
+ * for the callback. type may be empty (Kafka headers have none). Names never start with ':'
+ * (reserved for system fields). */
+typedef struct sb_broker_attr {
+  const char *name;  /* name_len bytes */
+  size_t name_len;   /* 1..255 */
+  const char *type;  /* type_len bytes: "String", "Number", "Binary", "String.custom", ... */
+  size_t type_len;   /* 0..255 */
+  const void *value; /* value_len bytes */
+  size_t value_len;  /* bytes at value */
+} sb_broker_attr_t;
+
+/* A message to send. Borrowed for the call. */
+typedef struct sb_broker_msg {
+  const void *body;              /* body_len bytes */
+  size_t body_len;               /* bytes at body */
+  const sb_broker_attr_t *attrs; /* n_attrs attributes, or NULL */
+  size_t n_attrs;                /* <= SB_BROKER_ATTRS_MAX */
+  const char *group;             /* FIFO message group (required on FIFO queues), or NULL */
+  size_t group_len;              /* 1..SB_BROKER_GROUP_MAX when group is set */
+  const char *dedup;             /* FIFO deduplication id, or NULL */
+  size_t dedup_len;              /* 1..SB_BROKER_GROUP_MAX when dedup is set */
+  const char *trace;             /* trace header (AWSTraceHeader), or NULL */
+  size_t trace_len;              /* bytes at trace */
+  int32_t delay_ms;              /* -1: the queue's delay; else 0..SB_BROKER_DELAY_MAX_MS */
+} sb_broker_msg_t;
+
+/* The outcome of one message of a send. */
+typedef struct sb_broker_sent {
+  int status;                    /* 0 or a negative SB_E* code for this message */
+  char id[SB_BROKER_ID_LEN + 1]; /* the message id (on a dedup hit, the original's) */
+  uint64_t seq;                  /* the message's sequence number (its journal offset) */
+  bool duplicate;                /* a FIFO dedup hit: nothing new was stored */
+} sb_broker_sent_t;
+
+/* One delivered message; every pointer is borrowed for the callback. */
+typedef struct sb_broker_delivery {
+  char id[SB_BROKER_ID_LEN + 1];           /* stable message id */
+  char receipt[SB_BROKER_RECEIPT_LEN + 1]; /* this delivery's receipt handle */
+  uint64_t seq;                            /* sequence number (journal offset) */
+  const uint8_t *body;                     /* body_len bytes */
+  size_t body_len;                         /* bytes at body */
+  const sb_broker_attr_t *attrs;           /* n_attrs attributes, as sent */
+  size_t n_attrs;                          /* count */
+  const char *group, *dedup, *trace;       /* system fields or NULL; NUL-terminated */
+  int64_t sent_ms;                         /* when the message was first accepted */
+  int64_t first_receive_ms;                /* first delivery (this one if receive_count is 1) */
+  uint32_t receive_count;                  /* deliveries so far, this one included */
+  const char *dlq_source;                  /* on a dead-lettered message: its source queue */
+  uint32_t dlq_receive_count;              /* receives in the source queue */
+  int64_t dlq_first_receive_ms;            /* first receive in the source queue */
+  int64_t dlq_last_receive_ms;             /* last receive in the source queue */
+} sb_broker_delivery_t;
+
+/* Depth and age of a queue. */
+typedef struct sb_queue_stats {
+  uint64_t visible;       /* messages available now */
+  uint64_t in_flight;     /* received, not deleted, lease not expired */
+  uint64_t delayed;       /* sent with a delay that has not passed */
+  int64_t oldest_ms;      /* send time of the oldest stored message; 0 when empty */
+  uint64_t sent;          /* messages accepted since start */
+  uint64_t received;      /* deliveries since start */
+  uint64_t deleted;       /* deletes since start */
+  uint64_t dead_lettered; /* moved to the dead-letter queue since start */
+  uint64_t expired;       /* dropped by retention since start */
+} sb_queue_stats_t;
+
+/* A queue as the broker knows it. */
+typedef struct sb_queue_info {
+  const char *name;         /* borrowed */
+  sb_queue_config_t config; /* its configuration */
+  const sb_broker_kv_t *kv; /* n_kv front-end attributes and tags, sorted by name */
+  size_t n_kv;              /* count */
+  int64_t created_ms;       /* creation time */
+  int64_t modified_ms;      /* last configuration change */
+  sb_queue_stats_t stats;   /* depth now */
+} sb_queue_info_t;
+
+typedef enum sb_move_state {
+  SB_MOVE_RUNNING = 0,
+  SB_MOVE_COMPLETED,
+  SB_MOVE_CANCELLED,
+  SB_MOVE_FAILED,
+} sb_move_state_t;
+
+/* A move task: messages of a dead-letter queue moved back to their source or another queue. */
+typedef struct sb_move_task {
+  char handle[40];                          /* task handle */
+  char source[SB_BROKER_NAME_MAX + 1];      /* the dead-letter queue */
+  char destination[SB_BROKER_NAME_MAX + 1]; /* "" = each message's own source queue */
+  uint32_t rate;                            /* messages per second; 0 = as fast as possible */
+  sb_move_state_t state;                    /* progress */
+  uint64_t moved;                           /* messages moved so far */
+  uint64_t to_move;                         /* messages in the dead-letter queue at start */
+  int64_t started_ms;                       /* when it started */
+  char failure[128];                        /* why it failed, "" otherwise */
+} sb_move_task_t;
+
+/* Results: which members are set depends on the operation (see each function). */
+typedef struct sb_broker_result {
+  const sb_broker_sent_t *sent;           /* send: one per message, in order */
+  const sb_broker_delivery_t *deliveries; /* receive, peek: the messages */
+  size_t n;                               /* entries in sent / deliveries / statuses / tasks */
+  const int *statuses;                    /* delete, change visibility: per receipt, 0 or code */
+  const sb_queue_info_t *queue;           /* get: the queue */
+  const char *const *names;               /* list: queue names, sorted */
+  size_t n_names;                         /* count */
+  const char *next_token;                 /* list: continue after this name, or NULL at end */
+  const sb_move_task_t *tasks;            /* move start (one) and move list */
+  uint64_t count;                         /* purge: messages removed */
+} sb_broker_result_t;
+
+/* The one callback shape: status 0 or a negative SB_E* code for the whole operation; r is
+ * never NULL and is borrowed for the call. Runs on the broker thread. */
+typedef void (*sb_broker_cb)(void *arg, int status, const sb_broker_result_t *r);
+
+void sb_broker_opts_default(sb_broker_opts_t *o);
+void sb_queue_config_default(sb_queue_config_t *c);
+
+/* Opens the broker stored in opts->data_dir (creating it), recovers every queue and starts
+ * the broker thread. Returns 0 and sets *out (close with sb_broker_close()); SB_EINVAL;
+ * SB_ESTATE (another process holds the directory); SB_ENOMEM; -errno. */
+int sb_broker_open(const sb_broker_opts_t *opts, sb_broker_t **out);
+
+/* Finishes pending operations (long polls end empty), stops the thread, closes the
+ * journals and frees b. Call from a thread other than the broker's. */
+void sb_broker_close(sb_broker_t *b);
+
+/* Checks a queue name: 1..80 of [A-Za-z0-9_-], FIFO queues end in ".fifo". Returns 0 or
+ * SB_EINVAL. */
+int sb_broker_check_name(const char *name, bool fifo);
+
+/* Every operation below returns 0 when the operation was handed to the broker (cb will run
+ * exactly once), or SB_EINVAL (bad arguments), SB_ESTATE (the broker is closing) or
+ * SB_ENOMEM — then cb never runs. Status codes passed to cb: SB_ENOTFOUND (no such queue),
+ * SB_EINVAL, SB_ELIMIT (depth or size limit), SB_ENOSPC (disk reserve), SB_ESTATE (a stale
+ * receipt handle, a queue in use), -errno. */
+
+/* Creates a queue, or checks that an existing one has the same configuration (SB_ESTATE
+ * when it differs). kv are front-end attributes and tags to keep with it. r->queue is set. */
+int sb_queue_create(sb_broker_t *b, const char *name, const sb_queue_config_t *c,
+                    const sb_broker_kv_t *kv, size_t n_kv, sb_broker_cb cb, void *arg);
+/* Replaces a queue's configuration (FIFO-ness cannot change: SB_EINVAL) and sets the given
+ * kv pairs (an empty value removes one). r->queue is set. */
+int sb_queue_update(sb_broker_t *b, const char *name, const sb_queue_config_t *c,
+                    const sb_broker_kv_t *kv, size_t n_kv, sb_broker_cb cb, void *arg);
+/* Deletes a queue and its messages. */
+int sb_queue_delete(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg);
+/* r->queue: configuration, attributes and depth. */
+int sb_queue_get(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg);
+/* r->names: queues whose name starts with prefix (NULL for all) and sorts after `after`
+ * (NULL to start), at most max (1..1000); r->next_token when more follow. */
+int sb_queue_list(sb_broker_t *b, const char *prefix, const char *after, size_t max,
+                  sb_broker_cb cb, void *arg);
+/* r->names: the queues whose dead-letter queue is `name`. */
+int sb_queue_dlq_sources(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg);
+
+/* Sends n (1..SB_BROKER_BATCH_MAX) messages; r->sent has one outcome per message (status 0
+ * only once the message is durable). The operation's status is 0 unless it failed as a
+ * whole (no such queue). */
+int sb_queue_send(sb_broker_t *b, const char *queue, const sb_broker_msg_t *msgs, size_t n,
+                  sb_broker_cb cb, void *arg);
+/* Receives up to max (1..SB_BROKER_BATCH_MAX) messages, leasing each for visibility_ms (-1:
+ * the queue's). When none is visible, waits up to wait_ms (-1: the queue's default) for one.
+ * A message received more than the queue's max_receive_count times moves to its dead-letter
+ * queue instead of being delivered. r->deliveries. */
+int sb_queue_receive(sb_broker_t *b, const char *queue, size_t max, int64_t visibility_ms,
+                     int64_t wait_ms, sb_broker_cb cb, void *arg);
+/* Deletes by receipt handles (1..SB_BROKER_BATCH_MAX); r->statuses per handle: 0, SB_EINVAL
+ * (not a handle of this queue), SB_ESTATE (stale: the message was received again since). A
+ * handle of a message already deleted succeeds. */
+int sb_queue_delete_msgs(sb_broker_t *b, const char *queue, const char *const *receipts, size_t n,
+                         sb_broker_cb cb, void *arg);
+/* Sets the remaining lease of received messages to visibility_ms from now (0 makes them
+ * visible at once). r->statuses per handle as for delete; SB_ENOTFOUND for a message that
+ * is gone. */
+int sb_queue_change_visibility(sb_broker_t *b, const char *queue, const char *const *receipts,
+                               size_t n, int64_t visibility_ms, sb_broker_cb cb, void *arg);
+/* Removes every message; r->count. */
+int sb_queue_purge(sb_broker_t *b, const char *queue, sb_broker_cb cb, void *arg);
+/* Lists up to max stored messages without leasing them (a dry run for a redrive), in
+ * sequence order from seq `from`; when attr_name is not NULL, only messages having that
+ * attribute (with value attr_value unless NULL). r->deliveries (receipts are empty). */
+int sb_queue_peek(sb_broker_t *b, const char *queue, uint64_t from, size_t max,
+                  const char *attr_name, const char *attr_value, sb_broker_cb cb, void *arg);
+
+/* Starts moving the messages of dead-letter queue `source` to `destination` (NULL: each one
+ * back to the queue it was dead-lettered from) at `rate` messages per second (0: no limit).
+ * At most one running task per source (SB_ESTATE). r->tasks has the new task. Messages keep
+ * their id, body and attributes. */
+int sb_move_start(sb_broker_t *b, const char *source, const char *destination, uint32_t rate,
+                  sb_broker_cb cb, void *arg);
+/* Cancels a running task; r->tasks has it. SB_ENOTFOUND, SB_ESTATE when not running. */
+int sb_move_cancel(sb_broker_t *b, const char *handle, sb_broker_cb cb, void *arg);
+/* r->tasks: the tasks of source (NULL: all), newest first, at most max. */
+int sb_move_list(sb_broker_t *b, const char *source, size_t max, sb_broker_cb cb, void *arg);
+
+/* Formats a receipt handle; sb_broker_parse_receipt() reverses it. Exposed for tests and
+ * front-ends that need to tell a malformed handle (0 / SB_EINVAL) from a stale one. */
+int sb_broker_parse_receipt(const char *s, uint64_t *queue_id, uint64_t *seq, uint32_t *count);
+
+/* --- consumer-side deduplication --------------------------------------------------------- */
+
+/* A bounded set of message ids seen recently, for consumers that must process each message
+ * once although delivery is at least once: remember the id after processing, skip ids
+ * already remembered. Holds at most `capacity` ids, evicting the oldest; ids older than
+ * ttl_ms are forgotten. Not thread-safe; caller frees with sb_dedup_free(). */
+typedef struct sb_dedup sb_dedup_t;
+int sb_dedup_new(size_t capacity, int64_t ttl_ms, sb_dedup_t **out);
+/* Returns 1 when id was seen within ttl (nothing changes), 0 after remembering it now, or
+ * SB_EINVAL for an empty id. */
+int sb_dedup_check_and_add(sb_dedup_t *d, const char *id, size_t len, int64_t now_ms);
+void sb_dedup_free(sb_dedup_t *d);
+
+#endif

@@ -43,10 +43,23 @@ static int cmd_serve(int argc, char **argv) {
       return 1;
     }
   }
+  /* The broker recovers every queue before the listeners open, so the first request already
+   * sees everything acknowledged before a crash. */
+  sb_broker_opts_t bopts;
+  sb_broker_opts_default(&bopts);
+  bopts.data_dir = opts.data_dir;
+  sb_broker_t *broker = NULL;
+  int rc = sb_broker_open(&bopts, &broker);
+  if (rc) {
+    sb_log(SB_LOG_ERROR, "broker_open_failed", "path=%s error=\"%s\"", opts.data_dir,
+           sb_strerror(rc));
+    return 1;
+  }
   sb_server_t *srv;
-  int rc = sb_server_new(&opts.server, &srv);
+  rc = sb_server_new(&opts.server, &srv);
   if (rc) {
     sb_log(SB_LOG_ERROR, "config_invalid", "error=\"%s\"", sb_strerror(rc));
+    sb_broker_close(broker);
     return 1;
   }
   /* The RPC registry serves /openapi.json and /docs (Swagger UI) from the start; the
@@ -61,6 +74,7 @@ static int cmd_serve(int argc, char **argv) {
            sb_strerror(rc));
   sb_server_free(srv);
   sb_rpc_free(rpc);
+  sb_broker_close(broker);
   return rc ? 1 : 0;
 }
 

@@ -48,7 +48,8 @@
 #define SB_BROKER_VISIBILITY_MAX_MS 43200000 /* 12 hours */
 #define SB_BROKER_DELAY_MAX_MS 900000        /* 15 minutes */
 #define SB_BROKER_DEDUP_WINDOW_MS 300000     /* FIFO deduplication window: 5 minutes */
-#define SB_BROKER_TAGS_MAX 50                /* tags (and extra attributes) per queue */
+#define SB_BROKER_KV_MAX                                                                           \
+  100 /* front-end attributes and tags kept per queue, topic or subscription */
 
 typedef struct sb_broker sb_broker_t;
 

@@ -327,7 +327,7 @@ static void timer_fired(uv_timer_t *t) {
 /* --- the catalog -------------------------------------------------------------------------- */
 
 typedef struct rec_hdrs {
-  sb_journal_header_t h[32 + SB_BROKER_TAGS_MAX * 2];
+  sb_journal_header_t h[32 + SB_BROKER_KV_MAX];
   size_t n;
   char num[32][24]; /* decimal values */
   size_t n_num;
@@ -372,10 +372,10 @@ static int catalog_put_queue(sb_broker_t *b, const sb__queue_t *q, sb__op_t *op)
   rh_num(&r, "content_dedup", c->content_dedup);
   rh_num(&r, "fsync", c->fsync);
   rh_num(&r, "fsync_ms", c->fsync_interval_ms);
-  char names[SB_BROKER_TAGS_MAX][260];
-  for (size_t i = 0; i < q->n_kv && i < SB_BROKER_TAGS_MAX; i++) {
-    snprintf(names[i], sizeof names[i], "x:%s", q->kv[2 * i]);
-    rh_str(&r, names[i], q->kv[2 * i + 1]);
+  char names[SB_BROKER_KV_MAX][260];
+  for (size_t i = 0; i < q->kv.n; i++) {
+    snprintf(names[i], sizeof names[i], "x:%s", q->kv.kv[2 * i]);
+    rh_str(&r, names[i], q->kv.kv[2 * i + 1]);
   }
   char key[1 + SB_BROKER_NAME_MAX];
   key[0] = 'q';
@@ -444,47 +444,6 @@ static sb__queue_t *queue_alloc(const char *name, const sb_queue_config_t *c) {
   return q;
 }
 
-/* kv handling: q->kv is a sorted array of (name, value) string pairs. */
-static int kv_set(sb__queue_t *q, const char *name, const char *value) {
-  size_t i = 0;
-  while (i < q->n_kv && strcmp(q->kv[2 * i], name) < 0)
-    i++;
-  bool exists = i < q->n_kv && strcmp(q->kv[2 * i], name) == 0;
-  if (!*value) {
-    if (!exists) return 0;
-    free(q->kv[2 * i]);
-    free(q->kv[2 * i + 1]);
-    memmove(q->kv + 2 * i, q->kv + 2 * i + 2, (q->n_kv - i - 1) * 2 * sizeof *q->kv);
-    q->n_kv--;
-    return 0;
-  }
-  char *v = strdup(value);
-  if (!v) return SB_ENOMEM;
-  if (exists) {
-    free(q->kv[2 * i + 1]);
-    q->kv[2 * i + 1] = v;
-    return 0;
-  }
-  if (q->n_kv >= SB_BROKER_TAGS_MAX * 2) {
-    free(v);
-    return SB_ELIMIT;
-  }
-  char *n = strdup(name);
-  char **nk = realloc(q->kv, (q->n_kv + 1) * 2 * sizeof *nk);
-  if (!n || !nk) {
-    free(n);
-    free(v);
-    if (nk) q->kv = nk;
-    return SB_ENOMEM;
-  }
-  q->kv = nk;
-  memmove(q->kv + 2 * i + 2, q->kv + 2 * i, (q->n_kv - i) * 2 * sizeof *q->kv);
-  q->kv[2 * i] = n;
-  q->kv[2 * i + 1] = v;
-  q->n_kv++;
-  return 0;
-}
-
 static void catalog_queue_record(sb_broker_t *b, const sb_journal_record_t *r) {
   char name[SB_BROKER_NAME_MAX + 1];
   if (r->key_len < 2 || r->key_len > 1 + SB_BROKER_NAME_MAX) return;
@@ -517,9 +476,7 @@ static void catalog_queue_record(sb_broker_t *b, const sb_journal_record_t *r) {
   c.fsync_interval_ms = (uint32_t)hdr_num(r, "fsync_ms");
   if (old) {
     queue_unlist(b, old);
-    for (size_t i = 0; i < old->n_kv * 2; i++)
-      free(old->kv[i]);
-    free(old->kv);
+    sb__queue_close(old); /* never opened: frees its attributes only */
     free(old);
   }
   sb__queue_t *q = queue_alloc(name, &c);
@@ -536,7 +493,7 @@ static void catalog_queue_record(sb_broker_t *b, const sb_journal_record_t *r) {
     char kn[256], kvv[1024];
     snprintf(kn, sizeof kn, "%.*s", (int)(nl - 2), (const char *)n + 2);
     snprintf(kvv, sizeof kvv, "%.*s", (int)vl, (const char *)v);
-    kv_set(q, kn, kvv);
+    sb__kvs_set(&q->kv, kn, kvv);
   }
   if (queue_insert(b, q)) {
     sb__queue_close(q);
@@ -637,16 +594,12 @@ static void sweep_fired(uv_timer_t *t) {
 
 static sb_queue_info_t *make_info(sb__op_t *op, const sb__queue_t *q) {
   sb_queue_info_t *in = sb_arena_alloc(&op->arena, sizeof *in);
-  sb_broker_kv_t *kv = sb_arena_alloc(&op->arena, (q->n_kv + 1) * sizeof *kv);
+  sb_broker_kv_t *kv = sb__kvs_export(&q->kv, &op->arena);
   if (!in || !kv) return NULL;
   in->name = sb_arena_strndup(&op->arena, q->name, strlen(q->name));
   in->config = q->cfg;
-  for (size_t i = 0; i < q->n_kv; i++) {
-    kv[i].name = sb_arena_strndup(&op->arena, q->kv[2 * i], strlen(q->kv[2 * i]));
-    kv[i].value = sb_arena_strndup(&op->arena, q->kv[2 * i + 1], strlen(q->kv[2 * i + 1]));
-  }
   in->kv = kv;
-  in->n_kv = q->n_kv;
+  in->n_kv = q->kv.n;
   in->created_ms = q->created_ms;
   in->modified_ms = q->modified_ms;
   sb__queue_fill_stats(q, &in->stats);
@@ -714,7 +667,7 @@ static void run_create(sb_broker_t *b, sb__op_t *op) {
   q->created_ms = q->modified_ms = sb__now_ms();
   int rc = 0;
   for (size_t i = 0; i < op->n_kv && !rc; i++)
-    rc = kv_set(q, op->kv[i].name, op->kv[i].value);
+    rc = sb__kvs_set(&q->kv, op->kv[i].name, op->kv[i].value);
   if (!rc) rc = sb__queue_open(b, q);
   if (!rc) rc = queue_insert(b, q);
   if (rc) {
@@ -743,7 +696,7 @@ static void run_update(sb_broker_t *b, sb__queue_t *q, sb__op_t *op) {
   q->modified_ms = sb__now_ms();
   int rc = 0;
   for (size_t i = 0; i < op->n_kv && !rc; i++)
-    rc = kv_set(q, op->kv[i].name, op->kv[i].value);
+    rc = sb__kvs_set(&q->kv, op->kv[i].name, op->kv[i].value);
   if (rc) {
     sb__op_finish(b, op, rc);
     return;
@@ -1042,7 +995,7 @@ static int name_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_brok
 }
 
 static int copy_kv(sb__op_t *op, const sb_broker_kv_t *kv, size_t n) {
-  if (n > SB_BROKER_TAGS_MAX * 2) return SB_EINVAL;
+  if (n > SB_BROKER_KV_MAX) return SB_EINVAL;
   if (!n) return 0;
   op->kv = sb_arena_alloc(&op->arena, n * sizeof *op->kv);
   if (!op->kv) return SB_ENOMEM;

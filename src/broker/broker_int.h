@@ -85,6 +85,13 @@
 #define SB__CATALOG_COMPACT (4u << 20) /* compact the catalog beyond this many bytes */
 
 typedef struct sb__queue sb__queue_t;
+
+/* Front-end attributes kept with a queue, topic or subscription: kv[2i] names, kv[2i+1]
+ * values, sorted by name, all owned. */
+typedef struct sb__kvs {
+  char **kv; /* 2 * n strings; owned */
+  size_t n;  /* pairs; n <= SB_BROKER_KV_MAX */
+} sb__kvs_t;
 typedef struct sb__op sb__op_t;
 
 /* Message states in a queue's RAM index. */
@@ -150,8 +157,7 @@ struct sb__queue {
   char name[SB_BROKER_NAME_MAX + 1];
   uint64_t id;           /* directory and receipt-handle number */
   sb_queue_config_t cfg; /* current configuration */
-  char **kv;             /* n_kv * 2 strings (name, value), sorted by name; owned */
-  size_t n_kv;           /* pairs */
+  sb__kvs_t kv;          /* front-end attributes and tags */
   int64_t created_ms, modified_ms;
   sb_journal_t *j;         /* the queue's journal; owned */
   sb_journal_reader_t *rd; /* random-access reader for bodies; owned */
@@ -282,6 +288,13 @@ struct sb_broker {
   sb__move_t *moves;  /* move tasks, newest first */
   uint64_t next_move; /* task handle counter */
 };
+
+/* --- kv.c ------------------------------------------------------------------------------- */
+/* Sets name to value (an empty value removes it). Returns 0, SB_ELIMIT or SB_ENOMEM. */
+int sb__kvs_set(sb__kvs_t *k, const char *name, const char *value);
+void sb__kvs_free(sb__kvs_t *k);
+/* Copies k into arena memory as an array of pairs; returns NULL when out of memory. */
+sb_broker_kv_t *sb__kvs_export(const sb__kvs_t *k, sb_arena_t *a);
 
 /* --- broker.c ----------------------------------------------------------------------------- */
 int64_t sb__now_ms(void);

@@ -662,9 +662,7 @@ void sb__queue_close(sb__queue_t *q) {
     free(d);
   }
   free(q->dd_buckets);
-  for (size_t i = 0; i < q->n_kv * 2; i++)
-    free(q->kv[i]);
-  free(q->kv);
+  sb__kvs_free(&q->kv);
 }
 
 /* --- send --------------------------------------------------------------------------------- */

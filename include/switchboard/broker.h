@@ -197,7 +197,10 @@ typedef struct sb_broker_result {
   size_t n_names;                         /* count */
   const char *next_token;                 /* list: continue after this name, or NULL at end */
   const sb_move_task_t *tasks;            /* move start (one) and move list */
-  uint64_t count;                         /* purge: messages removed */
+  uint64_t count;                         /* purge: messages removed; publish: deliveries */
+  const struct sb_topic_info *topic;      /* topic create, update, get */
+  const struct sb_sub_info *subs;         /* subscribe (one), subscriptions */
+  size_t n_subs;                          /* entries in subs */
 } sb_broker_result_t;
 
 /* The one callback shape: status 0 or a negative SB_E* code for the whole operation; r is
@@ -284,6 +287,144 @@ int sb_move_start(sb_broker_t *b, const char *source, const char *destination, u
 int sb_move_cancel(sb_broker_t *b, const char *handle, sb_broker_cb cb, void *arg);
 /* r->tasks: the tasks of source (NULL: all), newest first, at most max. */
 int sb_move_list(sb_broker_t *b, const char *source, size_t max, sb_broker_cb cb, void *arg);
+
+/* --- topics ------------------------------------------------------------------------------
+ *
+ * A topic fans each published message out to its subscriptions. A subscription delivers into
+ * a queue (durably: the publish is acknowledged once every matching queue holds its copy) or
+ * to a callback (ephemeral: not persisted, for push front-ends such as pub/sub). Each
+ * subscription selects messages with any combination of a filter policy (SNS syntax, on the
+ * attributes or on the JSON body), a routing-key pattern (AMQP topic exchange: "*" one word,
+ * "#" zero or more) and header matching (AMQP headers exchange); with none, it takes
+ * everything (fanout). A copy that cannot be delivered (the queue is gone or full) goes to the
+ * subscription's dead-letter queue when it has one, and is counted as failed otherwise.
+ *
+ * A subscription may name a formatter: a front-end registers it with sb_topic_set_format()
+ * (SNS wraps queue deliveries in its JSON envelope this way) and the engine calls it for each
+ * copy, so the engine itself knows no protocol. Topics and queue subscriptions are stored in
+ * the catalog and survive restarts; callback subscriptions end with the broker. */
+
+#define SB_TOPIC_SUBS_MAX 10000 /* subscriptions per topic */
+
+typedef enum sb_sub_kind {
+  SB_SUB_QUEUE = 0, /* copies go into a queue */
+  SB_SUB_CALLBACK,  /* copies go to a function (not persisted) */
+} sb_sub_kind_t;
+
+/* A topic's configuration. */
+typedef struct sb_topic_config {
+  bool fifo; /* name ends in ".fifo"; subscribers are FIFO queues; publishes carry a group */
+} sb_topic_config_t;
+
+/* What a subscription takes and where it delivers. Borrowed for the call. */
+typedef struct sb_sub_config {
+  char queue[SB_BROKER_NAME_MAX + 1];       /* SB_SUB_QUEUE: the target queue */
+  const char *filter;                       /* filter policy (JSON), or NULL for none */
+  bool filter_body;                         /* apply the policy to the JSON body */
+  const char *binding;                      /* routing-key pattern, or NULL for any key */
+  const sb_broker_kv_t *headers;            /* header matching: pairs (NULL value = present) */
+  size_t n_headers;                         /* 0 = no header matching */
+  bool headers_any;                         /* any pair suffices (x-match any) instead of all */
+  char dead_letter[SB_BROKER_NAME_MAX + 1]; /* queue for undeliverable copies, "" for none */
+  char format[32];                          /* formatter name, "" for the message as published */
+  const sb_broker_kv_t *kv;                 /* front-end attributes kept with it */
+  size_t n_kv;                              /* count */
+} sb_sub_config_t;
+
+/* A subscription as the broker knows it; borrowed for the callback. */
+typedef struct sb_sub_info {
+  char id[SB_BROKER_ID_LEN + 1]; /* subscription id */
+  const char *topic;             /* its topic */
+  sb_sub_kind_t kind;            /* queue or callback */
+  const char *queue;             /* target queue ("" for callbacks) */
+  const char *filter;            /* policy text or "" */
+  bool filter_body;              /* policy scope */
+  const char *binding;           /* routing pattern or "" (any) */
+  const sb_broker_kv_t *headers; /* header matching */
+  size_t n_headers;              /* count */
+  bool headers_any;              /* x-match any */
+  const char *dead_letter;       /* "" for none */
+  const char *format;            /* "" for none */
+  const sb_broker_kv_t *kv;      /* front-end attributes */
+  size_t n_kv;                   /* count */
+  uint64_t delivered;            /* copies delivered since start */
+  uint64_t filtered;             /* publishes it did not take */
+  uint64_t failed;               /* copies that could not be delivered */
+  uint64_t dead_lettered;        /* copies sent to its dead-letter queue */
+} sb_sub_info_t;
+
+typedef struct sb_topic_info {
+  const char *name;         /* borrowed */
+  sb_topic_config_t config; /* its configuration */
+  const sb_broker_kv_t *kv; /* front-end attributes */
+  size_t n_kv;              /* count */
+  int64_t created_ms;       /* creation time */
+  size_t n_subs;            /* subscriptions */
+  uint64_t published;       /* publishes since start */
+} sb_topic_info_t;
+
+/* A published message as formatters and callbacks see it; borrowed for the call. */
+typedef struct sb_topic_message {
+  const char *topic;          /* topic name */
+  const char *id;             /* the publish's message id (each queue copy has its own) */
+  int64_t timestamp_ms;       /* publish time */
+  const sb_broker_msg_t *msg; /* body, attributes, group, dedup, trace */
+  const char *routing_key;    /* "" when none was given */
+  const sb_broker_kv_t *meta; /* publish metadata for formatters (e.g. a subject) */
+  size_t n_meta;              /* count */
+} sb_topic_message_t;
+
+/* Builds the body of one queue copy. Sets *body (malloc'ed; the broker frees it) and
+ * *body_len, and *keep_attrs to keep the message's attributes on the copy. Returns 0, or a
+ * negative code to count the copy as failed. Runs on the broker thread. */
+typedef int (*sb_topic_format_fn)(void *ud, const sb_topic_message_t *m, const sb_sub_info_t *sub,
+                                  char **body, size_t *body_len, bool *keep_attrs);
+/* Receives one copy for a callback subscription; on the broker thread; must not block. */
+typedef void (*sb_topic_deliver_fn)(void *ud, const sb_topic_message_t *m, const char *sub_id);
+
+/* Registers formatter `name` (up to 31 bytes); fn and ud are borrowed until sb_broker_close.
+ * Call before publishes that need it (a copy whose formatter is missing is delivered as
+ * published). Returns 0, SB_EINVAL or SB_ELIMIT (more than 8 formatters). */
+int sb_topic_set_format(sb_broker_t *b, const char *name, sb_topic_format_fn fn, void *ud);
+
+/* Creates a topic (name rules as for queues), or checks an existing one has the same
+ * configuration (SB_ESTATE otherwise). r->topic. */
+int sb_topic_create(sb_broker_t *b, const char *name, const sb_topic_config_t *c,
+                    const sb_broker_kv_t *kv, size_t n_kv, sb_broker_cb cb, void *arg);
+/* Sets front-end attributes (an empty value removes one). r->topic. */
+int sb_topic_update(sb_broker_t *b, const char *name, const sb_broker_kv_t *kv, size_t n_kv,
+                    sb_broker_cb cb, void *arg);
+/* Deletes a topic and its subscriptions (queues stay). */
+int sb_topic_delete(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg);
+int sb_topic_get(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg);
+/* r->names: as sb_queue_list, for topics. */
+int sb_topic_list(sb_broker_t *b, const char *prefix, const char *after, size_t max,
+                  sb_broker_cb cb, void *arg);
+/* Adds a queue subscription; SB_EINVAL with a bad filter policy (sb_topic_check_filter says
+ * why), SB_ENOTFOUND when the topic or queue does not exist. r->subs[0]. */
+int sb_topic_subscribe(sb_broker_t *b, const char *topic, const sb_sub_config_t *c, sb_broker_cb cb,
+                       void *arg);
+/* Adds a callback subscription (c->queue is ignored); fn and ud are borrowed until it is
+ * removed or the broker closes. r->subs[0]. */
+int sb_topic_subscribe_callback(sb_broker_t *b, const char *topic, const sb_sub_config_t *c,
+                                sb_topic_deliver_fn fn, void *ud, sb_broker_cb cb, void *arg);
+/* Replaces a subscription's selection, dead-letter queue, format and attributes (its kind
+ * and target stay). r->subs[0]. */
+int sb_topic_sub_update(sb_broker_t *b, const char *sub_id, const sb_sub_config_t *c,
+                        sb_broker_cb cb, void *arg);
+int sb_topic_unsubscribe(sb_broker_t *b, const char *sub_id, sb_broker_cb cb, void *arg);
+/* r->subs: the subscriptions of topic (NULL: all topics), or the one whose id is sub_id when
+ * sub_id is not NULL. */
+int sb_topic_subs(sb_broker_t *b, const char *topic, const char *sub_id, sb_broker_cb cb,
+                  void *arg);
+/* Publishes m (its delay_ms is ignored) with an optional routing key and metadata. r->sent[0]
+ * has the message id (status: 0, or the first delivery error when a copy failed without a
+ * dead-letter queue); r->count the copies delivered. SB_ENOTFOUND without the topic. */
+int sb_topic_publish(sb_broker_t *b, const char *topic, const sb_broker_msg_t *m,
+                     const char *routing_key, const sb_broker_kv_t *meta, size_t n_meta,
+                     sb_broker_cb cb, void *arg);
+/* Checks a filter policy without subscribing: 0, or SB_EINVAL with a static reason. */
+int sb_topic_check_filter(const char *policy, size_t len, const char **why);
 
 /* Formats a receipt handle; sb_broker_parse_receipt() reverses it. Exposed for tests and
  * front-ends that need to tell a malformed handle (0 / SB_EINVAL) from a stale one. */

@@ -1,4 +1,5 @@
-/* Front-end attribute lists of queues, topics and subscriptions (sb__kvs_t, broker_int.h). */
+/* Front-end attribute lists of queues, topics and subscriptions (sb__kvs_t), and the sorted
+ * name indexes of queues and topics (broker_int.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,4 +62,59 @@ sb_broker_kv_t *sb__kvs_export(const sb__kvs_t *k, sb_arena_t *a) {
     if (!out[i].name || !out[i].value) return NULL;
   }
   return out;
+}
+
+/* The name of element i: the first member of the struct it points to. Elements are read with
+ * memcpy so one function serves arrays of any struct pointer type. */
+static const char *name_at(const void *arr, size_t i) {
+  const char *p;
+  memcpy(&p, (const char *)arr + i * sizeof(void *), sizeof p);
+  return p;
+}
+
+size_t sb__byname_pos(const void *arr, size_t n, const char *name, bool *found) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(name_at(arr, mid), name);
+    if (c == 0) {
+      *found = true;
+      return mid;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = false;
+  return lo;
+}
+
+int sb__byname_insert(void *arrp, size_t *n, size_t *cap, void *item) {
+  char *arr;
+  memcpy(&arr, arrp, sizeof arr);
+  bool found;
+  size_t i = sb__byname_pos(arr, *n, (const char *)item, &found);
+  if (found) return SB_ESTATE;
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 16;
+    char *na = realloc(arr, nc * sizeof(void *));
+    if (!na) return SB_ENOMEM;
+    arr = na;
+    memcpy(arrp, &arr, sizeof arr);
+    *cap = nc;
+  }
+  memmove(arr + (i + 1) * sizeof(void *), arr + i * sizeof(void *), (*n - i) * sizeof(void *));
+  memcpy(arr + i * sizeof(void *), &item, sizeof item);
+  (*n)++;
+  return 0;
+}
+
+void sb__byname_remove(void *arr, size_t *n, const void *item) {
+  bool found;
+  size_t i = sb__byname_pos(arr, *n, (const char *)item, &found);
+  if (!found || name_at(arr, i) != (const char *)item) return;
+  char *a = arr;
+  memmove(a + i * sizeof(void *), a + (i + 1) * sizeof(void *), (*n - i - 1) * sizeof(void *));
+  (*n)--;
 }

@@ -66,7 +66,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 
 /* A random UUID (version 4) in text form. The generator is a xorshift seeded once from the
  * kernel: ids must be unique, not unpredictable. */
-static void make_id(char out[SB_BROKER_ID_LEN + 1]) {
+void sb__make_id(char out[SB_BROKER_ID_LEN + 1]) {
   static _Thread_local uint64_t s;
   if (!s) {
     if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s || !s) s = (uint64_t)sb__now_ms() | 1;
@@ -753,7 +753,7 @@ static int send_one(sb_broker_t *b, sb__queue_t *q, sb__op_t *op, size_t i, int6
       return 1;
     }
   }
-  make_id(s->id);
+  sb__make_id(s->id);
   int64_t delay = m->delay_ms >= 0 ? m->delay_ms : (int64_t)q->cfg.delay_ms;
   hdrs_t hs;
   hs.n = 0;

@@ -426,6 +426,68 @@ int sb_topic_publish(sb_broker_t *b, const char *topic, const sb_broker_msg_t *m
 /* Checks a filter policy without subscribing: 0, or SB_EINVAL with a static reason. */
 int sb_topic_check_filter(const char *policy, size_t len, const char **why);
 
+/* --- pub/sub -------------------------------------------------------------------------------
+ *
+ * Fire-and-forget channels (Redis pub/sub semantics): a publish reaches the subscribers of
+ * its channel and of every matching pattern at that moment, and nothing is stored. Patterns
+ * are globs: '*' any run, '?' one byte, '[abc]' / '[^a-z]' a class, '\' escapes.
+ *
+ * A subscriber is one consumer (a client connection). Messages for it wait in its own bounded
+ * buffer until the front-end takes them; a subscriber whose buffer would exceed its bound is
+ * dropped — unsubscribed from everything, marked, notified — rather than letting memory grow
+ * (Redis's client-output-buffer-limit for pubsub). Drops are counted.
+ *
+ * Threads: sb_pubsub_* functions are thread-safe. The notify function runs on the broker
+ * thread whenever the subscriber's buffer goes from empty to non-empty or it is dropped; it
+ * must only wake its owner (uv_async_send). Subscribe, unsubscribe and publish calls from one
+ * thread take effect in the order they were made. */
+
+typedef struct sb_pubsub_sub sb_pubsub_sub_t;
+typedef void (*sb_pubsub_notify_fn)(void *ud);
+
+/* One delivered message: a single allocation; free with free(). */
+typedef struct sb_pubsub_msg {
+  const char *channel; /* NUL-terminated */
+  const char *pattern; /* the pattern it matched, or NULL for a channel subscription */
+  const uint8_t *data; /* len bytes */
+  size_t len;          /* bytes at data */
+} sb_pubsub_msg_t;
+
+typedef struct sb_pubsub_stats {
+  uint64_t channels;    /* channels with at least one subscriber */
+  uint64_t patterns;    /* pattern subscriptions */
+  uint64_t subscribers; /* open subscribers */
+  uint64_t published;   /* publishes since start */
+  uint64_t delivered;   /* messages handed to subscribers */
+  uint64_t dropped;     /* subscribers dropped for a full buffer */
+} sb_pubsub_stats_t;
+
+#define SB_PUBSUB_NAME_MAX 1024 /* bytes of a channel name or pattern */
+
+/* Opens a subscriber whose buffer holds at most max_bytes of undelivered messages. notify and
+ * ud are borrowed until sb_pubsub_close(). Returns 0 and sets *out, SB_EINVAL, SB_ENOMEM or
+ * SB_ESTATE (closing). */
+int sb_pubsub_open(sb_broker_t *b, size_t max_bytes, sb_pubsub_notify_fn notify, void *ud,
+                   sb_pubsub_sub_t **out);
+/* Subscribes to a channel (pattern false) or a glob pattern. Returns 0, SB_EINVAL, SB_ENOMEM,
+ * or SB_ESTATE when the subscriber was dropped or the broker is closing. */
+int sb_pubsub_subscribe(sb_pubsub_sub_t *s, const char *name, bool pattern);
+/* Unsubscribes from one channel or pattern, or from all of that kind when name is NULL. */
+int sb_pubsub_unsubscribe(sb_pubsub_sub_t *s, const char *name, bool pattern);
+/* Publishes len bytes to channel; r->count is the number of deliveries (cb may be NULL). */
+int sb_pubsub_publish(sb_broker_t *b, const char *channel, const void *data, size_t len,
+                      sb_broker_cb cb, void *arg);
+/* Moves up to max delivered messages into out (the caller frees each). Returns how many. */
+size_t sb_pubsub_take(sb_pubsub_sub_t *s, sb_pubsub_msg_t **out, size_t max);
+/* Whether the subscriber was dropped for exceeding its buffer. */
+bool sb_pubsub_dropped(sb_pubsub_sub_t *s);
+/* Ends the subscriber: no notify runs after this returns; undelivered messages are freed. */
+void sb_pubsub_close(sb_pubsub_sub_t *s);
+/* A snapshot of the counters (thread-safe). */
+void sb_pubsub_stats(sb_broker_t *b, sb_pubsub_stats_t *out);
+/* Glob matching as for patterns; exposed for front-ends (PUBSUB CHANNELS pattern) and tests. */
+bool sb_glob_match(const char *pattern, size_t plen, const char *s, size_t slen);
+
 /* Formats a receipt handle; sb_broker_parse_receipt() reverses it. Exposed for tests and
  * front-ends that need to tell a malformed handle (0 / SB_EINVAL) from a stale one. */
 int sb_broker_parse_receipt(const char *s, uint64_t *queue_id, uint64_t *seq, uint32_t *count);

@@ -621,6 +621,7 @@ void sb__op_finish(sb_broker_t *b, sb__op_t *op, int status) {
   r.topic = status ? NULL : op->topic_info;
   r.subs = op->subs_out;
   r.n_subs = op->n_subs_out;
+  if (op->kind == SB__OP_PS_PUBLISH) r.count = op->count;
   if (op->kind == SB__OP_PUBLISH) {
     r.sent = op->sent;
     r.n = op->sent ? 1 : 0;
@@ -772,6 +773,13 @@ static void run_op(sb_broker_t *b, sb__op_t *op) {
   case SB__OP_MOVE_LIST:
     sb__move_list(b, op);
     return;
+  case SB__OP_PS_OPEN:
+  case SB__OP_PS_SUBSCRIBE:
+  case SB__OP_PS_UNSUBSCRIBE:
+  case SB__OP_PS_PUBLISH:
+  case SB__OP_PS_CLOSE:
+    sb__pubsub_run(b, op);
+    return;
   case SB__OP_TOPIC_CREATE:
   case SB__OP_TOPIC_UPDATE:
   case SB__OP_TOPIC_DELETE:
@@ -871,6 +879,7 @@ static void shutdown_broker(sb_broker_t *b) {
   drain(b);
   sb__move_free_all(b);
   sb__topic_free_all(b);
+  sb__pubsub_free_all(b);
   for (size_t i = 0; i < b->n_queues; i++) {
     b->queues[i]->deleted = false;
     queue_destroy(b, b->queues[i]);
@@ -924,7 +933,8 @@ int sb_broker_open(const sb_broker_opts_t *opts, sb_broker_t **out) {
   uv_timer_init(&b->loop, &b->timer);
   uv_timer_init(&b->loop, &b->sweep);
   b->wake.data = b->timer.data = b->sweep.data = b;
-  rc = catalog_open(b);
+  rc = sb__pubsub_init(b);
+  if (!rc) rc = catalog_open(b);
   if (rc) {
     b->closing = true;
     shutdown_broker(b);

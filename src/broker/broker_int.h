@@ -95,6 +95,7 @@ typedef struct sb__kvs {
 typedef struct sb__op sb__op_t;
 typedef struct sb__topic sb__topic_t;
 typedef struct sb__filter sb__filter_t;
+typedef struct sb__pubsub sb__pubsub_t;
 
 /* Message states in a queue's RAM index. */
 enum {
@@ -219,6 +220,11 @@ typedef enum sb__op_kind {
   SB__OP_UNSUBSCRIBE,
   SB__OP_SUBS,
   SB__OP_PUBLISH,
+  SB__OP_PS_OPEN,
+  SB__OP_PS_SUBSCRIBE,
+  SB__OP_PS_UNSUBSCRIBE,
+  SB__OP_PS_PUBLISH,
+  SB__OP_PS_CLOSE,
   SB__OP_JOURNAL_ACK, /* internal: a journal acknowledgement to process */
 } sb__op_kind_t;
 
@@ -274,6 +280,7 @@ struct sb__op {
   const sb_topic_info_t *topic_info; /* TOPIC_CREATE/UPDATE/GET result */
   sb_sub_info_t *subs_out;           /* SUBSCRIBE/SUB_UPDATE/SUBS result */
   size_t n_subs_out;                 /* count */
+  sb_pubsub_sub_t *ps;               /* PS_*: the subscriber */
 
   /* JOURNAL_ACK */
   sb__queue_t *ack_queue; /* whose pending count the acknowledgement settles, or NULL */
@@ -353,6 +360,7 @@ struct sb_broker {
   size_t n_topics, topics_cap;           /* count, allocated */
   sb__format_t formats[SB__FORMATS_MAX]; /* guarded by mu (registered from any thread) */
   size_t n_formats;                      /* count */
+  sb__pubsub_t *ps;                      /* pub/sub registry (broker thread; counters atomic) */
   sb__move_t *moves;                     /* move tasks, newest first */
   uint64_t next_move;                    /* task handle counter */
 };
@@ -429,6 +437,11 @@ int sb__check_msg(const sb_broker_msg_t *m);
 /* Deep-copies m into arena a as *c. Returns 0 or SB_ENOMEM. */
 int sb__copy_msg(sb_arena_t *a, const sb_broker_msg_t *m, sb_broker_msg_t *c);
 void sb__op_free(sb__op_t *op);
+
+/* --- pubsub.c ----------------------------------------------------------------------------- */
+int sb__pubsub_init(sb_broker_t *b);
+void sb__pubsub_run(sb_broker_t *b, sb__op_t *op);
+void sb__pubsub_free_all(sb_broker_t *b);
 
 /* --- topic.c ------------------------------------------------------------------------------ */
 void sb__topic_run(sb_broker_t *b, sb__op_t *op);

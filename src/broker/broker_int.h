@@ -365,6 +365,20 @@ struct sb_broker {
   uint64_t next_move;                    /* task handle counter */
 };
 
+/* --- record.c: attributes in journal records ---------------------------------------------- */
+typedef struct sb__hdrs {
+  sb_journal_header_t h[SB_BROKER_ATTRS_MAX + 12]; /* attributes + system fields */
+  size_t n;                                        /* used */
+} sb__hdrs_t;
+/* Add a header (value copied into a), a decimal number, or an attribute (type NUL value).
+ * Return 0, SB_EINVAL (too many) or SB_ENOMEM. */
+int sb__hdr_add(sb__hdrs_t *hs, sb_arena_t *a, const char *name, const void *v, size_t vl);
+int sb__hdr_add_num(sb__hdrs_t *hs, sb_arena_t *a, const char *name, int64_t v);
+int sb__hdr_add_attr(sb__hdrs_t *hs, sb_arena_t *a, const sb_broker_attr_t *at);
+/* Reads the attributes of record r into an array in a (copies). Returns 0 or SB_ENOMEM. */
+int sb__read_attrs(sb_arena_t *a, const sb_journal_record_t *r, const sb_broker_attr_t **out,
+                   size_t *n_out);
+
 /* --- kv.c ------------------------------------------------------------------------------- */
 /* Sets name to value (an empty value removes it). Returns 0, SB_ELIMIT or SB_ENOMEM. */
 int sb__kvs_set(sb__kvs_t *k, const char *name, const char *value);

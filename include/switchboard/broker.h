@@ -188,24 +188,26 @@ typedef struct sb_move_task {
 
 /* Results: which members are set depends on the operation (see each function). */
 typedef struct sb_broker_result {
-  const sb_broker_sent_t *sent;           /* send: one per message, in order */
-  const sb_broker_delivery_t *deliveries; /* receive, peek: the messages */
-  size_t n;                               /* entries in sent / deliveries / statuses / tasks */
-  const int *statuses;                    /* delete, change visibility: per receipt, 0 or code */
-  const sb_queue_info_t *queue;           /* get: the queue */
-  const char *const *names;               /* list: queue names, sorted */
-  size_t n_names;                         /* count */
-  const char *next_token;                 /* list: continue after this name, or NULL at end */
-  const sb_move_task_t *tasks;            /* move start (one) and move list */
-  uint64_t count;                         /* purge: messages removed; publish: deliveries */
-  const struct sb_topic_info *topic;      /* topic create, update, get */
-  const struct sb_stream_record *records; /* stream append (one, no payload), stream read */
-  size_t n_records;                       /* entries in records */
-  const struct sb_stream_info *stream;    /* stream create, get */
-  const uint64_t *offsets;                /* stream committed: one per partition */
-  size_t n_offsets;                       /* partitions */
-  const struct sb_sub_info *subs;         /* subscribe (one), subscriptions */
-  size_t n_subs;                          /* entries in subs */
+  const sb_broker_sent_t *sent;            /* send: one per message, in order */
+  const sb_broker_delivery_t *deliveries;  /* receive, peek: the messages */
+  size_t n;                                /* entries in sent / deliveries / statuses / tasks */
+  const int *statuses;                     /* delete, change visibility: per receipt, 0 or code */
+  const sb_queue_info_t *queue;            /* get: the queue */
+  const char *const *names;                /* list: queue names, sorted */
+  size_t n_names;                          /* count */
+  const char *next_token;                  /* list: continue after this name, or NULL at end */
+  const sb_move_task_t *tasks;             /* move start (one) and move list */
+  uint64_t count;                          /* purge: messages removed; publish: deliveries */
+  const struct sb_topic_info *topic;       /* topic create, update, get */
+  const struct sb_stream_record *records;  /* stream append (one, no payload), stream read */
+  size_t n_records;                        /* entries in records */
+  const struct sb_stream_info *stream;     /* stream create, get */
+  const uint64_t *offsets;                 /* stream committed: one per partition */
+  const struct sb_stream_pending *pending; /* stream pending: entries */
+  size_t n_pending;                        /* count */
+  size_t n_offsets;                        /* partitions */
+  const struct sb_sub_info *subs;          /* subscribe (one), subscriptions */
+  size_t n_subs;                           /* entries in subs */
 } sb_broker_result_t;
 
 /* The one callback shape: status 0 or a negative SB_E* code for the whole operation; r is
@@ -527,7 +529,17 @@ typedef struct sb_stream_record {
   size_t value_len;              /* bytes at value */
   const sb_broker_attr_t *attrs; /* headers */
   size_t n_attrs;                /* count */
+  uint32_t deliveries;           /* group reads and claims: deliveries to the group so far */
 } sb_stream_record_t;
+
+/* One entry of a group's pending list (delivered by a group read, not yet acknowledged). */
+typedef struct sb_stream_pending {
+  uint32_t partition;   /* its partition */
+  uint64_t offset;      /* its offset */
+  const char *consumer; /* the consumer it was last delivered to */
+  uint32_t deliveries;  /* times delivered */
+  int64_t idle_ms;      /* since the last delivery */
+} sb_stream_pending_t;
 
 typedef struct sb_stream_group_info {
   const char *name;          /* group name */
@@ -580,6 +592,33 @@ int sb_stream_commit(sb_broker_t *b, const char *stream, const char *group, cons
 /* r->offsets: the group's committed offset per partition (SB_STREAM_NO_OFFSET if none). */
 int sb_stream_committed(sb_broker_t *b, const char *stream, const char *group, sb_broker_cb cb,
                         void *arg);
+
+/* Consumer groups with pending lists (Redis Streams' XREADGROUP / XACK / XCLAIM / XPENDING):
+ * a group read hands `consumer` up to max records of the partition that no member of the
+ * group has received yet (starting at the group's committed offset, or the first record),
+ * and puts each on the group's pending list until it is acknowledged; a claim moves pending
+ * records idle for at least min_idle_ms to another consumer and delivers them again. Acks are
+ * durable when their callback runs; deliveries and claims are recorded without waiting (after
+ * a crash a record may be delivered again: at least once). */
+
+/* r->records with deliveries set; waits up to wait_ms when there is nothing new. */
+int sb_stream_group_read(sb_broker_t *b, const char *stream, const char *group,
+                         const char *consumer, uint32_t partition, size_t max, int64_t wait_ms,
+                         sb_broker_cb cb, void *arg);
+/* Removes n offsets of the partition from the group's pending list; r->count how many were
+ * pending. */
+int sb_stream_ack(sb_broker_t *b, const char *stream, const char *group, uint32_t partition,
+                  const uint64_t *offsets, size_t n, sb_broker_cb cb, void *arg);
+/* Claims for `consumer` up to max pending records of the partition, at offsets >= start, idle
+ * for at least min_idle_ms. r->records (deliveries incremented), r->count the offset to
+ * continue from (0 when the pending list was scanned to its end). */
+int sb_stream_claim(sb_broker_t *b, const char *stream, const char *group, const char *consumer,
+                    uint32_t partition, int64_t min_idle_ms, uint64_t start, size_t max,
+                    sb_broker_cb cb, void *arg);
+/* r->pending: up to max entries of the partition's pending list from the lowest offset;
+ * r->count the total pending in that partition. */
+int sb_stream_pending(sb_broker_t *b, const char *stream, const char *group, uint32_t partition,
+                      size_t max, sb_broker_cb cb, void *arg);
 
 /* Formats a receipt handle; sb_broker_parse_receipt() reverses it. Exposed for tests and
  * front-ends that need to tell a malformed handle (0 / SB_EINVAL) from a stale one. */

@@ -648,8 +648,11 @@ void sb__op_finish(sb_broker_t *b, sb__op_t *op, int status) {
   r.subs = op->subs_out;
   r.n_subs = op->n_subs_out;
   if (op->kind == SB__OP_PS_PUBLISH || op->kind == SB__OP_STREAM_READ ||
-      op->kind == SB__OP_STREAM_TIME)
+      op->kind == SB__OP_STREAM_TIME || op->kind == SB__OP_STREAM_ACK ||
+      op->kind == SB__OP_STREAM_CLAIM || op->kind == SB__OP_STREAM_PENDING)
     r.count = op->count;
+  r.pending = op->pending;
+  r.n_pending = op->n_pending;
   r.records = op->records;
   r.n_records = op->n_records;
   r.stream = status ? NULL : op->stream_info;
@@ -838,6 +841,10 @@ static void run_op(sb_broker_t *b, sb__op_t *op) {
   case SB__OP_STREAM_TIME:
   case SB__OP_STREAM_COMMIT:
   case SB__OP_STREAM_COMMITTED:
+  case SB__OP_STREAM_GREAD:
+  case SB__OP_STREAM_ACK:
+  case SB__OP_STREAM_CLAIM:
+  case SB__OP_STREAM_PENDING:
     sb__stream_run(b, op);
     return;
   case SB__OP_PS_OPEN:

@@ -235,6 +235,10 @@ typedef enum sb__op_kind {
   SB__OP_STREAM_TIME,
   SB__OP_STREAM_COMMIT,
   SB__OP_STREAM_COMMITTED,
+  SB__OP_STREAM_GREAD,
+  SB__OP_STREAM_ACK,
+  SB__OP_STREAM_CLAIM,
+  SB__OP_STREAM_PENDING,
   SB__OP_JOURNAL_ACK, /* internal: a journal acknowledgement to process */
 } sb__op_kind_t;
 
@@ -304,6 +308,8 @@ struct sb__op {
   const sb_stream_info_t *stream_info; /* CREATE/GET result */
   sb_stream_record_t *records;         /* APPEND/READ result (arena) */
   size_t n_records;                    /* count */
+  sb_stream_pending_t *pending;        /* PENDING result (arena) */
+  size_t n_pending;                    /* count */
 
   /* JOURNAL_ACK */
   sb__queue_t *ack_queue; /* whose pending count the acknowledgement settles, or NULL */

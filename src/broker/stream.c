@@ -28,9 +28,29 @@
 
 #define READ_BUF (64u << 10) /* a read's journal buffer (grows for a bigger record) */
 
+/* One pending entry: delivered to the group, not acknowledged. */
+typedef struct pentry {
+  uint64_t offset;   /* the record */
+  int64_t last_ms;   /* last delivery */
+  uint32_t consumer; /* index into the group's consumers */
+  uint16_t count;    /* deliveries (saturates) */
+  uint8_t gone;      /* acknowledged: a tombstone until compaction */
+} pentry_t;
+
+/* A partition's pending list: e[head, len) sorted by offset, tombstones included. */
+typedef struct pel {
+  pentry_t *e;           /* owned */
+  size_t head, len, cap; /* vector positions */
+  size_t live;           /* entries not gone */
+} pel_t;
+
 typedef struct sgroup {
   char name[SB_STREAM_GROUP_MAX + 1];
-  uint64_t *off; /* per partition, SB_STREAM_NO_OFFSET when none; owned */
+  uint64_t *off;          /* committed, per partition, SB_STREAM_NO_OFFSET when none; owned */
+  uint64_t *next_deliver; /* group reads: next offset to hand out, or SB_STREAM_NO_OFFSET */
+  pel_t *pel;             /* per partition; owned */
+  char **consumers;       /* consumer names; owned */
+  size_t n_consumers;     /* count */
 } sgroup_t;
 
 struct sb__stream {
@@ -39,6 +59,7 @@ struct sb__stream {
   sb_stream_config_t cfg;            /* configuration */
   int64_t created_ms;                /* creation time */
   sb_journal_t **j;                  /* cfg.partitions journals; owned */
+  sb_journal_t *gj;                  /* group deliveries, claims and acks (s-<id>-g); owned */
   uint32_t rr;                       /* round-robin partition for key-less appends */
   sgroup_t *groups;                  /* committed offsets by group; owned */
   size_t n_groups;                   /* count */
@@ -47,6 +68,9 @@ struct sb__stream {
   bool deleted;                      /* unlisted; freed at pending == 0 */
   int64_t next_deadline;             /* earliest long-poll deadline registered */
 };
+
+static int open_groups(sb_broker_t *b, sb__stream_t *s);
+static int group_deliver(sb_broker_t *b, sb__stream_t *s, sb__op_t *op);
 
 static sb__stream_t *find(sb_broker_t *b, const char *name) {
   bool found;
@@ -84,8 +108,23 @@ static void stream_free(sb_broker_t *b, sb__stream_t *s) {
     }
   }
   free(s->j);
-  for (size_t i = 0; i < s->n_groups; i++)
-    free(s->groups[i].off);
+  if (s->gj) sb_journal_close(s->gj);
+  if (s->deleted) {
+    char path[SB__BROKER_PATH_CAP];
+    snprintf(path, sizeof path, "%s/s-%020" PRIu64 "-g", b->dir, s->id);
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  }
+  for (size_t i = 0; i < s->n_groups; i++) {
+    sgroup_t *g = &s->groups[i];
+    free(g->off);
+    free(g->next_deliver);
+    for (uint32_t p = 0; g->pel && p < s->cfg.partitions; p++)
+      free(g->pel[p].e);
+    free(g->pel);
+    for (size_t c = 0; c < g->n_consumers; c++)
+      free(g->consumers[c]);
+    free(g->consumers);
+  }
   free(s->groups);
   free(s);
 }
@@ -112,7 +151,7 @@ static int open_journals(sb_broker_t *b, sb__stream_t *s) {
     int rc = sb_journal_open(path, &jo, &s->j[p]);
     if (rc) return rc;
   }
-  return 0;
+  return open_groups(b, s);
 }
 
 static sgroup_t *group_get(sb__stream_t *s, const char *name, bool create) {
@@ -126,9 +165,16 @@ static sgroup_t *group_get(sb__stream_t *s, const char *name, bool create) {
   memset(g, 0, sizeof *g);
   snprintf(g->name, sizeof g->name, "%s", name);
   g->off = malloc(s->cfg.partitions * sizeof *g->off);
-  if (!g->off) return NULL;
+  g->next_deliver = malloc(s->cfg.partitions * sizeof *g->next_deliver);
+  g->pel = calloc(s->cfg.partitions, sizeof *g->pel);
+  if (!g->off || !g->next_deliver || !g->pel) {
+    free(g->off);
+    free(g->next_deliver);
+    free(g->pel);
+    return NULL;
+  }
   for (uint32_t p = 0; p < s->cfg.partitions; p++)
-    g->off[p] = SB_STREAM_NO_OFFSET;
+    g->off[p] = g->next_deliver[p] = SB_STREAM_NO_OFFSET;
   s->n_groups++;
   return g;
 }
@@ -310,7 +356,7 @@ static void serve_waiters(sb_broker_t *b, sb__stream_t *s, uint32_t p) {
   for (sb__op_t *op = s->wait_first, *n; op; op = n) {
     n = op->next;
     if ((uint32_t)op->partition != p) continue;
-    int rc = read_records(s, op);
+    int rc = op->kind == SB__OP_STREAM_GREAD ? group_deliver(b, s, op) : read_records(s, op);
     if (rc || op->n_records) {
       unlink_waiter(s, op);
       sb__op_finish(b, op, rc);
@@ -345,7 +391,7 @@ static void end_waiters(sb_broker_t *b, sb__stream_t *s) {
 }
 
 static void run_read(sb_broker_t *b, sb__stream_t *s, sb__op_t *op) {
-  int rc = read_records(s, op);
+  int rc = op->kind == SB__OP_STREAM_GREAD ? group_deliver(b, s, op) : read_records(s, op);
   if (rc || op->n_records || op->wait_ms <= 0) {
     sb__op_finish(b, op, rc);
     return;
@@ -361,6 +407,253 @@ static void run_read(sb_broker_t *b, sb__stream_t *s, sb__op_t *op) {
     s->next_deadline = op->waiter.deadline;
     sb__deadline_push(b, op->waiter.deadline, SB__STREAM_DEADLINE_BASE + s->id);
   }
+}
+
+/* --- pending lists ------------------------------------------------------------------------ */
+
+#define PEL_COMPACT_MIN 1024 /* tombstones before a pending list is compacted */
+
+static pentry_t *pel_find(pel_t *l, uint64_t off) {
+  size_t lo = l->head, hi = l->len;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (l->e[mid].offset < off)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < l->len && l->e[lo].offset == off && !l->e[lo].gone ? &l->e[lo] : NULL;
+}
+
+/* Adds an entry; offsets arrive in increasing order (deliveries move forward). */
+static int pel_add(pel_t *l, uint64_t off, uint32_t consumer, int64_t ts) {
+  if (l->len && l->e[l->len - 1].offset >= off) return 0; /* replayed twice: keep the first */
+  if (l->len == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 64;
+    pentry_t *ne = realloc(l->e, nc * sizeof *ne);
+    if (!ne) return SB_ENOMEM;
+    l->e = ne;
+    l->cap = nc;
+  }
+  l->e[l->len++] = (pentry_t){off, ts, consumer, 1, 0};
+  l->live++;
+  return 0;
+}
+
+/* Marks e acknowledged. compact false keeps positions stable for a caller walking the list. */
+static void pel_remove(pel_t *l, pentry_t *e, bool compact) {
+  e->gone = 1;
+  l->live--;
+  while (l->head < l->len && l->e[l->head].gone)
+    l->head++;
+  if (l->head == l->len) l->head = l->len = 0;
+  size_t tomb = l->len - l->head - l->live;
+  if (compact && tomb > PEL_COMPACT_MIN && tomb > l->live) {
+    size_t w = 0;
+    for (size_t i = l->head; i < l->len; i++)
+      if (!l->e[i].gone) l->e[w++] = l->e[i];
+    l->head = 0;
+    l->len = w;
+  }
+}
+
+static uint32_t consumer_idx(sgroup_t *g, const char *name) {
+  for (size_t i = 0; i < g->n_consumers; i++)
+    if (strcmp(g->consumers[i], name) == 0) return (uint32_t)i;
+  char **nc = realloc(g->consumers, (g->n_consumers + 1) * sizeof *nc);
+  if (!nc) return UINT32_MAX;
+  g->consumers = nc;
+  if (!(nc[g->n_consumers] = strdup(name))) return UINT32_MAX;
+  return (uint32_t)g->n_consumers++;
+}
+
+/* Group journal records: key 'd' (delivered), 'c' (claimed) or 'a' (acknowledged); headers
+ * "g" (group) and, for 'd' and 'c', "c" (consumer); value: u32 partition, then u64 offsets;
+ * timestamp: when. Replaying them in order rebuilds every pending list. */
+static int gj_write(sb_broker_t *b, sb__stream_t *s, char kind, const char *group,
+                    const char *consumer, uint32_t p, const uint64_t *offs, size_t n, int64_t ts,
+                    sb__ack_fn fn, void *ctx) {
+  uint8_t *v = malloc(4 + 8 * n);
+  if (!v) return SB_ENOMEM;
+  for (int i = 0; i < 4; i++)
+    v[i] = (uint8_t)(p >> (8 * i));
+  for (size_t k = 0; k < n; k++)
+    for (int i = 0; i < 8; i++)
+      v[4 + 8 * k + (size_t)i] = (uint8_t)(offs[k] >> (8 * i));
+  sb_journal_header_t h[2] = {{"g", 1, group, (uint32_t)strlen(group)},
+                              {"c", 1, consumer, consumer ? (uint32_t)strlen(consumer) : 0}};
+  char key = kind;
+  sb_journal_entry_t e = {&key, 1, v, (uint32_t)(4 + 8 * n), h, consumer ? 2 : 1, ts};
+  int rc = sb__append_j(b, s->gj, &e, fn, ctx);
+  free(v);
+  return rc;
+}
+
+static void gj_noop(sb_broker_t *b, void *ctx, int status, uint64_t seq) {
+  (void)b, (void)ctx, (void)status, (void)seq;
+}
+
+static void gj_replay(sb__stream_t *s, const sb_journal_record_t *r) {
+  if (r->key_len != 1 || r->value_len < 4 || (r->value_len - 4) % 8) return;
+  char group[SB_STREAM_GROUP_MAX + 1], consumer[SB_STREAM_GROUP_MAX + 1] = "";
+  if (!sb__rec_get(r, "g", group, sizeof group)) return;
+  bool has_c = sb__rec_get(r, "c", consumer, sizeof consumer);
+  uint32_t p = 0;
+  for (int i = 0; i < 4; i++)
+    p |= (uint32_t)r->value[i] << (8 * i);
+  if (p >= s->cfg.partitions) return;
+  sgroup_t *g = group_get(s, group, true);
+  if (!g) return;
+  uint32_t c = has_c ? consumer_idx(g, consumer) : 0;
+  if (has_c && c == UINT32_MAX) return;
+  pel_t *l = &g->pel[p];
+  for (uint32_t k = 4; k < r->value_len; k += 8) {
+    uint64_t off = 0;
+    for (int i = 0; i < 8; i++)
+      off |= (uint64_t)r->value[k + (uint32_t)i] << (8 * i);
+    pentry_t *e = pel_find(l, off);
+    if (r->key[0] == 'd') {
+      if (!e) pel_add(l, off, c, r->timestamp_ms);
+      if (g->next_deliver[p] == SB_STREAM_NO_OFFSET || g->next_deliver[p] <= off)
+        g->next_deliver[p] = off + 1;
+    } else if (r->key[0] == 'c' && e) {
+      e->consumer = c;
+      if (e->count < UINT16_MAX) e->count++;
+      e->last_ms = r->timestamp_ms;
+    } else if (r->key[0] == 'a' && e) {
+      pel_remove(l, e, true);
+    }
+  }
+}
+
+static int open_groups(sb_broker_t *b, sb__stream_t *s) {
+  sb_journal_opts_t jo;
+  sb__journal_opts(b, SB_BROKER_FSYNC_ALWAYS, 0, &jo);
+  char path[SB__BROKER_PATH_CAP];
+  snprintf(path, sizeof path, "%s/s-%020" PRIu64 "-g", b->dir, s->id);
+  int rc = sb_journal_open(path, &jo, &s->gj);
+  if (rc) return rc;
+  sb_journal_reader_t *rd;
+  if ((rc = sb_journal_reader_open(s->gj, 0, READ_BUF, &rd))) return rc;
+  sb_journal_record_t r;
+  while ((rc = sb_journal_reader_next(rd, &r)) == 0)
+    gj_replay(s, &r);
+  sb_journal_reader_close(rd);
+  return rc == SB_EAGAIN ? 0 : rc;
+}
+
+/* Hands the group's next records of op's partition to op's consumer. Returns 0 or a code. */
+static int group_deliver(sb_broker_t *b, sb__stream_t *s, sb__op_t *op) {
+  sgroup_t *g = group_get(s, op->name2, true);
+  if (!g) return SB_ENOMEM;
+  uint32_t p = (uint32_t)op->partition;
+  uint32_t c = consumer_idx(g, op->attr_name);
+  if (c == UINT32_MAX) return SB_ENOMEM;
+  if (g->next_deliver[p] == SB_STREAM_NO_OFFSET)
+    g->next_deliver[p] = g->off[p] == SB_STREAM_NO_OFFSET ? 0 : g->off[p];
+  op->from = g->next_deliver[p];
+  size_t before = op->n_records;
+  int rc = read_records(s, op);
+  if (rc || op->n_records == before) return rc;
+  int64_t now = sb__now_ms();
+  uint64_t *offs = sb_arena_alloc(&op->arena, (op->n_records - before) * sizeof *offs);
+  if (!offs) return SB_ENOMEM;
+  for (size_t i = before; i < op->n_records; i++) {
+    if ((rc = pel_add(&g->pel[p], op->records[i].offset, c, now))) return rc;
+    op->records[i].deliveries = 1;
+    offs[i - before] = op->records[i].offset;
+  }
+  g->next_deliver[p] = op->from;
+  gj_write(b, s, 'd', g->name, op->attr_name, p, offs, op->n_records - before, now, gj_noop, NULL);
+  return 0;
+}
+
+static void acked(sb_broker_t *b, void *ctx, int status, uint64_t seq) {
+  (void)seq;
+  sb__op_finish(b, ctx, status);
+}
+
+static void run_ack(sb_broker_t *b, sb__stream_t *s, sb__op_t *op) {
+  sgroup_t *g = group_get(s, op->name2, false);
+  uint32_t p = (uint32_t)op->partition;
+  op->count = 0;
+  for (size_t i = 0; g && i < op->n_offsets; i++) {
+    pentry_t *e = pel_find(&g->pel[p], op->offsets[i]);
+    if (!e) continue;
+    pel_remove(&g->pel[p], e, true);
+    op->count++;
+  }
+  uint64_t *offs = op->offsets;
+  size_t n = op->n_offsets;
+  op->offsets = NULL;
+  op->n_offsets = 0;
+  int rc = g && op->count ? gj_write(b, s, 'a', g->name, NULL, p, offs, n, 0, acked, op) : 0;
+  if (rc || !g || !op->count) sb__op_finish(b, op, rc);
+}
+
+static void run_claim(sb_broker_t *b, sb__stream_t *s, sb__op_t *op) {
+  sgroup_t *g = group_get(s, op->name2, false);
+  uint32_t p = (uint32_t)op->partition;
+  op->count = 0;
+  if (!g) {
+    sb__op_finish(b, op, 0);
+    return;
+  }
+  uint32_t c = consumer_idx(g, op->attr_name);
+  pel_t *l = &g->pel[p];
+  op->records = sb_arena_alloc(&op->arena, op->n * sizeof *op->records);
+  uint64_t *offs = sb_arena_alloc(&op->arena, op->n * sizeof *offs);
+  if (c == UINT32_MAX || !op->records || !offs) {
+    sb__op_finish(b, op, SB_ENOMEM);
+    return;
+  }
+  int64_t now = sb__now_ms();
+  size_t max = op->n, i = l->head;
+  while (i < l->len && l->e[i].offset < op->from)
+    i++;
+  for (; i < l->len && op->n_records < max; i++) {
+    pentry_t *e = &l->e[i];
+    if (e->gone || now - e->last_ms < op->ts) continue;
+    size_t k = op->n_records;
+    op->from = e->offset;
+    op->n = k + 1; /* read exactly this record */
+    int rc = read_records(s, op);
+    op->n = max;
+    if (rc || op->n_records == k || op->records[k].offset != e->offset) {
+      /* The record is gone (retention): it can never be processed, so it leaves the list. */
+      op->n_records = k;
+      pel_remove(l, e, false);
+      continue;
+    }
+    e->consumer = c;
+    if (e->count < UINT16_MAX) e->count++;
+    e->last_ms = now;
+    op->records[k].deliveries = e->count;
+    offs[k] = e->offset;
+  }
+  op->count = i < l->len ? l->e[i].offset : 0;
+  if (op->n_records)
+    gj_write(b, s, 'c', g->name, op->attr_name, p, offs, op->n_records, now, gj_noop, NULL);
+  sb__op_finish(b, op, 0);
+}
+
+static void run_pending(sb_broker_t *b, sb__stream_t *s, sb__op_t *op) {
+  sgroup_t *g = group_get(s, op->name2, false);
+  uint32_t p = (uint32_t)op->partition;
+  op->count = g ? g->pel[p].live : 0;
+  op->pending = sb_arena_alloc(&op->arena, (op->n + 1) * sizeof *op->pending);
+  if (!op->pending) {
+    sb__op_finish(b, op, SB_ENOMEM);
+    return;
+  }
+  int64_t now = sb__now_ms();
+  for (size_t i = g ? g->pel[p].head : 0; g && i < g->pel[p].len && op->n_pending < op->n; i++) {
+    pentry_t *e = &g->pel[p].e[i];
+    if (e->gone) continue;
+    op->pending[op->n_pending++] =
+        (sb_stream_pending_t){p, e->offset, g->consumers[e->consumer], e->count, now - e->last_ms};
+  }
+  sb__op_finish(b, op, 0);
 }
 
 /* --- appending ---------------------------------------------------------------------------- */
@@ -555,7 +848,9 @@ void sb__stream_run(sb_broker_t *b, sb__op_t *op) {
     sb__op_finish(b, op, SB_ENOTFOUND);
     return;
   }
-  if ((op->kind == SB__OP_STREAM_READ || op->kind == SB__OP_STREAM_TIME) &&
+  if ((op->kind == SB__OP_STREAM_READ || op->kind == SB__OP_STREAM_TIME ||
+       op->kind == SB__OP_STREAM_GREAD || op->kind == SB__OP_STREAM_ACK ||
+       op->kind == SB__OP_STREAM_CLAIM || op->kind == SB__OP_STREAM_PENDING) &&
       (uint32_t)op->partition >= s->cfg.partitions) {
     sb__op_finish(b, op, SB_EINVAL);
     return;
@@ -572,7 +867,17 @@ void sb__stream_run(sb_broker_t *b, sb__op_t *op) {
     run_append(b, s, op);
     break;
   case SB__OP_STREAM_READ:
+  case SB__OP_STREAM_GREAD:
     run_read(b, s, op);
+    break;
+  case SB__OP_STREAM_ACK:
+    run_ack(b, s, op);
+    break;
+  case SB__OP_STREAM_CLAIM:
+    run_claim(b, s, op);
+    break;
+  case SB__OP_STREAM_PENDING:
+    run_pending(b, s, op);
     break;
   case SB__OP_STREAM_TIME: {
     sb_journal_reader_t *rd;
@@ -620,6 +925,8 @@ void sb__stream_close_all(sb_broker_t *b) {
       if (s->j[p]) sb_journal_close(s->j[p]);
       s->j[p] = NULL;
     }
+    if (s->gj) sb_journal_close(s->gj);
+    s->gj = NULL;
   }
 }
 
@@ -750,4 +1057,75 @@ int sb_stream_committed(sb_broker_t *b, const char *stream, const char *group, s
   sb__op_t *op;
   int rc = group_op(b, SB__OP_STREAM_COMMITTED, stream, group, cb, arg, &op);
   return rc ? rc : sb__post(b, op);
+}
+
+int sb_stream_group_read(sb_broker_t *b, const char *stream, const char *group,
+                         const char *consumer, uint32_t partition, size_t max, int64_t wait_ms,
+                         sb_broker_cb cb, void *arg) {
+  if (!consumer || !*consumer || strlen(consumer) > SB_STREAM_GROUP_MAX || max < 1 || max > 10000 ||
+      wait_ms < 0 || wait_ms > SB_BROKER_WAIT_MAX_MS || partition >= SB_STREAM_PARTITIONS_MAX)
+    return SB_EINVAL;
+  sb__op_t *op;
+  int rc = group_op(b, SB__OP_STREAM_GREAD, stream, group, cb, arg, &op);
+  if (rc) return rc;
+  op->attr_name = sb_arena_strndup(&op->arena, consumer, strlen(consumer));
+  if (!op->attr_name) {
+    sb__op_free(op);
+    return SB_ENOMEM;
+  }
+  op->partition = (int32_t)partition;
+  op->n = max;
+  op->max_bytes = SIZE_MAX;
+  op->wait_ms = wait_ms;
+  return sb__post(b, op);
+}
+
+int sb_stream_ack(sb_broker_t *b, const char *stream, const char *group, uint32_t partition,
+                  const uint64_t *offsets, size_t n, sb_broker_cb cb, void *arg) {
+  if (!offsets || n < 1 || n > 10000 || partition >= SB_STREAM_PARTITIONS_MAX) return SB_EINVAL;
+  sb__op_t *op;
+  int rc = group_op(b, SB__OP_STREAM_ACK, stream, group, cb, arg, &op);
+  if (rc) return rc;
+  op->partition = (int32_t)partition;
+  op->offsets = sb_arena_alloc(&op->arena, n * sizeof *op->offsets);
+  if (!op->offsets) {
+    sb__op_free(op);
+    return SB_ENOMEM;
+  }
+  memcpy(op->offsets, offsets, n * sizeof *op->offsets);
+  op->n_offsets = n;
+  return sb__post(b, op);
+}
+
+int sb_stream_claim(sb_broker_t *b, const char *stream, const char *group, const char *consumer,
+                    uint32_t partition, int64_t min_idle_ms, uint64_t start, size_t max,
+                    sb_broker_cb cb, void *arg) {
+  if (!consumer || !*consumer || strlen(consumer) > SB_STREAM_GROUP_MAX || max < 1 || max > 10000 ||
+      min_idle_ms < 0 || partition >= SB_STREAM_PARTITIONS_MAX)
+    return SB_EINVAL;
+  sb__op_t *op;
+  int rc = group_op(b, SB__OP_STREAM_CLAIM, stream, group, cb, arg, &op);
+  if (rc) return rc;
+  op->attr_name = sb_arena_strndup(&op->arena, consumer, strlen(consumer));
+  if (!op->attr_name) {
+    sb__op_free(op);
+    return SB_ENOMEM;
+  }
+  op->partition = (int32_t)partition;
+  op->ts = min_idle_ms;
+  op->from = start;
+  op->n = max;
+  op->max_bytes = SIZE_MAX;
+  return sb__post(b, op);
+}
+
+int sb_stream_pending(sb_broker_t *b, const char *stream, const char *group, uint32_t partition,
+                      size_t max, sb_broker_cb cb, void *arg) {
+  if (max < 1 || max > 10000 || partition >= SB_STREAM_PARTITIONS_MAX) return SB_EINVAL;
+  sb__op_t *op;
+  int rc = group_op(b, SB__OP_STREAM_PENDING, stream, group, cb, arg, &op);
+  if (rc) return rc;
+  op->partition = (int32_t)partition;
+  op->n = max;
+  return sb__post(b, op);
 }

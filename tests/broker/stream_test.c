@@ -239,3 +239,96 @@ TEST(retention_by_size) {
   sb_broker_close(b);
   drop_dir(dir);
 }
+
+typedef struct pres {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done, status;
+  size_t n;
+  uint64_t off[16];
+  char consumer[16][32];
+  uint32_t deliveries[16];
+  uint64_t count;
+} pres_t;
+
+static void on_p(void *arg, int status, const sb_broker_result_t *r) {
+  pres_t *x = arg;
+  pthread_mutex_lock(&x->mu);
+  x->status = status;
+  x->count = r->count;
+  if (r->pending) {
+    x->n = r->n_pending < 16 ? r->n_pending : 16;
+    for (size_t i = 0; i < x->n; i++) {
+      x->off[i] = r->pending[i].offset;
+      snprintf(x->consumer[i], 32, "%s", r->pending[i].consumer);
+      x->deliveries[i] = r->pending[i].deliveries;
+    }
+  } else {
+    x->n = r->n_records < 16 ? r->n_records : 16;
+    for (size_t i = 0; i < x->n; i++) {
+      x->off[i] = r->records[i].offset;
+      x->deliveries[i] = r->records[i].deliveries;
+    }
+  }
+  x->done = 1;
+  pthread_cond_signal(&x->cv);
+  pthread_mutex_unlock(&x->mu);
+}
+
+TEST(group_pending_lists_acks_and_claims) {
+  char *dir = tmpdir();
+  sb_broker_t *b = open_broker(dir);
+  REQUIRE(b);
+  CHECK_EQ_INT(mk(b, "jobs", 1), 0);
+  for (int i = 0; i < 5; i++)
+    free(append(b, "jobs", 0, NULL, "job"));
+  pres_t *r;
+  SRUN(r, sb_stream_group_read(b, "jobs", "workers", "alice", 0, 2, 0, on_p, r));
+  CHECK_EQ_INT(r->n, 2);
+  CHECK_EQ_INT(r->off[0], 0);
+  CHECK_EQ_INT(r->deliveries[0], 1);
+  free(r);
+  SRUN(r, sb_stream_group_read(b, "jobs", "workers", "bob", 0, 2, 0, on_p, r));
+  CHECK_EQ_INT(r->n, 2);
+  CHECK_EQ_INT(r->off[0], 2); /* bob gets what alice did not */
+  free(r);
+  uint64_t a[2] = {0, 0};
+  SRUN(r, sb_stream_ack(b, "jobs", "workers", 0, a, 2, on_p, r));
+  CHECK_EQ_INT(r->status, 0);
+  CHECK_EQ_INT(r->count, 1); /* 0 once: the second is no longer pending */
+  free(r);
+  SRUN(r, sb_stream_pending(b, "jobs", "workers", 0, 10, on_p, r));
+  CHECK_EQ_INT(r->count, 3);
+  CHECK_EQ_INT(r->n, 3);
+  CHECK_EQ_INT(r->off[0], 1);
+  CHECK_EQ_STR(r->consumer[0], "alice");
+  free(r);
+  SRUN(r, sb_stream_claim(b, "jobs", "workers", "carol", 0, 60000, 0, 10, on_p, r));
+  CHECK_EQ_INT(r->n, 0); /* nothing idle for a minute */
+  free(r);
+  sleep_ms(80);
+  SRUN(r, sb_stream_claim(b, "jobs", "workers", "carol", 0, 50, 0, 1, on_p, r));
+  CHECK_EQ_INT(r->n, 1);
+  CHECK_EQ_INT(r->off[0], 1);
+  CHECK_EQ_INT(r->deliveries[0], 2);
+  CHECK_EQ_INT(r->count, 2); /* continue from offset 2 */
+  free(r);
+  sb_broker_close(b);
+
+  b = open_broker(dir);
+  REQUIRE(b);
+  SRUN(r, sb_stream_pending(b, "jobs", "workers", 0, 10, on_p, r));
+  CHECK_EQ_INT(r->count, 3);
+  CHECK_EQ_STR(r->consumer[0], "carol");
+  CHECK_EQ_INT(r->deliveries[0], 2);
+  free(r);
+  SRUN(r, sb_stream_group_read(b, "jobs", "workers", "alice", 0, 10, 0, on_p, r));
+  CHECK_EQ_INT(r->n, 1); /* only offset 4 was never delivered */
+  CHECK_EQ_INT(r->off[0], 4);
+  free(r);
+  SRUN(r, sb_stream_group_read(b, "jobs", "other", "x", 0, 10, 0, on_p, r));
+  CHECK_EQ_INT(r->n, 5); /* another group starts at the beginning */
+  free(r);
+  sb_broker_close(b);
+  drop_dir(dir);
+}

@@ -230,8 +230,8 @@ void sb_broker_close(sb_broker_t *b);
  * SB_EINVAL. */
 int sb_broker_check_name(const char *name, bool fifo);
 
-/* Every operation below returns 0 when the operation was handed to the broker (cb will run
- * exactly once), or SB_EINVAL (bad arguments), SB_ESTATE (the broker is closing) or
+/* Every operation below returns 0 when the operation was handed to the broker (cb, when not
+ * NULL, will run exactly once), or SB_EINVAL (bad arguments), SB_ESTATE (the broker is closing) or
  * SB_ENOMEM — then cb never runs. Status codes passed to cb: SB_ENOTFOUND (no such queue),
  * SB_EINVAL, SB_ELIMIT (depth or size limit), SB_ENOSPC (disk reserve), SB_ESTATE (a stale
  * receipt handle, a queue in use), -errno. */

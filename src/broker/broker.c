@@ -1068,7 +1068,7 @@ void sb_broker_close(sb_broker_t *b) {
 
 int sb__name_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_broker_cb cb, void *arg,
                 sb__op_t **out) {
-  if (!b || !cb || !name || strlen(name) > SB_BROKER_NAME_MAX) return SB_EINVAL;
+  if (!b || !name || strlen(name) > SB_BROKER_NAME_MAX) return SB_EINVAL;
   sb__op_t *op = sb__op_new(kind, cb, arg);
   if (!op) return SB_ENOMEM;
   snprintf(op->name, sizeof op->name, "%s", name);

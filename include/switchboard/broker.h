@@ -513,6 +513,7 @@ typedef struct sb_stream_config {
   uint32_t partitions;        /* 1..SB_STREAM_PARTITIONS_MAX */
   uint64_t retention_ms;      /* drop records older than this; 0 = keep */
   uint64_t retention_bytes;   /* per partition, drop the oldest beyond this; 0 = keep */
+  uint64_t max_bytes;         /* per partition: appends beyond fail SB_ELIMIT; 0 = no limit */
   uint64_t segment_bytes;     /* journal segment size; 0 = the broker's */
   sb_broker_fsync_t fsync;    /* durability of appends */
   uint32_t fsync_interval_ms; /* for SB_BROKER_FSYNC_INTERVAL */

@@ -141,6 +141,7 @@ static int open_journals(sb_broker_t *b, sb__stream_t *s) {
     jo.fsync_interval_ms = s->cfg.fsync_interval_ms ? s->cfg.fsync_interval_ms : 1;
     jo.retention_ms = s->cfg.retention_ms;
     jo.retention_bytes = s->cfg.retention_bytes;
+    jo.max_bytes = s->cfg.max_bytes;
     jo.disk_reserve_bytes = b->opts.disk_reserve_bytes;
     if (s->cfg.segment_bytes)
       jo.segment_bytes = s->cfg.segment_bytes;
@@ -188,6 +189,7 @@ static int put_stream(sb_broker_t *b, const sb__stream_t *s, sb__op_t *op) {
   sb__rec_num(r, "partitions", s->cfg.partitions);
   sb__rec_num(r, "retention_ms", (int64_t)s->cfg.retention_ms);
   sb__rec_num(r, "retention_bytes", (int64_t)s->cfg.retention_bytes);
+  sb__rec_num(r, "max_bytes", (int64_t)s->cfg.max_bytes);
   sb__rec_num(r, "segment_bytes", (int64_t)s->cfg.segment_bytes);
   sb__rec_num(r, "fsync", s->cfg.fsync);
   sb__rec_num(r, "fsync_ms", s->cfg.fsync_interval_ms);
@@ -264,6 +266,7 @@ void sb__stream_replay(sb_broker_t *b, const sb_journal_record_t *r) {
   s->cfg.partitions = (uint32_t)sb__rec_getnum(r, "partitions");
   s->cfg.retention_ms = (uint64_t)sb__rec_getnum(r, "retention_ms");
   s->cfg.retention_bytes = (uint64_t)sb__rec_getnum(r, "retention_bytes");
+  s->cfg.max_bytes = (uint64_t)sb__rec_getnum(r, "max_bytes");
   s->cfg.segment_bytes = (uint64_t)sb__rec_getnum(r, "segment_bytes");
   s->cfg.fsync = (sb_broker_fsync_t)sb__rec_getnum(r, "fsync");
   s->cfg.fsync_interval_ms = (uint32_t)sb__rec_getnum(r, "fsync_ms");

@@ -332,3 +332,30 @@ TEST(group_pending_lists_acks_and_claims) {
   sb_broker_close(b);
   drop_dir(dir);
 }
+
+TEST(a_full_stream_refuses_appends) {
+  char *dir = tmpdir();
+  sb_broker_t *b = open_broker(dir);
+  REQUIRE(b);
+  sb_stream_config_t c;
+  sb_stream_config_default(&c);
+  c.max_bytes = 4096;
+  sres_t *r;
+  SRUN(r, sb_stream_create(b, "capped", &c, on_s, r));
+  CHECK_EQ_INT(r->status, 0);
+  free(r);
+  char big[1001];
+  memset(big, 'q', 1000);
+  big[1000] = 0;
+  int ok = 0, full = 0;
+  for (int i = 0; i < 10; i++) {
+    r = append(b, "capped", 0, NULL, big);
+    ok += r->status == 0;
+    full += r->status == SB_ELIMIT;
+    free(r);
+  }
+  CHECK(ok >= 2 && ok <= 4);
+  CHECK_EQ_INT(ok + full, 10);
+  sb_broker_close(b);
+  drop_dir(dir);
+}

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "core/config.h"
+#include "protocols/broker/broker_api.h"
 #include "switchboard/rpc.h"
 #include "switchboard/switchboard.h"
 
@@ -68,6 +69,9 @@ static int cmd_serve(int argc, char **argv) {
   rc = sb_rpc_new(srv, &rpc);
   if (!rc) sb_rpc_set_ignore_unknown_fields(rpc, opts.json_ignore_unknown);
   if (!rc && opts.docs_dir) rc = sb_rpc_set_docs_dir(rpc, opts.docs_dir);
+  /* The broker's own API (REST under /v1/..., gRPC): handlers hand each call to the broker
+   * thread, which is why the broker is closed only after the server. */
+  if (!rc) rc = sb_broker_api_register(rpc, broker);
   if (!rc) rc = sb_server_run(srv);
   if (rc)
     sb_log(SB_LOG_ERROR, "start_failed", "addr=%s error=\"%s\"", opts.server.http_addr,

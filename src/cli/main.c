@@ -19,13 +19,14 @@ static void usage(FILE *f) {
           "commands:\n"
           "  serve        run the server (HTTP/1.1, HTTP/2, TLS on one port)\n"
           "  gen          generate C from .proto contracts (switchboard gen --help)\n"
+          "%s"
           "\n"
           "options:\n"
           "  --help       show this help\n"
           "  --version    show the version\n"
           "\n"
           "serve options:\n%s",
-          sb_serve_usage());
+          sb_cli_broker_usage(), sb_serve_usage());
 }
 
 static int cmd_serve(int argc, char **argv) {
@@ -94,6 +95,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 2, argv + 2);
   if (strcmp(argv[1], "gen") == 0) return sb_cli_gen(argc - 2, argv + 2);
+  if (sb_cli_is_broker(argv[1])) return sb_cli_broker(argv[1], argc - 2, argv + 2);
   fprintf(stderr, "switchboard: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -295,7 +295,7 @@ static int parse(int argc, char **argv, opts_t *o) {
 /* ---- printing ---- */
 
 static void print_body(const Switchboard__Broker__V1__Message *m) {
-  if (m->payload_case == SWITCHBOARD__BROKER__V1__MESSAGE__PAYLOAD_TEXT)
+  if (!m->body.len)
     printf("%s\n", m->text ? m->text : "");
   else {
     /* Binary bodies print as hex so a terminal stays usable. */
@@ -459,11 +459,9 @@ static int cmd_send(cli_t *c, const opts_t *o) {
   size_t in_len = 0;
   Switchboard__Broker__V1__SendEntry e = SWITCHBOARD__BROKER__V1__SEND_ENTRY__INIT;
   if (o->n_args == 2) {
-    e.payload_case = SWITCHBOARD__BROKER__V1__SEND_ENTRY__PAYLOAD_TEXT;
     e.text = o->args[1];
   } else {
     if (!(in = read_stdin(&in_len))) return 1;
-    e.payload_case = SWITCHBOARD__BROKER__V1__SEND_ENTRY__PAYLOAD_BODY;
     e.body.data = (uint8_t *)in;
     e.body.len = in_len;
   }

@@ -191,8 +191,14 @@ def test_dead_letter_and_redrive(stub):
     assert len(again.messages) == 0
     assert list(stub.ListDeadLetterSources(pb.ListDeadLetterSourcesRequest(queue="dlq"),
                                            timeout=TIMEOUT).queues) == ["src"]
-    peek = stub.PeekMessages(pb.PeekMessagesRequest(queue="dlq", max_messages=100),
-                             timeout=TIMEOUT).messages
+    # The move is durable in the dead-letter queue a moment after the receive answered.
+    deadline = time.monotonic() + 10
+    while True:
+        peek = stub.PeekMessages(pb.PeekMessagesRequest(queue="dlq", max_messages=100),
+                                 timeout=TIMEOUT).messages
+        if len(peek) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [m.message_id for m in peek] == [r.message_id for r in sent]
     assert [m.body for m in peek] == [e.body for e in entries]  # byte-identical
     assert all(m.dead_letter.source_queue == "src" and m.dead_letter.receive_count >= 1

@@ -60,6 +60,10 @@ def test_dlq_list_and_redrive(sb):
         sb("send", "work", f"m{i}", "--attr", f"kind={'x' if i % 2 else 'y'}")
     assert len(sb("recv", "work", "--max", "10")[0].splitlines()) == 3
     assert sb("recv", "work", "--max", "10")[0] == ""  # moved to the DLQ
+    deadline = time.monotonic() + 10  # ... durably, a moment after the receive answered
+    while "visible          3" not in sb("queue", "stats", "dead")[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     out = sb("dlq", "list", "dead")[0]
     assert "dead-letter queue of: work" in out and "# 3 message(s)" in out
     out = sb("dlq", "redrive", "dead", "--dry-run", "--attr", "kind=y")[0]

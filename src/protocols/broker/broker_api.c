@@ -376,11 +376,9 @@ static Switchboard__Broker__V1__Message *message_of(sb_arena_t *a, const sb_brok
   m->receipt_handle = (char *)d->receipt;
   m->sequence = d->seq;
   if (utf8_valid(d->body, d->body_len) && !memchr(d->body, 0, d->body_len)) {
-    m->payload_case = SWITCHBOARD__BROKER__V1__MESSAGE__PAYLOAD_TEXT;
     m->text = sb_arena_strndup(a, (const char *)d->body, d->body_len);
     if (!m->text) return NULL;
   } else {
-    m->payload_case = SWITCHBOARD__BROKER__V1__MESSAGE__PAYLOAD_BODY;
     m->body.data = (uint8_t *)d->body;
     m->body.len = d->body_len;
   }
@@ -868,19 +866,19 @@ static void purge_queue(sb_call_t *call, const Switchboard__Broker__V1__PurgeQue
   if (op) op_started(op, sb_queue_purge(ud, req->name, op_done, op), "name");
 }
 
-/* Converts the payload oneof of a send or publish (the same three cases in each message). */
-static void payload_in(int which_body, int which_text, int payload_case,
-                       const ProtobufCBinaryData *body, const char *text, sb_broker_msg_t *m) {
-  if (payload_case == which_body) {
+/* The body of a send or publish: the bytes of `body` or of `text`, at most one of them set.
+ * Returns 0, or -1 after answering the call. */
+static int payload_in(sb_call_t *call, const char *field, const ProtobufCBinaryData *body,
+                      const char *text, sb_broker_msg_t *m) {
+  if (body->len && text && text[0]) return bad_field(call, field, "set body or text, not both");
+  if (body->len) {
     m->body = body->data;
     m->body_len = body->len;
-  } else if (payload_case == which_text && text) {
-    m->body = text;
-    m->body_len = strlen(text);
   } else {
-    m->body = "";
-    m->body_len = 0;
+    m->body = text ? text : "";
+    m->body_len = strlen(m->body);
   }
+  return 0;
 }
 
 static void send_messages(sb_call_t *call, const Switchboard__Broker__V1__SendMessagesRequest *req,
@@ -900,10 +898,8 @@ static void send_messages(sb_call_t *call, const Switchboard__Broker__V1__SendMe
     sb_broker_msg_t *m = &msgs[i];
     memset(m, 0, sizeof *m);
     char field[64];
-    payload_in(
-        SWITCHBOARD__BROKER__V1__SEND_ENTRY__PAYLOAD_BODY,
-        SWITCHBOARD__BROKER__V1__SEND_ENTRY__PAYLOAD_TEXT, e->payload_case, &e->body,
-        e->payload_case == SWITCHBOARD__BROKER__V1__SEND_ENTRY__PAYLOAD_TEXT ? e->text : NULL, m);
+    snprintf(field, sizeof field, "messages[%zu].text", i);
+    if (payload_in(call, field, &e->body, e->text, m)) return;
     snprintf(field, sizeof field, "messages[%zu].attributes", i);
     if (ATTRS_IN(call, e->attributes, e->n_attributes, field, m->attrs)) return;
     m->n_attrs = e->n_attributes;
@@ -1163,11 +1159,7 @@ static void publish(sb_call_t *call, const Switchboard__Broker__V1__PublishReque
   if (check_name(call, "topic", req->topic)) return;
   sb_broker_msg_t m;
   memset(&m, 0, sizeof m);
-  payload_in(SWITCHBOARD__BROKER__V1__PUBLISH_REQUEST__PAYLOAD_BODY,
-             SWITCHBOARD__BROKER__V1__PUBLISH_REQUEST__PAYLOAD_TEXT, req->payload_case, &req->body,
-             req->payload_case == SWITCHBOARD__BROKER__V1__PUBLISH_REQUEST__PAYLOAD_TEXT ? req->text
-                                                                                         : NULL,
-             &m);
+  if (payload_in(call, "text", &req->body, req->text, &m)) return;
   if (ATTRS_IN(call, req->attributes, req->n_attributes, "attributes", m.attrs)) return;
   m.n_attrs = req->n_attributes;
   if (req->group && req->group[0]) m.group = req->group, m.group_len = strlen(req->group);

@@ -23,7 +23,9 @@ CASES = ["empty_unary", "large_unary", "client_compressed_unary", "server_compre
          "server_compressed_streaming", "ping_pong", "empty_stream",
          "timeout_on_sleeping_server", "cancel_after_begin", "cancel_after_first_response",
          "custom_metadata", "status_code_and_message", "special_status_message",
-         "unimplemented_method", "unimplemented_service"]
+         "unimplemented_method", "unimplemented_service",
+         # beyond the description's list: client compression with "deflate" instead of gzip
+         "client_compressed_deflate"]
 
 
 @pytest.fixture(scope="module")

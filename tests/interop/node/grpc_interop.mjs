@@ -31,7 +31,8 @@ const CASE_MS = 10000; // one case; a hung server fails the case instead of hang
 const ECHO_INITIAL = 'x-grpc-test-echo-initial';
 const ECHO_TRAILING = 'x-grpc-test-echo-trailing-bin';
 const SPECIAL = '\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \u{1f608}\t\n';
-const GZIP = 2; // grpc-js's CompressionAlgorithms: 0 identity, 1 deflate, 2 gzip
+const DEFLATE = 1; // grpc-js's CompressionAlgorithms: 0 identity, 1 deflate, 2 gzip
+const GZIP = 2;
 const NO_COMPRESS = 2; // grpc-js WriteFlags.NoCompress, passed as write()'s encoding argument
 
 const definition = protoLoader.loadSync(['test.proto'], {
@@ -46,6 +47,8 @@ const creds = grpc.credentials.createInsecure();
 // One channel per compression setting, shared by the cases that need it.
 const plain = new testing.TestService(target, creds);
 const gzip = new testing.TestService(target, creds, { 'grpc.default_compression_algorithm': GZIP });
+const deflate = new testing.TestService(target, creds,
+  { 'grpc.default_compression_algorithm': DEFLATE });
 const unimplemented = new testing.UnimplementedService(target, creds);
 
 const zeros = (n) => Buffer.alloc(n);
@@ -346,6 +349,21 @@ const cases = {
     assertStatus(err, grpc.status.UNIMPLEMENTED);
   },
 
+  // Not one of the interop description's cases: client_compressed_unary and _streaming with
+  // gRPC's other standard encoding, "deflate" (a zlib stream), which grpc-js can be set to use.
+  async client_compressed_deflate() {
+    const { res } = await unary(deflate, 'UnaryCall', { response_size: 314159,
+      payload: { body: zeros(271828) }, expect_compressed: { value: true } });
+    assert.equal(res.payload.body.length, 314159);
+    const { err, res: sum } = await clientStream(deflate, 'StreamingInputCall', (call) => {
+      call.write({ payload: { body: zeros(27182) }, expect_compressed: { value: true } });
+      call.write({ payload: { body: zeros(45904) }, expect_compressed: { value: false } },
+        NO_COMPRESS);
+    });
+    assert.ifError(err);
+    assert.equal(sum.aggregated_payload_size, 73086);
+  },
+
   async unimplemented_service() {
     const err = await unary(unimplemented, 'UnimplementedCall', {}).catch((e) => e);
     assertStatus(err, grpc.status.UNIMPLEMENTED);
@@ -393,7 +411,7 @@ for (const name of names) {
   result.ms = Date.now() - started;
   console.log(JSON.stringify(result));
 }
-for (const c of [plain, gzip, unimplemented]) c.close();
+for (const c of [plain, gzip, deflate, unimplemented]) c.close();
 // Exit now: a call a case left behind must not keep the process alive (each case already had
 // its own time limit).
 process.exit(failed ? 1 : 0);

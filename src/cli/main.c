@@ -55,6 +55,8 @@ static int cmd_serve(int argc, char **argv) {
   rc = sb_rpc_new(srv, &rpc);
   if (!rc) sb_rpc_set_ignore_unknown_fields(rpc, opts.json_ignore_unknown);
   if (!rc && opts.docs_dir) rc = sb_rpc_set_docs_dir(rpc, opts.docs_dir);
+  if (!rc && opts.trpc_base) rc = sb_rpc_set_trpc_base(rpc, opts.trpc_base);
+  if (!rc) rc = sb_rpc_set_trpc_method_override(rpc, opts.trpc_method_override);
   if (!rc) rc = sb_server_run(srv);
   if (rc)
     sb_log(SB_LOG_ERROR, "start_failed", "addr=%s error=\"%s\"", opts.server.http_addr,

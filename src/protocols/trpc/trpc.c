@@ -260,10 +260,13 @@ static void respond_request_error(sb_http_req_t *req, enum sb_trpc_code c, const
   if (!rc) rc = sb_buf_append(&out, sb_buf_head(&shape), sb_buf_pending(&shape));
   if (!rc) rc = sb_buf_append(&out, "}", 1);
   sb_http_res_header(req, "vary", "trpc-accept, accept");
+  /* @trpc/server answers these without setting a type, so the fetch Response it builds from
+   * a string says text/plain; its client parses the body as JSON whatever the type says. The
+   * same bytes here keep the two servers indistinguishable. */
   if (rc)
     sb_http_respond(req, 500, NULL, NULL, 0);
   else
-    sb_http_respond(req, sb__trpc_err(c)->http, "application/json", sb_buf_head(&out),
+    sb_http_respond(req, sb__trpc_err(c)->http, "text/plain;charset=UTF-8", sb_buf_head(&out),
                     sb_buf_pending(&out));
   sb_buf_free(&shape);
   sb_buf_free(&out);

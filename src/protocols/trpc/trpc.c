@@ -193,9 +193,13 @@ int sb__trpc_rebuild(sb_rpc_t *rpc) {
       if (j != i && (memchr(p->name, '.', p->len) || strcmp(p->name, t->procs[i].name))) continue;
       char svc[TRPC_NAME_MAX], full[TRPC_NAME_MAX];
       sb__trpc_proc_name(simple_name(rpc->svcs[p->si].desc->full_name), svc, sizeof svc);
-      snprintf(full, sizeof full, "%s.%s", svc, p->name);
+      size_t sl = strlen(svc);
+      if (sl + 1 + p->len >= sizeof full) continue; /* too long to nest: keeps its plain name */
+      memcpy(full, svc, sl);
+      full[sl] = '.';
+      memcpy(full + sl + 1, p->name, p->len + 1);
       memcpy(p->name, full, sizeof full);
-      p->len = strlen(p->name);
+      p->len += sl + 1;
     }
   }
   return 0;

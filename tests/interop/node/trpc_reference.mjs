@@ -62,6 +62,8 @@ const server = createHTTPServer({
   basePath: '/trpc/',
   allowMethodOverride: process.argv.includes('--method-override'),
 });
+// Exit 0 on SIGTERM (the benchmark checks every server's exit status).
+process.on('SIGTERM', () => process.exit(0));
 server.listen(port, '127.0.0.1', () => {
   const addr = server.address();
   console.log(`listening ${typeof addr === 'object' && addr ? addr.port : port}`);

@@ -93,6 +93,7 @@ typedef struct sb_method_desc {
   size_t n_http;
   int success_status;        /* REST status on success; 0 means 200 */
   const char *cache_control; /* REST Cache-Control value, or NULL */
+  const char *trpc_name;     /* tRPC procedure name (switchboard.trpc_name), or NULL: derived */
 } sb_method_desc_t;
 
 /* Validation rules of one field (switchboard/validate.proto), as the generator emits them:

@@ -144,3 +144,55 @@ def test_trpc_types_reject_wrong_clients(project, case):
         "export {};\n")
     p = tsc(project, [right])
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+NAMING_PROTO = """
+syntax = "proto3";
+package naming.v1;
+import "switchboard/options.proto";
+message M { int64 big = 1; map<string, M> children = 2; E e = 3; repeated string tags = 4; }
+enum E { E_UNSPECIFIED = 0; E_ONE = 1; }
+service Alpha {
+  rpc Ping(M) returns (M) { option idempotency_level = NO_SIDE_EFFECTS; }
+  rpc Only(M) returns (M);
+}
+service Beta {
+  rpc Ping(M) returns (stream M);
+  rpc Renamed(M) returns (M) { option (switchboard.trpc_name) = "customName"; }
+  rpc Upload(stream M) returns (M);
+}
+"""
+
+
+def test_trpc_names_nesting_and_json_types(project):
+    """Names two services share nest under the services; switchboard.trpc_name renames;
+    client streams are no procedures; 64-bit integers are strings, enums their names."""
+    d = project / "naming"
+    d.mkdir()
+    (d / "naming.proto").write_text(NAMING_PROTO)
+    p = run([SB_BIN, "gen", "--out", str(d / "gen"), str(d / "naming.proto")], d)
+    assert p.returncode == 0, p.stdout + p.stderr
+    dts = (d / "gen" / "naming.trpc.d.ts").read_text()
+    assert "upload" not in dts.lower(), dts
+    src = project / "naming_client.ts"
+    src.write_text(
+        "import { createTRPCClient, httpBatchLink } from '@trpc/client';\n"
+        f"import type {{ AppRouter, M, E }} from '{d / 'gen' / 'naming.trpc'}';\n"
+        "const trpc = createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: 'http://x/trpc' })] });\n"
+        "const m: M = await trpc.alpha.ping.query({ big: '9007199254740993', e: 'E_ONE' });\n"
+        "await trpc.only.mutate({ children: { a: { tags: ['x'] } } });\n"
+        "await trpc.customName.mutate();\n"
+        "trpc.beta.ping.subscribe({}, { onData: (x: M) => console.log(x.big) });\n"
+        "const e: E | undefined = m.e;\n"
+        "// @ts-expect-error: nested under its service, not at the top\n"
+        "await trpc.ping.query();\n"
+        "// @ts-expect-error: renamed by switchboard.trpc_name\n"
+        "await trpc.renamed.mutate();\n"
+        "// @ts-expect-error: int64 is a string in proto3 JSON\n"
+        "await trpc.alpha.ping.query({ big: 1 });\n"
+        "// @ts-expect-error: enums are their value names\n"
+        "await trpc.alpha.ping.query({ e: 'E_TWO' });\n"
+        "console.log(e);\n"
+        "export {};\n")
+    p = tsc(project, [src])
+    assert p.returncode == 0, dts + "\n" + p.stdout + p.stderr

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract/plugin/ext.h"
+#include "contract/plugin/model.h"
 #include "core/codec.h"
 #include "switchboard/error.h"
 
@@ -280,6 +282,23 @@ static void lower_first(char *s) {
   if (s[0] >= 'A' && s[0] <= 'Z') s[0] = (char)(s[0] + 32);
 }
 
+/* The procedure name of m: its switchboard.trpc_name (the model checked it is an identifier;
+ * *fixed = 1), else the method name with a lower-case first letter. */
+static const char *proc_name(const method_t *m, char out[256], int *fixed) {
+  const uint8_t *p;
+  size_t n;
+  *fixed = m->options && sb_ext_bytes(&m->options->base, SB_MODEL_EXT_TRPC_NAME, &p, &n) == 1 &&
+           n > 0 && n < 256;
+  if (*fixed) {
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return out;
+  }
+  snprintf(out, 256, "%s", m->name);
+  lower_first(out);
+  return out;
+}
+
 /* 1 when the procedure name of m (in service si) is also one of another service of fd. */
 static int clashes(const file_t *fd, size_t si, const method_t *m) {
   for (size_t sj = 0; sj < fd->n_service; sj++) {
@@ -288,11 +307,10 @@ static int clashes(const file_t *fd, size_t si, const method_t *m) {
       const method_t *o = fd->service[sj]->method[k];
       if (o->client_streaming) continue;
       char a[256], b[256];
-      snprintf(a, sizeof a, "%s", m->name);
-      snprintf(b, sizeof b, "%s", o->name);
-      lower_first(a);
-      lower_first(b);
-      if (strcmp(a, b) == 0) return 1;
+      int fa, fb;
+      proc_name(m, a, &fa);
+      proc_name(o, b, &fb);
+      if (!fa && !fb && strcmp(a, b) == 0) return 1;
     }
   }
   return 0;
@@ -300,8 +318,8 @@ static int clashes(const file_t *fd, size_t si, const method_t *m) {
 
 static void procedure(ts_t *g, const method_t *m, const char *indent) {
   char name[256];
-  snprintf(name, sizeof name, "%s", m->name);
-  lower_first(name);
+  int fixed;
+  proc_name(m, name, &fixed);
   int query = m->options && m->options->has_idempotency_level &&
               m->options->idempotency_level ==
                   GOOGLE__PROTOBUF__METHOD_OPTIONS__IDEMPOTENCY_LEVEL__NO_SIDE_EFFECTS;

@@ -11,11 +11,12 @@
  *
  * Procedures, as the front-end names them: each unary or server-streaming method under its
  * lowerCamelCase name, nested under its service's lowerCamelCase name when two services of
- * the file share the name. NO_SIDE_EFFECTS methods are queries, other unary methods
- * mutations, server-streaming methods subscriptions (output AsyncIterable<message>, or
- * AsyncIterable<{id, data}> when the request message has a last_event_id field: such a
- * stream is resumable and its handler names each event, see sb_call_set_event_id()). Every
- * input may be left out (the server reads it as the empty message).
+ * the file share the name, or under its switchboard.trpc_name option (top level) when set.
+ * NO_SIDE_EFFECTS methods are queries, other unary methods mutations, server-streaming methods
+ * subscriptions (output AsyncIterable<message>, or AsyncIterable<{id, data}> when the request
+ * message has a last_event_id field: such a stream is resumable and its handler names each event,
+ * see sb_call_set_event_id()). Every input may be left out (the server reads it as the empty
+ * message).
  *
  * Messages and enums that the file declares or its methods reach are exported in the proto3
  * JSON mapping the server reads and writes (src/contract/pbjson.h): an interface per message

@@ -8,7 +8,8 @@
  * which is what the TypeScript emitter does for the services of one file. Side-effect-free
  * methods (idempotency_level = NO_SIDE_EFFECTS) are queries, other unary methods mutations,
  * server-streaming methods subscriptions. Client and bidirectional streams have no tRPC
- * shape and are not procedures.
+ * shape and are not procedures. A method's switchboard.trpc_name option replaces its name
+ * (verbatim, never nested).
  *
  * One exchange, in @trpc/server's order of checks:
  *   1. HEAD answers 204. A path that is not valid percent-encoded UTF-8, a body type other
@@ -62,6 +63,7 @@ typedef struct proc {
   size_t len;               /* bytes of name */
   size_t si, mi;            /* service index in rpc->svcs (stable across its reallocs), method */
   uint8_t type;             /* enum proc_type */
+  uint8_t fixed;            /* named by switchboard.trpc_name: never nested */
 } proc_t;
 
 /* Per registry; built at registration, read-only once the server runs. */
@@ -173,7 +175,10 @@ int sb__trpc_rebuild(sb_rpc_t *rpc) {
       uint8_t type = proc_type_of(&d->methods[mi]);
       if (!type) continue;
       proc_t *p = &t->procs[t->n++];
-      sb__trpc_proc_name(d->methods[mi].name, p->name, sizeof p->name);
+      const char *own = d->methods[mi].trpc_name;
+      p->fixed = own && own[0] && strlen(own) < sizeof p->name;
+      sb__trpc_proc_name(p->fixed ? own : d->methods[mi].name, p->name, sizeof p->name);
+      if (p->fixed) memcpy(p->name, own, strlen(own) + 1); /* verbatim, first letter too */
       p->len = strlen(p->name);
       p->si = si;
       p->mi = mi;
@@ -183,14 +188,15 @@ int sb__trpc_rebuild(sb_rpc_t *rpc) {
   /* Names two services share are nested under their services, every one of them. */
   for (size_t i = 0; i < t->n; i++) {
     int clash = 0;
-    for (size_t j = 0; j < t->n && !clash; j++)
-      clash = j != i && t->procs[j].si != t->procs[i].si &&
+    for (size_t j = 0; j < t->n && !clash && !t->procs[i].fixed; j++)
+      clash = j != i && !t->procs[j].fixed && t->procs[j].si != t->procs[i].si &&
               strcmp(t->procs[j].name, t->procs[i].name) == 0 &&
               memchr(t->procs[j].name, '.', t->procs[j].len) == NULL;
     if (!clash) continue;
     for (size_t j = i; j < t->n; j++) {
       proc_t *p = &t->procs[j];
-      if (j != i && (memchr(p->name, '.', p->len) || strcmp(p->name, t->procs[i].name))) continue;
+      if (j != i && (p->fixed || memchr(p->name, '.', p->len) || strcmp(p->name, t->procs[i].name)))
+        continue;
       char svc[TRPC_NAME_MAX], full[TRPC_NAME_MAX];
       sb__trpc_proc_name(simple_name(rpc->svcs[p->si].desc->full_name), svc, sizeof svc);
       size_t sl = strlen(svc);

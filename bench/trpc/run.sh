@@ -136,7 +136,15 @@ bench_server() { # name
     [[ -n ${R[$name.$t.rps]-} ]] || fail "$name: the wrk $t run failed (see $tmp/$name.$t.wrk.txt)"
     R[$name.$t.other]=$other_cpu R[$name.$t.srv]=$srv_ticks
     ((other_cpu <= 15)) || odd+=("$name $t: other processes used $other_cpu% of a core (${other_top:-short-lived}); numbers skewed")
-    ((${R[$name.$t.err]:-0} == 0)) || fail "$name: wrk $t saw ${R[$name.$t.err]} errors/non-2xx"
+    if ((${R[$name.$t.err]:-0} != 0)); then
+      # Node's pauses can outlast wrk's 2 s timeout under load: a fact about the reference to
+      # report, not a wrong answer; from switchboard any error fails the run.
+      if [[ $name == trpc ]]; then
+        odd+=("trpc: wrk $t saw ${R[$name.$t.err]} errors/timeouts (see $tmp/$name.$t.wrk.txt)")
+      else
+        fail "$name: wrk $t saw ${R[$name.$t.err]} errors/non-2xx"
+      fi
+    fi
   done
   check "$name" || true
   stop_server "$srv_pid" || rc=$?

@@ -187,16 +187,16 @@ int sb__trpc_rebuild(sb_rpc_t *rpc) {
   }
   /* Names two services share are nested under their services, every one of them. */
   for (size_t i = 0; i < t->n; i++) {
+    if (t->procs[i].fixed || memchr(t->procs[i].name, '.', t->procs[i].len)) continue;
+    char plain[TRPC_NAME_MAX]; /* the shared name, kept while its owners are renamed */
+    memcpy(plain, t->procs[i].name, t->procs[i].len + 1);
     int clash = 0;
-    for (size_t j = 0; j < t->n && !clash && !t->procs[i].fixed; j++)
-      clash = j != i && !t->procs[j].fixed && t->procs[j].si != t->procs[i].si &&
-              strcmp(t->procs[j].name, t->procs[i].name) == 0 &&
-              memchr(t->procs[j].name, '.', t->procs[j].len) == NULL;
-    if (!clash) continue;
-    for (size_t j = i; j < t->n; j++) {
+    for (size_t j = 0; j < t->n && !clash; j++)
+      clash = t->procs[j].si != t->procs[i].si && !t->procs[j].fixed &&
+              strcmp(t->procs[j].name, plain) == 0;
+    for (size_t j = i; clash && j < t->n; j++) {
       proc_t *p = &t->procs[j];
-      if (j != i && (p->fixed || memchr(p->name, '.', p->len) || strcmp(p->name, t->procs[i].name)))
-        continue;
+      if (p->fixed || strcmp(p->name, plain) != 0) continue;
       char svc[TRPC_NAME_MAX], full[TRPC_NAME_MAX];
       sb__trpc_proc_name(simple_name(rpc->svcs[p->si].desc->full_name), svc, sizeof svc);
       size_t sl = strlen(svc);

@@ -6,6 +6,7 @@
 #ifndef SWITCHBOARD_H
 #define SWITCHBOARD_H
 
+#include "broker.h"
 #include "error.h"
 #include "http.h"
 #include "log.h"

@@ -10,7 +10,8 @@
 # ${CMAKE_CURRENT_BINARY_DIR}/<target>_gen:
 #   - protoc-gen-c (protobuf-c):          <stem>.pb-c.h, <stem>.pb-c.c (messages);
 #   - protoc-gen-switchboard (this tree): <stem>.sb.h, <stem>.sb.c (handler table, register
-#     function, sb_service_desc_t; see src/contract/plugin/emit_c.h).
+#     function, sb_service_desc_t; see src/contract/plugin/emit_c.h), and <stem>.trpc.d.ts
+#     (the tRPC AppRouter type for TypeScript clients; src/contract/plugin/emit_ts.h).
 # The .proto is named to protoc relative to its own directory (items.proto, not
 # proto/items.proto), which is also the name reflection clients see. Imports resolve against,
 # in order: that directory, the IMPORT_DIRS, ${SB_PROTO_DIR} (google/api/annotations.proto,
@@ -50,7 +51,7 @@ function(switchboard_add_contract target)
     endif()
     string(REGEX REPLACE "\\.proto$" "" stem ${name})
     set(outputs ${out}/${stem}.pb-c.c ${out}/${stem}.pb-c.h ${out}/${stem}.sb.c
-        ${out}/${stem}.sb.h)
+        ${out}/${stem}.sb.h ${out}/${stem}.trpc.d.ts)
     set(import_args -I${dir})
     foreach(d ${arg_IMPORT_DIRS} ${SB_PROTO_DIR} ${SB_PROTOBUF_INCLUDE_DIR})
       get_filename_component(d ${d} ABSOLUTE)

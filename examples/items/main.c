@@ -202,8 +202,13 @@ static void watch_items(sb_call_t *call, const Items__V1__WatchItemsRequest *req
                         Items__V1__ItemEvent *res, void *ud) {
   (void)res;
   store_t *s = ud;
+  uint32_t since = req->since_id;
+  if (req->last_event_id && req->last_event_id[0]) {
+    unsigned long last = strtoul(req->last_event_id, NULL, 10);
+    if (last > since && last <= ITEMS_MAX) since = (uint32_t)last;
+  }
   pthread_mutex_lock(&s->mu);
-  for (uint32_t id = req->since_id + 1; id < s->next_id; id++) {
+  for (uint32_t id = since + 1; id < s->next_id; id++) {
     item_t *it = find(s, id);
     if (!it) continue;
     Items__V1__Item item = ITEMS__V1__ITEM__INIT;
@@ -212,6 +217,9 @@ static void watch_items(sb_call_t *call, const Items__V1__WatchItemsRequest *req
     item.name = it->name;
     item.price = it->price;
     ev.item = &item;
+    char eid[16];
+    snprintf(eid, sizeof eid, "%u", it->id);
+    sb_call_set_event_id(call, eid);
     if (sb_call_send(call, &ev.base) < 0) break;
   }
   pthread_mutex_unlock(&s->mu);
@@ -236,6 +244,8 @@ int main(int argc, char **argv) {
   if (!rc) rc = sb_rpc_new(srv, &rpc);
   if (!rc) sb_rpc_set_ignore_unknown_fields(rpc, opts.json_ignore_unknown);
   if (!rc && opts.docs_dir) rc = sb_rpc_set_docs_dir(rpc, opts.docs_dir);
+  if (!rc && opts.trpc_base) rc = sb_rpc_set_trpc_base(rpc, opts.trpc_base);
+  if (!rc) rc = sb_rpc_set_trpc_method_override(rpc, opts.trpc_method_override);
   static const Items__V1__ItemService_Handlers handlers = {get_item,    create_item, list_items,
                                                            update_item, delete_item, watch_items};
   if (!rc) rc = items__v1__item_service__register(rpc, &handlers, &store);

@@ -93,6 +93,7 @@ typedef struct sb_method_desc {
   size_t n_http;
   int success_status;        /* REST status on success; 0 means 200 */
   const char *cache_control; /* REST Cache-Control value, or NULL */
+  const char *trpc_name;     /* tRPC procedure name (switchboard.trpc_name), or NULL: derived */
 } sb_method_desc_t;
 
 /* Validation rules of one field (switchboard/validate.proto), as the generator emits them:
@@ -215,6 +216,16 @@ void sb_rpc_set_ignore_unknown_fields(sb_rpc_t *rpc, int ignore);
  * Call before the server starts. Returns 0 or SB_ENOMEM. */
 int sb_rpc_set_docs_dir(sb_rpc_t *rpc, const char *dir);
 
+/* tRPC (the @trpc/server v11 HTTP wire; see README): procedures are served under base (default
+ * "/trpc"; a path starting with '/', trailing slashes ignored, at most 127 bytes; NULL restores
+ * the default). base is copied. Call before the server starts. Returns 0, SB_EINVAL or
+ * SB_ENOMEM. */
+int sb_rpc_set_trpc_base(sb_rpc_t *rpc, const char *base);
+/* With allow = 1, queries and subscriptions may also be called with POST (tRPC's
+ * allowMethodOverride, for clients created with methodOverride: 'POST'); mutations stay
+ * POST only. Off by default. Call before the server starts. Returns 0 or SB_ENOMEM. */
+int sb_rpc_set_trpc_method_override(sb_rpc_t *rpc, int allow);
+
 /* Memory that lives until the call is freed (after it finished). NULL when out of memory. */
 void *sb_call_alloc(sb_call_t *call, size_t n);
 char *sb_call_strdup(sb_call_t *call, const char *s);
@@ -237,6 +248,12 @@ int sb_call_field_violation(sb_call_t *call, const char *field, const char *desc
  * stream is still fine; slow down until on_writable), SB_ECANCELED when the client went away,
  * or SB_ESTATE for other methods or after sb_call_finish(). */
 int sb_call_send(sb_call_t *call, const ProtobufCMessage *msg);
+/* Names the next message sent with sb_call_send(): event streams carry it as the event's id
+ * (tRPC subscriptions: "id:", like tracked(id, data)), and a reconnecting client sends the
+ * last one back (Last-Event-Id; tRPC writes it into the request's last_event_id field when the
+ * message has one). id is copied; it must not contain CR, LF or NUL. Returns 0, SB_EINVAL,
+ * SB_ENOMEM, or SB_ESTATE after sb_call_finish(). */
+int sb_call_set_event_id(sb_call_t *call, const char *id);
 
 /* ---- streams, metadata, deadlines (every front-end; gRPC uses all of it) ----
  *

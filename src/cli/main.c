@@ -70,6 +70,8 @@ static int cmd_serve(int argc, char **argv) {
   rc = sb_rpc_new(srv, &rpc);
   if (!rc) sb_rpc_set_ignore_unknown_fields(rpc, opts.json_ignore_unknown);
   if (!rc && opts.docs_dir) rc = sb_rpc_set_docs_dir(rpc, opts.docs_dir);
+  if (!rc && opts.trpc_base) rc = sb_rpc_set_trpc_base(rpc, opts.trpc_base);
+  if (!rc) rc = sb_rpc_set_trpc_method_override(rpc, opts.trpc_method_override);
   /* The broker's own API (REST under /v1/..., gRPC): handlers hand each call to the broker
    * thread, which is why the broker is closed only after the server. */
   if (!rc) rc = sb_broker_api_register(rpc, broker);

@@ -15,6 +15,8 @@ const char *sb_serve_usage(void) {
          "  --threads N               worker threads (default: number of CPUs)\n"
          "  --log-level L             debug, info, warn, error or off (default info)\n"
          "  --json-unknown-fields P   reject (default) or ignore unknown JSON fields\n"
+         "  --trpc-base PATH          base path of tRPC procedures (default /trpc)\n"
+         "  --trpc-method-override B  on: queries may be POSTed (default off)\n"
          "  --tls-cert FILE           PEM certificate chain; enables TLS (h2 via ALPN)\n"
          "  --tls-key FILE            PEM private key for --tls-cert\n"
          "  --max-header-bytes N      request line + headers (default 16384; over -> 431)\n"
@@ -80,6 +82,13 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
         opts->json_ignore_unknown = 0;
       else if (strcmp(val, "ignore") == 0)
         opts->json_ignore_unknown = 1;
+      else
+        rc = SB_EINVAL;
+    } else if (strcmp(flag, "--trpc-base") == 0) {
+      opts->trpc_base = val;
+    } else if (strcmp(flag, "--trpc-method-override") == 0) {
+      if (strcmp(val, "on") == 0 || strcmp(val, "off") == 0)
+        opts->trpc_method_override = strcmp(val, "on") == 0;
       else
         rc = SB_EINVAL;
     } else if (strcmp(flag, "--threads") == 0) {

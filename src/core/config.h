@@ -16,6 +16,8 @@ typedef struct sb_serve_opts {
   const char *docs_dir;      /* --docs-dir (Swagger UI's assets), NULL = default; borrowed */
   sb_log_level_t log_level;  /* --log-level, default info */
   int json_ignore_unknown;   /* --json-unknown-fields ignore (1) | reject (0, default) */
+  const char *trpc_base;     /* --trpc-base, NULL = the default (/trpc); borrowed */
+  int trpc_method_override;  /* --trpc-method-override on (1) | off (0, default) */
 } sb_serve_opts_t;
 
 /* The usage text for the serve flags (static). */

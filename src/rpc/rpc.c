@@ -44,10 +44,12 @@ int sb_code_http_status(sb_code_t code) {
   return (unsigned)code < sizeof http / sizeof http[0] ? http[code] : 500;
 }
 
-/* Every request the RPC layer serves comes here: gRPC asks by its content-type, everything
- * else is REST. */
+/* Every request the RPC layer serves comes here: tRPC owns its base path, gRPC asks by its
+ * content-type, everything else is REST. */
 static void route_http(sb_http_req_t *req, void *ud) {
-  if (sb__grpc_match(ud, req))
+  if (sb__trpc_match(ud, req))
+    sb__trpc_handle(req, ud);
+  else if (sb__grpc_match(ud, req))
     sb__grpc_handle(req, ud);
   else
     sb__rest_handle(req, ud);
@@ -76,6 +78,7 @@ int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out) {
 void sb_rpc_free(sb_rpc_t *rpc) {
   if (!rpc) return;
   sb__rest_free(rpc);
+  sb__trpc_free(rpc);
   sb__idem_free(rpc->idem);
   sb__patterns_free(&rpc->patterns);
   sb__docs_free(rpc->docs);
@@ -142,7 +145,7 @@ int sb_rpc_register(sb_rpc_t *rpc, const sb_service_desc_t *desc, const void *ha
       return rc;
     }
   }
-  return 0;
+  return sb__trpc_rebuild(rpc);
 }
 
 static void *arena_alloc(void *ud, size_t n) {

@@ -51,6 +51,7 @@ typedef struct sb__svc {
 struct sb_rest; /* the REST front-end's route table */
 struct sb_idem; /* idempotency-key store (rpc/idempotency.h) */
 struct sb_docs; /* /docs state: Swagger UI's directory and cached files (protocols/rest/docs.h) */
+struct sb_trpc; /* the tRPC front-end's base path and procedure table (protocols/trpc) */
 
 struct sb_rpc {
   sb_server_t *srv; /* borrowed */
@@ -62,6 +63,7 @@ struct sb_rpc {
   sb__patterns_t patterns; /* owned; compiled validation patterns, read-only once started */
   unsigned json_flags;     /* SB_PBJSON_* flags for JSON request decoding; set before start */
   struct sb_docs *docs;    /* owned; created on first use; guarded by docs.c's lock */
+  struct sb_trpc *trpc;    /* owned by the tRPC front-end; built at registration */
 };
 
 /* A google.rpc.BadRequest field violation attached to a call (sb_call_field_violation). */
@@ -97,6 +99,8 @@ struct sb_call {
   sb__md_t *res_headers;           /* response headers set by the handler (arena) */
   sb__md_t *res_trailers;          /* response trailers set by the handler (arena) */
   uint64_t deadline_ms;            /* loop time of the deadline, 0 = none */
+  const char *event_id;            /* sb_call_set_event_id() for the next sent message (arena),
+                                      or NULL; the front-end clears it once sent */
   sb_arena_t arena;                /* owns everything above that is not borrowed; last */
 };
 
@@ -144,5 +148,15 @@ void sb__rest_handle(sb_http_req_t *req, void *ud);
 int sb__grpc_match(sb_rpc_t *rpc, sb_http_req_t *req);
 /* The HTTP handler serving gRPC for every registered service (ud = rpc). */
 void sb__grpc_handle(sb_http_req_t *req, void *ud);
+
+/* ---- tRPC front-end (protocols/trpc) ---- */
+/* Rebuilds the procedure table from rpc->svcs (after each registration). Returns 0 or
+ * SB_ENOMEM. */
+int sb__trpc_rebuild(sb_rpc_t *rpc);
+void sb__trpc_free(sb_rpc_t *rpc);
+/* 1 when req's path is the tRPC base path or below it. */
+int sb__trpc_match(sb_rpc_t *rpc, sb_http_req_t *req);
+/* The HTTP handler serving tRPC for every registered service (ud = rpc). */
+void sb__trpc_handle(sb_http_req_t *req, void *ud);
 
 #endif

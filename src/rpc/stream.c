@@ -152,6 +152,15 @@ int sb_call_set_trailer(sb_call_t *call, const char *key, const void *value, siz
   return md_add(call, &call->res_trailers, key, value, len);
 }
 
+int sb_call_set_event_id(sb_call_t *call, const char *id) {
+  if (call->finished) return SB_ESTATE;
+  if (!id || strpbrk(id, "\r\n")) return SB_EINVAL;
+  char *copy = sb_arena_strndup(&call->arena, id, strlen(id));
+  if (!copy) return SB_ENOMEM;
+  call->event_id = copy;
+  return 0;
+}
+
 void sb_call_set_compress(sb_call_t *call, int on) {
   call->compress = on ? 1 : 0;
 }

@@ -226,6 +226,8 @@ static void source_service(out_t *o, const sb_model_file_t *f, const sb_model_se
       put(o, "        .success_status = %d,\n", (int)m->success_status);
       put(o, "        .cache_control = ");
       put_cstr(o, m->cache_control);
+      put(o, ",\n        .trpc_name = ");
+      put_cstr(o, m->trpc_name);
       put(o, ",\n    },\n");
     }
     put(o, "};\n");

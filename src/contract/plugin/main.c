@@ -7,7 +7,8 @@
  * protoc writes a google.protobuf.compiler.CodeGeneratorRequest to our stdin and reads a
  * CodeGeneratorResponse from our stdout (plugin.proto). For every file to generate we answer
  * <base>.sb.h and <base>.sb.c (see emit_c.h), which build on protoc-c's <base>.pb-c.h; the
- * .sb.c embeds the file's OpenAPI document (see emit_openapi.h).
+ * .sb.c embeds the file's OpenAPI document (see emit_openapi.h). <base>.trpc.d.ts declares the
+ * tRPC AppRouter type of the file's services for TypeScript clients (see emit_ts.h).
  *
  * Errors, as the plugin protocol wants them: a problem in the .proto files (an option we
  * cannot use, a name clash) goes into CodeGeneratorResponse.error, and we exit 0 so protoc
@@ -22,6 +23,7 @@
 
 #include "contract/plugin/emit_c.h"
 #include "contract/plugin/emit_openapi.h"
+#include "contract/plugin/emit_ts.h"
 #include "contract/plugin/model.h"
 #include "core/arena.h"
 #include "core/buf.h"
@@ -112,7 +114,7 @@ static int generate(const Google__Protobuf__Compiler__CodeGeneratorRequest *req,
   sb_arena_init(&arena);
   sb_model_file_t model;
   const char *err = NULL;
-  sb_buf_t h = {0}, c = {0}, oa = {0};
+  sb_buf_t h = {0}, c = {0}, oa = {0}, ts = {0};
   int rc = sb_model_build(&arena, req, fd, &model, &err);
   if (rc == SB_EINVAL) {
     r->msg.error = strdup(err);
@@ -126,9 +128,16 @@ static int generate(const Google__Protobuf__Compiler__CodeGeneratorRequest *req,
     rc = sb_emit_c_source(&model, model.n_services ? (const char *)sb_buf_head(&oa) : NULL, &c);
   if (rc == 0) rc = add_file(r, model.base, ".sb.h", &h);
   if (rc == 0) rc = add_file(r, model.base, ".sb.c", &c);
+  if (rc == 0) rc = sb_emit_ts(&arena, req, fd, &ts);
+  if (rc == SB_EINVAL && !r->msg.error) {
+    r->msg.error = strdup("a method or field names a type protoc did not describe");
+    if (!r->msg.error) rc = SB_ENOMEM;
+  }
+  if (rc == 0) rc = add_file(r, model.base, ".trpc.d.ts", &ts);
   sb_buf_free(&h);
   sb_buf_free(&c);
   sb_buf_free(&oa);
+  sb_buf_free(&ts);
   sb_arena_free(&arena);
   return rc;
 }
@@ -173,7 +182,7 @@ int main(int argc, char **argv) {
   r.msg.has_supported_features = 1;
   r.msg.supported_features =
       GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__FEATURE__FEATURE_PROTO3_OPTIONAL;
-  r.n_cap = 2 * req->n_file_to_generate;
+  r.n_cap = 3 * req->n_file_to_generate;
   r.files = calloc(r.n_cap ? r.n_cap : 1, sizeof *r.files);
   r.ptrs = calloc(r.n_cap ? r.n_cap : 1, sizeof *r.ptrs);
   rc = r.files && r.ptrs ? 0 : SB_ENOMEM;

@@ -208,7 +208,18 @@ static int read_http(build_t *b, const char *where, const ProtobufCMessage *opts
   return 0;
 }
 
-/* Reads switchboard.success_status and switchboard.cache_control of opts into m. */
+/* 1 when p[0..n) is an identifier of TypeScript and JavaScript: [A-Za-z_$][A-Za-z0-9_$]*. */
+static int ts_identifier(const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int alpha =
+        (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_' || p[i] == '$';
+    if (!alpha && !(i > 0 && p[i] >= '0' && p[i] <= '9')) return 0;
+  }
+  return n > 0;
+}
+
+/* Reads switchboard.success_status, switchboard.cache_control and switchboard.trpc_name of
+ * opts into m. */
 static int read_switchboard_options(build_t *b, const char *where, const ProtobufCMessage *opts,
                                     sb_model_method_t *m) {
   uint64_t v;
@@ -232,6 +243,16 @@ static int read_switchboard_options(build_t *b, const char *where, const Protobu
     char *s = sb_arena_strndup(b->a, (const char *)p, n);
     if (!s) return SB_ENOMEM;
     m->cache_control = s;
+  }
+  rc = sb_ext_bytes(opts, SB_MODEL_EXT_TRPC_NAME, &p, &n);
+  if (rc < 0) return fail(b, where, "switchboard.trpc_name is not encoded as a string");
+  if (rc == 1 && n > 0) {
+    if (!ts_identifier(p, n))
+      return fail(b, where,
+                  "switchboard.trpc_name is not an identifier ([A-Za-z_$][A-Za-z0-9_$]*)");
+    char *s = sb_arena_strndup(b->a, (const char *)p, n);
+    if (!s) return SB_ENOMEM;
+    m->trpc_name = s;
   }
   return 0;
 }

@@ -27,6 +27,7 @@
 #define SB_MODEL_EXT_HTTP 72295728u        /* google.api.http: HttpRule */
 #define SB_MODEL_EXT_SUCCESS_STATUS 51001u /* switchboard.success_status: int32 */
 #define SB_MODEL_EXT_CACHE_CONTROL 51002u  /* switchboard.cache_control: string */
+#define SB_MODEL_EXT_TRPC_NAME 51003u      /* switchboard.trpc_name: string */
 /* protoc-c's (pb_c_file) FileOptions extension and its c_package field (protobuf-c.proto). */
 #define SB_MODEL_EXT_PB_C_FILE 1019u
 #define SB_MODEL_PB_C_FILE_C_PACKAGE 6u
@@ -53,6 +54,7 @@ typedef struct sb_model_method {
   size_t n_rules;            /* 0 when the method has no google.api.http */
   int32_t success_status;    /* 200-299, or 0 when absent */
   const char *cache_control; /* NULL when absent or empty */
+  const char *trpc_name;     /* NULL when absent or empty; else a checked identifier */
 } sb_model_method_t;
 
 typedef struct sb_model_service {

@@ -5,8 +5,9 @@
  *
  * Runs protoc with protoc-c's generator and protoc-gen-switchboard on each contract file,
  * exactly as switchboard_add_contract() does, and then generates the protobuf-c code of every
- * file the contracts import (google/api, switchboard and google/protobuf .proto files),
- * so that DIR holds everything a build needs besides libswitchboard:
+ * file the contracts import, so that DIR holds everything a build needs besides
+ * libswitchboard. The imports libswitchboard itself contains (the well-known types,
+ * descriptor.proto, google/api and switchboard options) keep only their headers:
  *
  *   switchboard gen --out gen items.proto
  *   cc main.c $(find gen -name '*.c') -Igen $(pkg-config --cflags --libs switchboard)
@@ -19,6 +20,7 @@
  * SB_PROTOBUF_INCLUDE_DIR.
  */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,25 @@ static void gen_usage(FILE *f) {
   fprintf(f, "usage: switchboard gen [--out DIR] [-I DIR]... FILE.proto...\n"
              "  --out DIR   where the generated C goes (default: .)\n"
              "  -I DIR      an import directory (each file's own directory is one already)\n");
+}
+
+/* Whether libswitchboard carries the protobuf-c code of this import (the list of
+ * sb_contract_protos in src/contract/plugin/CMakeLists.txt). */
+static bool library_provides(const char *name) {
+  static const char *const own[] = {"google/api/http.proto", "google/api/annotations.proto",
+                                    "switchboard/options.proto", "switchboard/validate.proto",
+                                    "google/protobuf/descriptor.proto"};
+  static const char *const wkt[] = {
+      "any",    "api",       "duration", "empty",   "field_mask", "source_context",
+      "struct", "timestamp", "type",     "wrappers"};
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    if (strcmp(name, own[i]) == 0) return true;
+  for (size_t i = 0; i < sizeof wkt / sizeof wkt[0]; i++) {
+    char full[64];
+    snprintf(full, sizeof full, "google/protobuf/%s.proto", wkt[i]);
+    if (strcmp(name, full) == 0) return true;
+  }
+  return false;
 }
 
 /* One .proto named as protoc knows it (relative to an import directory). */
@@ -257,5 +278,17 @@ int sb_cli_gen(int argc, char **argv) {
   for (int i = 0; i < nd; i++)
     av[n++] = deps[i].name;
   av[n] = NULL;
-  return run(av) == 0 ? 0 : 1;
+  if (run(av) != 0) return 1;
+  /* libswitchboard already contains the code of the protos it ships or relies on (the
+   * well-known types, descriptor.proto, google/api and switchboard options): keep their
+   * headers for the includes, drop their .c files so nothing is defined twice. */
+  for (int i = 0; i < nd; i++) {
+    if (!library_provides(deps[i].name)) continue;
+    char c_file[PATH_MAX * 2];
+    size_t l = strlen(deps[i].name);
+    if (l < 6) continue;
+    snprintf(c_file, sizeof c_file, "%s/%.*s.pb-c.c", out, (int)(l - 6), deps[i].name);
+    unlink(c_file);
+  }
+  return 0;
 }

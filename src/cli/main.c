@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "switchboard/rpc.h"
+#include "switchboard/sqs.h"
 #include "switchboard/switchboard.h"
 
 static void usage(FILE *f) {
@@ -68,12 +69,17 @@ static int cmd_serve(int argc, char **argv) {
   rc = sb_rpc_new(srv, &rpc);
   if (!rc) sb_rpc_set_ignore_unknown_fields(rpc, opts.json_ignore_unknown);
   if (!rc && opts.docs_dir) rc = sb_rpc_set_docs_dir(rpc, opts.docs_dir);
+  /* The SQS API (both wire protocols) claims its requests before REST sees them. */
+  sb_sqs_t *sqs = NULL;
+  sb_sqs_config_t sqs_cfg = {opts.sqs_region, opts.sqs_account};
+  if (!rc) rc = sb_sqs_attach(rpc, broker, &sqs_cfg, &sqs);
   if (!rc) rc = sb_server_run(srv);
   if (rc)
     sb_log(SB_LOG_ERROR, "start_failed", "addr=%s error=\"%s\"", opts.server.http_addr,
            sb_strerror(rc));
   sb_server_free(srv);
   sb_rpc_free(rpc);
+  sb_sqs_free(sqs);
   sb_broker_close(broker);
   return rc ? 1 : 0;
 }

@@ -52,8 +52,19 @@ struct sb_rest; /* the REST front-end's route table */
 struct sb_idem; /* idempotency-key store (rpc/idempotency.h) */
 struct sb_docs; /* /docs state: Swagger UI's directory and cached files (protocols/rest/docs.h) */
 
+/* A front-end that claims requests before gRPC and REST (sb_rpc_add_frontend). */
+typedef struct sb__frontend {
+  sb_rpc_claim_cb claim;      /* 1: the request is this front-end's */
+  sb_http_handler_cb handler; /* then takes the exchange */
+  void *ud;                   /* borrowed; passed to both */
+} sb__frontend_t;
+
+#define SB__RPC_MAX_FRONTENDS 8
+
 struct sb_rpc {
   sb_server_t *srv; /* borrowed */
+  sb__frontend_t frontends[SB__RPC_MAX_FRONTENDS]; /* consulted in order; read-only once started */
+  size_t n_frontends;                              /* entries of frontends in use */
   size_t max_recv;  /* largest gRPC request message in bytes; 0 = SB_RPC_DEFAULT_MAX_RECV */
   sb__svc_t *svcs;  /* owned array */
   size_t nsvcs, cap;

@@ -98,6 +98,10 @@ static int normalize(dctx_t *d, sqs_node_t *m);
 
 /* Rewrites the flattened member c (a map of index -> item) by rule r into a new node. */
 static sqs_node_t *apply_rule(dctx_t *d, const struct rule *r, sqs_node_t *c) {
+  if (c->kind == SQS_STR && c->len == 0) {
+    /* botocore sends an empty list as "Name=": an empty list (or map). */
+    return node_new(d, r->shape == R_MAP ? SQS_MAP : SQS_LIST, r->json, strlen(r->json));
+  }
   if (c->kind != SQS_MAP) {
     d->err = "a list or map parameter needs an index";
     return NULL;

@@ -1422,6 +1422,7 @@ static void send_done(void *arg, int status, const sb_broker_result_t *res) {
  * after a failure. */
 static const sqs_node_t *batch_entries(sqs_req_t *r) {
   const sqs_node_t *en = sb__sqs_get(r->p, "Entries");
+  if (en && en->kind == SQS_STR && en->len == 0) en = NULL; /* "Entries=": an empty list */
   if (en && en->kind != SQS_LIST) {
     fail(r, &E_PARAM, "Entries must be a list.");
     return NULL;

@@ -1178,7 +1178,7 @@ static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out,
   out->delay_ms = -1;
 #define ENTRY_FAIL(E, ...)                                                                         \
   do {                                                                                             \
-    char _b[300];                                                                                  \
+    char _b[1024];                                                                                 \
     snprintf(_b, sizeof _b, __VA_ARGS__);                                                          \
     o->err = (E);                                                                                  \
     o->err_msg = sb_arena_strndup(&r->arena, _b, strlen(_b));                                      \

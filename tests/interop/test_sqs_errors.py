@@ -114,6 +114,12 @@ def test_sdk_exceptions(sqs):
                         ({"MaximumMessageSize": "1048577"}, "InvalidAttributeValue"),
                         ({"DelaySeconds": "-1"}, "InvalidAttributeValue"),
                         ({"RedrivePolicy": "{not json"}, "InvalidAttributeValue"),
+                        ({"RedrivePolicy": json.dumps({
+                            "deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:gone",
+                            "maxReceiveCount": 3})}, "InvalidAttributeValue"),
+                        ({"RedrivePolicy": json.dumps({
+                            "deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:small",
+                            "maxReceiveCount": 0})}, "InvalidAttributeValue"),
                         ({"Colour": "blue"}, "InvalidAttributeName"),
                         ({"QueueArn": "arn:x"}, "InvalidAttributeName"),
                         ({"ContentBasedDeduplication": "true"}, "InvalidAttributeName")):

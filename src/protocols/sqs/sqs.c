@@ -100,6 +100,7 @@ static const sqs_err_t E_SERIALIZATION = {"SerializationException", "Serializati
 
 typedef struct sqs_req sqs_req_t;
 typedef void (*sqs_action_fn)(sqs_req_t *r);
+static void wake(sqs_req_t *r);
 
 typedef struct sqs_action {
   const char *name; /* "SendMessage" */
@@ -175,7 +176,8 @@ struct sqs_req {
   char dest[SB_BROKER_NAME_MAX + 1];  /* StartMessageMoveTask: destination, "" = sources */
   char after[SB_BROKER_NAME_MAX + 1]; /* list pagination: continue after this name */
   size_t max_results;                 /* list pagination: page size, 0 = all */
-  int is_tag_op;                      /* TagQueue/UntagQueue/ListQueueTags: a read-modify-write */
+  sb_queue_config_t cfg;              /* CreateQueue: the configuration to create */
+  int (*after_dlq)(sqs_req_t *r);     /* runs once RedrivePolicy's queue is known to exist */
 };
 
 static void respond(sqs_req_t *r);
@@ -732,6 +734,42 @@ static void start_failed(sqs_req_t *r, int rc) {
   fail_status(r, rc);
 }
 
+static int create_step(sqs_req_t *r) {
+  return sb_queue_create(r->sqs->broker, r->queue, &r->cfg, r->patch.kv, r->patch.n_kv, create_done,
+                         r);
+}
+
+/* A RedrivePolicy must name an existing queue (AWS checks it too): look it up first, then run
+ * the action's step on the broker thread. */
+static void dlq_checked(void *arg, int status, const sb_broker_result_t *res) {
+  sqs_req_t *r = arg;
+  int rc = status;
+  if (status == SB_ENOTFOUND) {
+    fail(r, &E_ATTR_VALUE,
+         "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not "
+         "exist.");
+    wake(r);
+    return;
+  }
+  if (!status) rc = r->after_dlq(r);
+  if (rc) {
+    fail_status(r, rc);
+    wake(r);
+  }
+}
+
+static void start_with_dlq(sqs_req_t *r, int (*step)(sqs_req_t *r)) {
+  r->pending = 1;
+  int rc;
+  if (r->patch.has_redrive && r->patch.dlq[0]) {
+    r->after_dlq = step;
+    rc = sb_queue_get(r->sqs->broker, r->patch.dlq, dlq_checked, r);
+  } else {
+    rc = step(r);
+  }
+  if (rc) start_failed(r, rc);
+}
+
 static void act_create_queue(sqs_req_t *r) {
   const sqs_node_t *name = required(r, r->p, "QueueName");
   if (!name) return;
@@ -767,10 +805,8 @@ static void act_create_queue(sqs_req_t *r) {
   sb_queue_config_default(&c);
   c.fifo = fifo;
   if (apply_patch(r, &c)) return;
-  r->pending = 1;
-  int rc =
-      sb_queue_create(r->sqs->broker, r->queue, &c, r->patch.kv, r->patch.n_kv, create_done, r);
-  if (rc) start_failed(r, rc);
+  r->cfg = c;
+  start_with_dlq(r, create_step);
 }
 
 static void get_url_done(void *arg, int status, const sb_broker_result_t *res) {
@@ -1072,6 +1108,10 @@ static void update_got(void *arg, int status, const sb_broker_result_t *res) {
   }
 }
 
+static int get_for_update(sqs_req_t *r) {
+  return sb_queue_get(r->sqs->broker, r->queue, update_got, r);
+}
+
 static void act_set_queue_attributes(sqs_req_t *r) {
   const sqs_node_t *attrs = sb__sqs_get(r->p, "Attributes");
   if (!attrs) {
@@ -1079,9 +1119,7 @@ static void act_set_queue_attributes(sqs_req_t *r) {
     return;
   }
   if (parse_attrs(r, attrs, 0)) return;
-  r->pending = 1;
-  int rc = sb_queue_get(r->sqs->broker, r->queue, update_got, r);
-  if (rc) start_failed(r, rc);
+  start_with_dlq(r, get_for_update);
 }
 
 static void act_tag_queue(sqs_req_t *r) {

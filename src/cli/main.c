@@ -71,7 +71,7 @@ static int cmd_serve(int argc, char **argv) {
   if (!rc && opts.docs_dir) rc = sb_rpc_set_docs_dir(rpc, opts.docs_dir);
   /* The SQS API (both wire protocols) claims its requests before REST sees them. */
   sb_sqs_t *sqs = NULL;
-  sb_sqs_config_t sqs_cfg = {opts.sqs_region, opts.sqs_account};
+  sb_sqs_config_t sqs_cfg = {opts.sqs_region, opts.sqs_account, opts.sqs_credentials};
   if (!rc) rc = sb_sqs_attach(rpc, broker, &sqs_cfg, &sqs);
   if (!rc) rc = sb_server_run(srv);
   if (rc)

@@ -27,7 +27,9 @@ const char *sb_serve_usage(void) {
          "  --shutdown-grace-ms N     in-flight time after SIGTERM (default 10000)\n"
          "  --sqs-region R            region in SQS queue ARNs (default us-east-1)\n"
          "  --sqs-account ID          account id in SQS queue URLs and ARNs (default "
-         "000000000000)\n";
+         "000000000000)\n"
+         "  --sqs-credentials K:S     verify SigV4 signatures of SQS requests against access\n"
+         "                            key id K and secret S (default: accept unsigned)\n";
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
@@ -82,6 +84,8 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
       opts->sqs_region = val;
     else if (strcmp(flag, "--sqs-account") == 0)
       opts->sqs_account = val;
+    else if (strcmp(flag, "--sqs-credentials") == 0)
+      opts->sqs_credentials = val;
     else if (strcmp(flag, "--log-level") == 0)
       rc = sb_log_parse_level(val, &opts->log_level);
     else if (strcmp(flag, "--json-unknown-fields") == 0) {

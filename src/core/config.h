@@ -19,6 +19,8 @@ typedef struct sb_serve_opts {
   const char *sqs_region;    /* --sqs-region, region in SQS ARNs, default "us-east-1"; borrowed */
   const char *sqs_account;   /* --sqs-account, account id in SQS URLs and ARNs, default
                                 "000000000000"; borrowed */
+  const char *sqs_credentials; /* --sqs-credentials KEY:SECRET: SigV4 is verified; NULL (the
+                                  default) accepts any or no signature; borrowed */
 } sb_serve_opts_t;
 
 /* The usage text for the serve flags (static). */

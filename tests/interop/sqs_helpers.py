@@ -103,7 +103,7 @@ def raw(port, body, headers=None, path="/", method="POST"):
     """One raw request; returns (status, headers dict lower-cased, body text)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     h = {"content-type": "application/x-www-form-urlencoded"}
-    h.update(headers or {})
+    h.update({k.lower(): v for k, v in (headers or {}).items()})
     c.request(method, path, body=body, headers=h)
     r = c.getresponse()
     data = r.read().decode("utf-8", "replace")

@@ -11,7 +11,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "tests", "interop", "node", "sqs_client.mjs")
 
 
-def test_aws_sdk_v3_sqs(sbserver, tmp_path):
+def test_aws_sdk_v3_sqs(server_factory, tmp_path):
+    # With credentials configured, so every request of the SDK also passes SigV4 verification.
+    sbserver = server_factory("--sqs-credentials", "AKIDEXAMPLE:dummy-secret", kind="switchboard")
     sdk = os.path.join(ROOT, "node_modules", "@aws-sdk", "client-sqs")
     assert os.path.isdir(sdk), f"{sdk} missing: run scripts/node-deps.sh (make test does)"
     tsconfig = {"compilerOptions": {

@@ -30,8 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "contract/json.h"
@@ -51,6 +53,8 @@ struct sb_sqs {
   sb_broker_t *broker; /* borrowed */
   char region[64];     /* for ARNs */
   char account[33];    /* for URLs and ARNs */
+  char key_id[129];    /* SigV4 access key id; "" in dev mode (nothing verified) */
+  char secret[129];    /* its secret access key */
 };
 
 /* ---- errors ---- */
@@ -93,6 +97,13 @@ static const sqs_err_t E_RESOURCE = {"ResourceNotFoundException", "ResourceNotFo
 static const sqs_err_t E_OVER_LIMIT = {"OverLimit", "OverLimit", 403, 1};
 static const sqs_err_t E_INTERNAL = {"InternalError", "InternalError", 500, 0};
 static const sqs_err_t E_MALFORMED = {"MalformedQueryString", "MalformedQueryString", 400, 1};
+static const sqs_err_t E_AUTH[] = {
+    {"MissingAuthenticationToken", "MissingAuthenticationToken", 403, 1},
+    {"IncompleteSignature", "IncompleteSignature", 400, 1},
+    {"InvalidClientTokenId", "InvalidClientTokenId", 403, 1},
+    {"SignatureDoesNotMatch", "SignatureDoesNotMatch", 403, 1},
+    {"RequestExpired", "RequestExpired", 400, 1},
+};
 static const sqs_err_t E_SERIALIZATION = {"SerializationException", "SerializationException", 400,
                                           1};
 
@@ -2117,6 +2128,20 @@ static void process(sqs_req_t *r) {
   const uint8_t *body = sb_buf_head(&r->in);
   size_t blen = sb_buf_pending(&r->in);
   r->act = &unknown_action;
+  if (r->sqs->key_id[0]) {
+    const char *code = NULL;
+    int64_t now = (int64_t)time(NULL);
+    if (sb__sqs_sigv4_check(r->http, body, blen, r->sqs->key_id, r->sqs->secret, now, &code)) {
+      const sqs_err_t *e = &E_INTERNAL;
+      for (size_t i = 0; code && i < sizeof E_AUTH / sizeof E_AUTH[0]; i++)
+        if (strcmp(code, E_AUTH[i].code) == 0) e = &E_AUTH[i];
+      fail(r, e,
+           e == &E_AUTH[3] ? "The request signature we calculated does not match the signature "
+                             "you provided."
+                           : "The request is not signed by a known credential.");
+      return;
+    }
+  }
   if (r->json) {
     size_t tl = 0;
     const char *t = sb_http_req_header(r->http, "x-amz-target", &tl);
@@ -2258,6 +2283,16 @@ int sb_sqs_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg
   s->broker = broker;
   memcpy(s->region, region, rl + 1);
   memcpy(s->account, account, al + 1);
+  if (cfg && cfg->credentials) {
+    const char *c = strchr(cfg->credentials, ':');
+    size_t kl = c ? (size_t)(c - cfg->credentials) : 0;
+    if (!c || kl == 0 || kl >= sizeof s->key_id || !c[1] || strlen(c + 1) >= sizeof s->secret) {
+      free(s);
+      return SB_EINVAL;
+    }
+    memcpy(s->key_id, cfg->credentials, kl);
+    memcpy(s->secret, c + 1, strlen(c + 1) + 1);
+  }
   int rc = sb_rpc_add_frontend(rpc, claim, on_request, s);
   if (rc) {
     free(s);
@@ -2268,5 +2303,6 @@ int sb_sqs_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg
 }
 
 void sb_sqs_free(sb_sqs_t *s) {
+  if (s) OPENSSL_cleanse(s->secret, sizeof s->secret);
   free(s);
 }

@@ -31,16 +31,18 @@
 #include "core/arena.h"
 #include "contract/json.h"
 #include "core/buf.h"
+#include "switchboard/http.h"
 
-#define SQS_MAX_PARAMS 4096u          /* form pairs or JSON values per request */
-#define SQS_MAX_INDEX 1000u           /* largest N of a flattened Query member */
-#define SQS_MAX_KEY_DEPTH 8u          /* dotted segments of one Query key */
-#define SQS_MAX_BATCH 10u             /* entries of a batch request (AWS's limit) */
-#define SQS_MAX_MSG_ATTRS 10u         /* message attributes per message (AWS's limit) */
-#define SQS_MAX_ATTR_NAME 256u        /* bytes of a message attribute name */
-#define SQS_MAX_BATCH_ID 80u          /* bytes of a batch entry id */
-#define SQS_MAX_BODY_TOTAL (1u << 20) /* bytes of all messages of one batch (BatchRequestTooLong)  \
-                                       */
+#define SQS_MAX_PARAMS 4096u   /* form pairs or JSON values per request */
+#define SQS_MAX_INDEX 1000u    /* largest N of a flattened Query member */
+#define SQS_MAX_KEY_DEPTH 8u   /* dotted segments of one Query key */
+#define SQS_MAX_BATCH 10u      /* entries of a batch request (AWS's limit) */
+#define SQS_MAX_MSG_ATTRS 10u  /* message attributes per message (AWS's limit) */
+#define SQS_MAX_ATTR_NAME 256u /* bytes of a message attribute name */
+#define SQS_MAX_BATCH_ID 80u   /* bytes of a batch entry id */
+#define SQS_MAX_BODY_TOTAL                                                                         \
+  (1u << 20) /* bytes of all messages of one batch (BatchRequestTooLong)                           \
+              */
 
 typedef enum sqs_kind {
   SQS_STR = 0, /* s/len */
@@ -92,6 +94,14 @@ typedef struct sqs_mattr {
  * value, every field but the transport byte preceded by its length as 4 bytes big-endian;
  * the MD5 of it all in hex. Sorts attrs in place. Returns 0 or SB_ENOMEM. */
 int sb__sqs_md5_attrs(sqs_mattr_t *attrs, size_t n, char out[33]);
+
+/* Verifies the request's SigV4 signature (Authorization header form) over body[0..len)
+ * against the one credential key_id/secret, with now_s the server's clock (Unix seconds).
+ * Returns 0, or SB_EINVAL / SB_ENOMEM with *code the AWS error code to answer
+ * (MissingAuthenticationToken, IncompleteSignature, InvalidClientTokenId,
+ * SignatureDoesNotMatch, RequestExpired, InternalError). Runs on the request's loop. */
+int sb__sqs_sigv4_check(sb_http_req_t *req, const void *body, size_t len, const char *key_id,
+                        const char *secret, int64_t now_s, const char **code);
 
 /* ---- response encoder (encode.c) ---- */
 

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the strict JSON codec (src/contract/json.c), model-checked against itself.
+ * libFuzzer target: the strict JSON codec (src/core/json.c), model-checked against itself.
  *
  * For each input:
  *   1. Tokenize to SB_JT_END or SB_JT_ERROR, re-encoding every token with the writer (keys
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

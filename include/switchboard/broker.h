@@ -48,7 +48,8 @@
 #define SB_BROKER_VISIBILITY_MAX_MS 43200000 /* 12 hours */
 #define SB_BROKER_DELAY_MAX_MS 900000        /* 15 minutes */
 #define SB_BROKER_DEDUP_WINDOW_MS 300000     /* FIFO deduplication window: 5 minutes */
-#define SB_BROKER_TAGS_MAX 50                /* tags (and extra attributes) per queue */
+#define SB_BROKER_KV_MAX                                                                           \
+  100 /* front-end attributes and tags kept per queue, topic or subscription */
 
 typedef struct sb_broker sb_broker_t;
 
@@ -196,7 +197,10 @@ typedef struct sb_broker_result {
   size_t n_names;                         /* count */
   const char *next_token;                 /* list: continue after this name, or NULL at end */
   const sb_move_task_t *tasks;            /* move start (one) and move list */
-  uint64_t count;                         /* purge: messages removed */
+  uint64_t count;                         /* purge: messages removed; publish: deliveries */
+  const struct sb_topic_info *topic;      /* topic create, update, get */
+  const struct sb_sub_info *subs;         /* subscribe (one), subscriptions */
+  size_t n_subs;                          /* entries in subs */
 } sb_broker_result_t;
 
 /* The one callback shape: status 0 or a negative SB_E* code for the whole operation; r is
@@ -283,6 +287,206 @@ int sb_move_start(sb_broker_t *b, const char *source, const char *destination, u
 int sb_move_cancel(sb_broker_t *b, const char *handle, sb_broker_cb cb, void *arg);
 /* r->tasks: the tasks of source (NULL: all), newest first, at most max. */
 int sb_move_list(sb_broker_t *b, const char *source, size_t max, sb_broker_cb cb, void *arg);
+
+/* --- topics ------------------------------------------------------------------------------
+ *
+ * A topic fans each published message out to its subscriptions. A subscription delivers into
+ * a queue (durably: the publish is acknowledged once every matching queue holds its copy) or
+ * to a callback (ephemeral: not persisted, for push front-ends such as pub/sub). Each
+ * subscription selects messages with any combination of a filter policy (SNS syntax, on the
+ * attributes or on the JSON body), a routing-key pattern (AMQP topic exchange: "*" one word,
+ * "#" zero or more) and header matching (AMQP headers exchange); with none, it takes
+ * everything (fanout). A copy that cannot be delivered (the queue is gone or full) goes to the
+ * subscription's dead-letter queue when it has one, and is counted as failed otherwise.
+ *
+ * A subscription may name a formatter: a front-end registers it with sb_topic_set_format()
+ * (SNS wraps queue deliveries in its JSON envelope this way) and the engine calls it for each
+ * copy, so the engine itself knows no protocol. Topics and queue subscriptions are stored in
+ * the catalog and survive restarts; callback subscriptions end with the broker. */
+
+#define SB_TOPIC_SUBS_MAX 10000 /* subscriptions per topic */
+
+typedef enum sb_sub_kind {
+  SB_SUB_QUEUE = 0, /* copies go into a queue */
+  SB_SUB_CALLBACK,  /* copies go to a function (not persisted) */
+} sb_sub_kind_t;
+
+/* A topic's configuration. */
+typedef struct sb_topic_config {
+  bool fifo; /* name ends in ".fifo"; subscribers are FIFO queues; publishes carry a group */
+} sb_topic_config_t;
+
+/* What a subscription takes and where it delivers. Borrowed for the call. */
+typedef struct sb_sub_config {
+  char queue[SB_BROKER_NAME_MAX + 1];       /* SB_SUB_QUEUE: the target queue */
+  const char *filter;                       /* filter policy (JSON), or NULL for none */
+  bool filter_body;                         /* apply the policy to the JSON body */
+  const char *binding;                      /* routing-key pattern, or NULL for any key */
+  const sb_broker_kv_t *headers;            /* header matching: pairs (NULL value = present) */
+  size_t n_headers;                         /* 0 = no header matching */
+  bool headers_any;                         /* any pair suffices (x-match any) instead of all */
+  char dead_letter[SB_BROKER_NAME_MAX + 1]; /* queue for undeliverable copies, "" for none */
+  char format[32];                          /* formatter name, "" for the message as published */
+  const sb_broker_kv_t *kv;                 /* front-end attributes kept with it */
+  size_t n_kv;                              /* count */
+} sb_sub_config_t;
+
+/* A subscription as the broker knows it; borrowed for the callback. */
+typedef struct sb_sub_info {
+  char id[SB_BROKER_ID_LEN + 1]; /* subscription id */
+  const char *topic;             /* its topic */
+  sb_sub_kind_t kind;            /* queue or callback */
+  const char *queue;             /* target queue ("" for callbacks) */
+  const char *filter;            /* policy text or "" */
+  bool filter_body;              /* policy scope */
+  const char *binding;           /* routing pattern or "" (any) */
+  const sb_broker_kv_t *headers; /* header matching */
+  size_t n_headers;              /* count */
+  bool headers_any;              /* x-match any */
+  const char *dead_letter;       /* "" for none */
+  const char *format;            /* "" for none */
+  const sb_broker_kv_t *kv;      /* front-end attributes */
+  size_t n_kv;                   /* count */
+  uint64_t delivered;            /* copies delivered since start */
+  uint64_t filtered;             /* publishes it did not take */
+  uint64_t failed;               /* copies that could not be delivered */
+  uint64_t dead_lettered;        /* copies sent to its dead-letter queue */
+} sb_sub_info_t;
+
+typedef struct sb_topic_info {
+  const char *name;         /* borrowed */
+  sb_topic_config_t config; /* its configuration */
+  const sb_broker_kv_t *kv; /* front-end attributes */
+  size_t n_kv;              /* count */
+  int64_t created_ms;       /* creation time */
+  size_t n_subs;            /* subscriptions */
+  uint64_t published;       /* publishes since start */
+} sb_topic_info_t;
+
+/* A published message as formatters and callbacks see it; borrowed for the call. */
+typedef struct sb_topic_message {
+  const char *topic;          /* topic name */
+  const char *id;             /* the publish's message id (each queue copy has its own) */
+  int64_t timestamp_ms;       /* publish time */
+  const sb_broker_msg_t *msg; /* body, attributes, group, dedup, trace */
+  const char *routing_key;    /* "" when none was given */
+  const sb_broker_kv_t *meta; /* publish metadata for formatters (e.g. a subject) */
+  size_t n_meta;              /* count */
+} sb_topic_message_t;
+
+/* Builds the body of one queue copy. Sets *body (malloc'ed; the broker frees it) and
+ * *body_len, and *keep_attrs to keep the message's attributes on the copy. Returns 0, or a
+ * negative code to count the copy as failed. Runs on the broker thread. */
+typedef int (*sb_topic_format_fn)(void *ud, const sb_topic_message_t *m, const sb_sub_info_t *sub,
+                                  char **body, size_t *body_len, bool *keep_attrs);
+/* Receives one copy for a callback subscription; on the broker thread; must not block. */
+typedef void (*sb_topic_deliver_fn)(void *ud, const sb_topic_message_t *m, const char *sub_id);
+
+/* Registers formatter `name` (up to 31 bytes); fn and ud are borrowed until sb_broker_close.
+ * Call before publishes that need it (a copy whose formatter is missing is delivered as
+ * published). Returns 0, SB_EINVAL or SB_ELIMIT (more than 8 formatters). */
+int sb_topic_set_format(sb_broker_t *b, const char *name, sb_topic_format_fn fn, void *ud);
+
+/* Creates a topic (name rules as for queues), or checks an existing one has the same
+ * configuration (SB_ESTATE otherwise). r->topic. */
+int sb_topic_create(sb_broker_t *b, const char *name, const sb_topic_config_t *c,
+                    const sb_broker_kv_t *kv, size_t n_kv, sb_broker_cb cb, void *arg);
+/* Sets front-end attributes (an empty value removes one). r->topic. */
+int sb_topic_update(sb_broker_t *b, const char *name, const sb_broker_kv_t *kv, size_t n_kv,
+                    sb_broker_cb cb, void *arg);
+/* Deletes a topic and its subscriptions (queues stay). */
+int sb_topic_delete(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg);
+int sb_topic_get(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg);
+/* r->names: as sb_queue_list, for topics. */
+int sb_topic_list(sb_broker_t *b, const char *prefix, const char *after, size_t max,
+                  sb_broker_cb cb, void *arg);
+/* Adds a queue subscription; SB_EINVAL with a bad filter policy (sb_topic_check_filter says
+ * why), SB_ENOTFOUND when the topic or queue does not exist. r->subs[0]. */
+int sb_topic_subscribe(sb_broker_t *b, const char *topic, const sb_sub_config_t *c, sb_broker_cb cb,
+                       void *arg);
+/* Adds a callback subscription (c->queue is ignored); fn and ud are borrowed until it is
+ * removed or the broker closes. r->subs[0]. */
+int sb_topic_subscribe_callback(sb_broker_t *b, const char *topic, const sb_sub_config_t *c,
+                                sb_topic_deliver_fn fn, void *ud, sb_broker_cb cb, void *arg);
+/* Replaces a subscription's selection, dead-letter queue, format and attributes (its kind
+ * and target stay). r->subs[0]. */
+int sb_topic_sub_update(sb_broker_t *b, const char *sub_id, const sb_sub_config_t *c,
+                        sb_broker_cb cb, void *arg);
+int sb_topic_unsubscribe(sb_broker_t *b, const char *sub_id, sb_broker_cb cb, void *arg);
+/* r->subs: the subscriptions of topic (NULL: all topics), or the one whose id is sub_id when
+ * sub_id is not NULL. */
+int sb_topic_subs(sb_broker_t *b, const char *topic, const char *sub_id, sb_broker_cb cb,
+                  void *arg);
+/* Publishes m (its delay_ms is ignored) with an optional routing key and metadata. r->sent[0]
+ * has the message id (status: 0, or the first delivery error when a copy failed without a
+ * dead-letter queue); r->count the copies delivered. SB_ENOTFOUND without the topic. */
+int sb_topic_publish(sb_broker_t *b, const char *topic, const sb_broker_msg_t *m,
+                     const char *routing_key, const sb_broker_kv_t *meta, size_t n_meta,
+                     sb_broker_cb cb, void *arg);
+/* Checks a filter policy without subscribing: 0, or SB_EINVAL with a static reason. */
+int sb_topic_check_filter(const char *policy, size_t len, const char **why);
+
+/* --- pub/sub -------------------------------------------------------------------------------
+ *
+ * Fire-and-forget channels (Redis pub/sub semantics): a publish reaches the subscribers of
+ * its channel and of every matching pattern at that moment, and nothing is stored. Patterns
+ * are globs: '*' any run, '?' one byte, '[abc]' / '[^a-z]' a class, '\' escapes.
+ *
+ * A subscriber is one consumer (a client connection). Messages for it wait in its own bounded
+ * buffer until the front-end takes them; a subscriber whose buffer would exceed its bound is
+ * dropped — unsubscribed from everything, marked, notified — rather than letting memory grow
+ * (Redis's client-output-buffer-limit for pubsub). Drops are counted.
+ *
+ * Threads: sb_pubsub_* functions are thread-safe. The notify function runs on the broker
+ * thread whenever the subscriber's buffer goes from empty to non-empty or it is dropped; it
+ * must only wake its owner (uv_async_send). Subscribe, unsubscribe and publish calls from one
+ * thread take effect in the order they were made. */
+
+typedef struct sb_pubsub_sub sb_pubsub_sub_t;
+typedef void (*sb_pubsub_notify_fn)(void *ud);
+
+/* One delivered message: a single allocation; free with free(). */
+typedef struct sb_pubsub_msg {
+  const char *channel; /* NUL-terminated */
+  const char *pattern; /* the pattern it matched, or NULL for a channel subscription */
+  const uint8_t *data; /* len bytes */
+  size_t len;          /* bytes at data */
+} sb_pubsub_msg_t;
+
+typedef struct sb_pubsub_stats {
+  uint64_t channels;    /* channels with at least one subscriber */
+  uint64_t patterns;    /* pattern subscriptions */
+  uint64_t subscribers; /* open subscribers */
+  uint64_t published;   /* publishes since start */
+  uint64_t delivered;   /* messages handed to subscribers */
+  uint64_t dropped;     /* subscribers dropped for a full buffer */
+} sb_pubsub_stats_t;
+
+#define SB_PUBSUB_NAME_MAX 1024 /* bytes of a channel name or pattern */
+
+/* Opens a subscriber whose buffer holds at most max_bytes of undelivered messages. notify and
+ * ud are borrowed until sb_pubsub_close(). Returns 0 and sets *out, SB_EINVAL, SB_ENOMEM or
+ * SB_ESTATE (closing). */
+int sb_pubsub_open(sb_broker_t *b, size_t max_bytes, sb_pubsub_notify_fn notify, void *ud,
+                   sb_pubsub_sub_t **out);
+/* Subscribes to a channel (pattern false) or a glob pattern. Returns 0, SB_EINVAL, SB_ENOMEM,
+ * or SB_ESTATE when the subscriber was dropped or the broker is closing. */
+int sb_pubsub_subscribe(sb_pubsub_sub_t *s, const char *name, bool pattern);
+/* Unsubscribes from one channel or pattern, or from all of that kind when name is NULL. */
+int sb_pubsub_unsubscribe(sb_pubsub_sub_t *s, const char *name, bool pattern);
+/* Publishes len bytes to channel; r->count is the number of deliveries (cb may be NULL). */
+int sb_pubsub_publish(sb_broker_t *b, const char *channel, const void *data, size_t len,
+                      sb_broker_cb cb, void *arg);
+/* Moves up to max delivered messages into out (the caller frees each). Returns how many. */
+size_t sb_pubsub_take(sb_pubsub_sub_t *s, sb_pubsub_msg_t **out, size_t max);
+/* Whether the subscriber was dropped for exceeding its buffer. */
+bool sb_pubsub_dropped(sb_pubsub_sub_t *s);
+/* Ends the subscriber: no notify runs after this returns; undelivered messages are freed. */
+void sb_pubsub_close(sb_pubsub_sub_t *s);
+/* A snapshot of the counters (thread-safe). */
+void sb_pubsub_stats(sb_broker_t *b, sb_pubsub_stats_t *out);
+/* Glob matching as for patterns; exposed for front-ends (PUBSUB CHANNELS pattern) and tests. */
+bool sb_glob_match(const char *pattern, size_t plen, const char *s, size_t slen);
 
 /* Formats a receipt handle; sb_broker_parse_receipt() reverses it. Exposed for tests and
  * front-ends that need to tell a malformed handle (0 / SB_EINVAL) from a stale one. */

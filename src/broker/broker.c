@@ -72,7 +72,7 @@ static int check_config(const sb_queue_config_t *c) {
 
 /* --- operations and the inbox ------------------------------------------------------------- */
 
-static sb__op_t *op_new(sb__op_kind_t kind, sb_broker_cb cb, void *arg) {
+sb__op_t *sb__op_new(sb__op_kind_t kind, sb_broker_cb cb, void *arg) {
   sb__op_t *op = calloc(1, sizeof *op);
   if (!op) return NULL;
   op->kind = kind;
@@ -82,18 +82,18 @@ static sb__op_t *op_new(sb__op_kind_t kind, sb_broker_cb cb, void *arg) {
   return op;
 }
 
-static void op_free(sb__op_t *op) {
+void sb__op_free(sb__op_t *op) {
   sb_arena_free(&op->arena);
   free(op);
 }
 
 /* Queues op for the broker thread. Internal operations (acknowledgements) pass even while
  * closing: the journals' final acknowledgements must arrive. */
-static int post(sb_broker_t *b, sb__op_t *op) {
+int sb__post(sb_broker_t *b, sb__op_t *op) {
   pthread_mutex_lock(&b->mu);
   if (b->closing && op->kind != SB__OP_JOURNAL_ACK) {
     pthread_mutex_unlock(&b->mu);
-    op_free(op);
+    sb__op_free(op);
     return SB_ESTATE;
   }
   op->next = NULL;
@@ -117,7 +117,7 @@ typedef struct ack_ctx {
 /* On a journal's writer thread: forward the acknowledgement to the broker thread. */
 static void journal_acked(void *arg, int status, uint64_t offset) {
   ack_ctx_t *a = arg;
-  sb__op_t *op = op_new(SB__OP_JOURNAL_ACK, NULL, NULL);
+  sb__op_t *op = sb__op_new(SB__OP_JOURNAL_ACK, NULL, NULL);
   if (!op) {
     /* Without memory the continuation cannot be queued; losing it would leave the queue's
      * state waiting forever. Nothing sensible remains: stop loudly. */
@@ -131,7 +131,7 @@ static void journal_acked(void *arg, int status, uint64_t offset) {
   op->ack_seq = offset;
   sb_broker_t *b = a->b;
   free(a);
-  post(b, op);
+  sb__post(b, op);
 }
 
 int sb__append(sb_broker_t *b, sb__queue_t *q, const sb_journal_entry_t *e, sb__ack_fn fn,
@@ -155,27 +155,9 @@ int sb__append(sb_broker_t *b, sb__queue_t *q, const sb_journal_entry_t *e, sb__
 
 /* --- queues by name and id ---------------------------------------------------------------- */
 
-static size_t queue_pos(sb_broker_t *b, const char *name, bool *found) {
-  size_t lo = 0, hi = b->n_queues;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = strcmp(b->queues[mid]->name, name);
-    if (c == 0) {
-      *found = true;
-      return mid;
-    }
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  *found = false;
-  return lo;
-}
-
 sb__queue_t *sb__queue_find(sb_broker_t *b, const char *name) {
   bool found;
-  size_t i = queue_pos(b, name, &found);
+  size_t i = sb__byname_pos(b->queues, b->n_queues, name, &found);
   return found ? b->queues[i] : NULL;
 }
 
@@ -188,28 +170,11 @@ sb__queue_t *sb__queue_by_id(sb_broker_t *b, uint64_t id) {
 }
 
 static int queue_insert(sb_broker_t *b, sb__queue_t *q) {
-  bool found;
-  size_t i = queue_pos(b, q->name, &found);
-  if (found) return SB_ESTATE;
-  if (b->n_queues == b->queues_cap) {
-    size_t nc = b->queues_cap ? b->queues_cap * 2 : 16;
-    sb__queue_t **nq = realloc(b->queues, nc * sizeof *nq);
-    if (!nq) return SB_ENOMEM;
-    b->queues = nq;
-    b->queues_cap = nc;
-  }
-  memmove(b->queues + i + 1, b->queues + i, (b->n_queues - i) * sizeof *b->queues);
-  b->queues[i] = q;
-  b->n_queues++;
-  return 0;
+  return sb__byname_insert(&b->queues, &b->n_queues, &b->queues_cap, q);
 }
 
 static void queue_unlist(sb_broker_t *b, sb__queue_t *q) {
-  bool found;
-  size_t i = queue_pos(b, q->name, &found);
-  if (!found || b->queues[i] != q) return;
-  memmove(b->queues + i, b->queues + i + 1, (b->n_queues - i - 1) * sizeof *b->queues);
-  b->n_queues--;
+  sb__byname_remove(b->queues, &b->n_queues, q);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -326,23 +291,23 @@ static void timer_fired(uv_timer_t *t) {
 
 /* --- the catalog -------------------------------------------------------------------------- */
 
-typedef struct rec_hdrs {
-  sb_journal_header_t h[32 + SB_BROKER_TAGS_MAX * 2];
-  size_t n;
-  char num[32][24]; /* decimal values */
-  size_t n_num;
-} rec_hdrs_t;
-
-static void rh_str(rec_hdrs_t *r, const char *name, const char *v) {
+void sb__rec_str(sb__rec_t *r, const char *name, const char *v) {
   if (r->n >= sizeof r->h / sizeof r->h[0]) return;
   r->h[r->n++] = (sb_journal_header_t){name, (uint16_t)strlen(name), v, (uint32_t)strlen(v)};
 }
 
-static void rh_num(rec_hdrs_t *r, const char *name, int64_t v) {
-  if (r->n_num >= 32) return;
+void sb__rec_num(sb__rec_t *r, const char *name, int64_t v) {
+  if (r->n_num >= sizeof r->num / sizeof r->num[0]) return;
   char *s = r->num[r->n_num++];
-  snprintf(s, 24, "%" PRId64, v);
-  rh_str(r, name, s);
+  snprintf(s, sizeof r->num[0], "%" PRId64, v);
+  sb__rec_str(r, name, s);
+}
+
+void sb__rec_pfx(sb__rec_t *r, const char *prefix, const char *name, const char *v) {
+  if (r->n_names >= sizeof r->names / sizeof r->names[0]) return;
+  char *s = r->names[r->n_names++];
+  snprintf(s, sizeof r->names[0], "%s%s", prefix, name);
+  sb__rec_str(r, s, v);
 }
 
 static void catalog_acked(sb_broker_t *b, void *ctx, int status, uint64_t seq) {
@@ -354,29 +319,26 @@ static void catalog_acked(sb_broker_t *b, void *ctx, int status, uint64_t seq) {
 
 /* Appends the queue record of q; op (may be NULL) finishes once it is durable. */
 static int catalog_put_queue(sb_broker_t *b, const sb__queue_t *q, sb__op_t *op) {
-  rec_hdrs_t r;
-  r.n = r.n_num = 0;
+  sb__rec_t r;
+  r.n = r.n_num = r.n_names = 0;
   const sb_queue_config_t *c = &q->cfg;
-  rh_num(&r, "id", (int64_t)q->id);
-  rh_num(&r, "created", q->created_ms);
-  rh_num(&r, "modified", q->modified_ms);
-  rh_num(&r, "visibility", c->visibility_ms);
-  rh_num(&r, "delay", c->delay_ms);
-  rh_num(&r, "retention", (int64_t)c->retention_ms);
-  rh_num(&r, "max_size", c->max_message_bytes);
-  rh_num(&r, "wait", c->receive_wait_ms);
-  rh_num(&r, "max_messages", (int64_t)c->max_messages);
-  rh_num(&r, "max_receives", c->max_receive_count);
-  rh_str(&r, "dead_letter", c->dead_letter);
-  rh_num(&r, "fifo", c->fifo);
-  rh_num(&r, "content_dedup", c->content_dedup);
-  rh_num(&r, "fsync", c->fsync);
-  rh_num(&r, "fsync_ms", c->fsync_interval_ms);
-  char names[SB_BROKER_TAGS_MAX][260];
-  for (size_t i = 0; i < q->n_kv && i < SB_BROKER_TAGS_MAX; i++) {
-    snprintf(names[i], sizeof names[i], "x:%s", q->kv[2 * i]);
-    rh_str(&r, names[i], q->kv[2 * i + 1]);
-  }
+  sb__rec_num(&r, "id", (int64_t)q->id);
+  sb__rec_num(&r, "created", q->created_ms);
+  sb__rec_num(&r, "modified", q->modified_ms);
+  sb__rec_num(&r, "visibility", c->visibility_ms);
+  sb__rec_num(&r, "delay", c->delay_ms);
+  sb__rec_num(&r, "retention", (int64_t)c->retention_ms);
+  sb__rec_num(&r, "max_size", c->max_message_bytes);
+  sb__rec_num(&r, "wait", c->receive_wait_ms);
+  sb__rec_num(&r, "max_messages", (int64_t)c->max_messages);
+  sb__rec_num(&r, "max_receives", c->max_receive_count);
+  sb__rec_str(&r, "dead_letter", c->dead_letter);
+  sb__rec_num(&r, "fifo", c->fifo);
+  sb__rec_num(&r, "content_dedup", c->content_dedup);
+  sb__rec_num(&r, "fsync", c->fsync);
+  sb__rec_num(&r, "fsync_ms", c->fsync_interval_ms);
+  for (size_t i = 0; i < q->kv.n; i++)
+    sb__rec_pfx(&r, "x:", q->kv.kv[2 * i], q->kv.kv[2 * i + 1]);
   char key[1 + SB_BROKER_NAME_MAX];
   key[0] = 'q';
   size_t nl = strlen(q->name);
@@ -386,9 +348,9 @@ static int catalog_put_queue(sb_broker_t *b, const sb__queue_t *q, sb__op_t *op)
 }
 
 static int catalog_drop_queue(sb_broker_t *b, const sb__queue_t *q, sb__op_t *op) {
-  rec_hdrs_t r;
-  r.n = r.n_num = 0;
-  rh_num(&r, "id", (int64_t)q->id);
+  sb__rec_t r;
+  r.n = r.n_num = r.n_names = 0;
+  sb__rec_num(&r, "id", (int64_t)q->id);
   char key[1 + SB_BROKER_NAME_MAX];
   key[0] = 'Q';
   size_t nl = strlen(q->name);
@@ -397,24 +359,34 @@ static int catalog_drop_queue(sb_broker_t *b, const sb__queue_t *q, sb__op_t *op
   return sb__append(b, NULL, &e, catalog_acked, op);
 }
 
+int sb__catalog_append(sb_broker_t *b, char kind, const char *name, sb__rec_t *r, sb__op_t *op) {
+  char key[1 + 128];
+  size_t nl = strlen(name);
+  if (nl >= sizeof key - 1) return SB_EINVAL;
+  key[0] = kind;
+  memcpy(key + 1, name, nl);
+  sb_journal_entry_t e = {key, (uint32_t)(1 + nl), NULL, 0, r->h, (uint16_t)r->n, 0};
+  return sb__append(b, NULL, &e, catalog_acked, op);
+}
+
 int sb__catalog_put_move(sb_broker_t *b, const sb_move_task_t *t) {
-  rec_hdrs_t r;
-  r.n = r.n_num = 0;
-  rh_str(&r, "source", t->source);
-  rh_str(&r, "destination", t->destination);
-  rh_num(&r, "rate", t->rate);
-  rh_num(&r, "state", t->state);
-  rh_num(&r, "moved", (int64_t)t->moved);
-  rh_num(&r, "to_move", (int64_t)t->to_move);
-  rh_num(&r, "started", t->started_ms);
-  rh_str(&r, "failure", t->failure);
+  sb__rec_t r;
+  r.n = r.n_num = r.n_names = 0;
+  sb__rec_str(&r, "source", t->source);
+  sb__rec_str(&r, "destination", t->destination);
+  sb__rec_num(&r, "rate", t->rate);
+  sb__rec_num(&r, "state", t->state);
+  sb__rec_num(&r, "moved", (int64_t)t->moved);
+  sb__rec_num(&r, "to_move", (int64_t)t->to_move);
+  sb__rec_num(&r, "started", t->started_ms);
+  sb__rec_str(&r, "failure", t->failure);
   char key[64];
   int kl = snprintf(key, sizeof key, "t%s", t->handle);
   sb_journal_entry_t e = {key, (uint32_t)kl, NULL, 0, r.h, (uint16_t)r.n, 0};
   return sb__append(b, NULL, &e, catalog_acked, NULL);
 }
 
-static bool hdr_get(const sb_journal_record_t *r, const char *name, char *out, size_t cap) {
+bool sb__rec_get(const sb_journal_record_t *r, const char *name, char *out, size_t cap) {
   uint32_t pos = 0;
   const uint8_t *n, *v;
   uint16_t nl;
@@ -430,9 +402,9 @@ static bool hdr_get(const sb_journal_record_t *r, const char *name, char *out, s
   return false;
 }
 
-static int64_t hdr_num(const sb_journal_record_t *r, const char *name) {
+int64_t sb__rec_getnum(const sb_journal_record_t *r, const char *name) {
   char v[32];
-  return hdr_get(r, name, v, sizeof v) ? strtoll(v, NULL, 10) : 0;
+  return sb__rec_get(r, name, v, sizeof v) ? strtoll(v, NULL, 10) : 0;
 }
 
 static sb__queue_t *queue_alloc(const char *name, const sb_queue_config_t *c) {
@@ -444,53 +416,12 @@ static sb__queue_t *queue_alloc(const char *name, const sb_queue_config_t *c) {
   return q;
 }
 
-/* kv handling: q->kv is a sorted array of (name, value) string pairs. */
-static int kv_set(sb__queue_t *q, const char *name, const char *value) {
-  size_t i = 0;
-  while (i < q->n_kv && strcmp(q->kv[2 * i], name) < 0)
-    i++;
-  bool exists = i < q->n_kv && strcmp(q->kv[2 * i], name) == 0;
-  if (!*value) {
-    if (!exists) return 0;
-    free(q->kv[2 * i]);
-    free(q->kv[2 * i + 1]);
-    memmove(q->kv + 2 * i, q->kv + 2 * i + 2, (q->n_kv - i - 1) * 2 * sizeof *q->kv);
-    q->n_kv--;
-    return 0;
-  }
-  char *v = strdup(value);
-  if (!v) return SB_ENOMEM;
-  if (exists) {
-    free(q->kv[2 * i + 1]);
-    q->kv[2 * i + 1] = v;
-    return 0;
-  }
-  if (q->n_kv >= SB_BROKER_TAGS_MAX * 2) {
-    free(v);
-    return SB_ELIMIT;
-  }
-  char *n = strdup(name);
-  char **nk = realloc(q->kv, (q->n_kv + 1) * 2 * sizeof *nk);
-  if (!n || !nk) {
-    free(n);
-    free(v);
-    if (nk) q->kv = nk;
-    return SB_ENOMEM;
-  }
-  q->kv = nk;
-  memmove(q->kv + 2 * i + 2, q->kv + 2 * i, (q->n_kv - i) * 2 * sizeof *q->kv);
-  q->kv[2 * i] = n;
-  q->kv[2 * i + 1] = v;
-  q->n_kv++;
-  return 0;
-}
-
 static void catalog_queue_record(sb_broker_t *b, const sb_journal_record_t *r) {
   char name[SB_BROKER_NAME_MAX + 1];
   if (r->key_len < 2 || r->key_len > 1 + SB_BROKER_NAME_MAX) return;
   memcpy(name, r->key + 1, r->key_len - 1);
   name[r->key_len - 1] = 0;
-  uint64_t id = (uint64_t)hdr_num(r, "id");
+  uint64_t id = (uint64_t)sb__rec_getnum(r, "id");
   if (id >= b->next_queue_id) b->next_queue_id = id + 1;
   sb__queue_t *old = sb__queue_find(b, name);
   if (r->key[0] == 'Q') {
@@ -503,30 +434,28 @@ static void catalog_queue_record(sb_broker_t *b, const sb_journal_record_t *r) {
   }
   sb_queue_config_t c;
   sb_queue_config_default(&c);
-  c.visibility_ms = (uint32_t)hdr_num(r, "visibility");
-  c.delay_ms = (uint32_t)hdr_num(r, "delay");
-  c.retention_ms = (uint64_t)hdr_num(r, "retention");
-  c.max_message_bytes = (uint32_t)hdr_num(r, "max_size");
-  c.receive_wait_ms = (uint32_t)hdr_num(r, "wait");
-  c.max_messages = (uint64_t)hdr_num(r, "max_messages");
-  c.max_receive_count = (uint32_t)hdr_num(r, "max_receives");
-  hdr_get(r, "dead_letter", c.dead_letter, sizeof c.dead_letter);
-  c.fifo = hdr_num(r, "fifo") != 0;
-  c.content_dedup = hdr_num(r, "content_dedup") != 0;
-  c.fsync = (sb_broker_fsync_t)hdr_num(r, "fsync");
-  c.fsync_interval_ms = (uint32_t)hdr_num(r, "fsync_ms");
+  c.visibility_ms = (uint32_t)sb__rec_getnum(r, "visibility");
+  c.delay_ms = (uint32_t)sb__rec_getnum(r, "delay");
+  c.retention_ms = (uint64_t)sb__rec_getnum(r, "retention");
+  c.max_message_bytes = (uint32_t)sb__rec_getnum(r, "max_size");
+  c.receive_wait_ms = (uint32_t)sb__rec_getnum(r, "wait");
+  c.max_messages = (uint64_t)sb__rec_getnum(r, "max_messages");
+  c.max_receive_count = (uint32_t)sb__rec_getnum(r, "max_receives");
+  sb__rec_get(r, "dead_letter", c.dead_letter, sizeof c.dead_letter);
+  c.fifo = sb__rec_getnum(r, "fifo") != 0;
+  c.content_dedup = sb__rec_getnum(r, "content_dedup") != 0;
+  c.fsync = (sb_broker_fsync_t)sb__rec_getnum(r, "fsync");
+  c.fsync_interval_ms = (uint32_t)sb__rec_getnum(r, "fsync_ms");
   if (old) {
     queue_unlist(b, old);
-    for (size_t i = 0; i < old->n_kv * 2; i++)
-      free(old->kv[i]);
-    free(old->kv);
+    sb__queue_close(old); /* never opened: frees its attributes only */
     free(old);
   }
   sb__queue_t *q = queue_alloc(name, &c);
   if (!q) return;
   q->id = id;
-  q->created_ms = hdr_num(r, "created");
-  q->modified_ms = hdr_num(r, "modified");
+  q->created_ms = sb__rec_getnum(r, "created");
+  q->modified_ms = sb__rec_getnum(r, "modified");
   uint32_t pos = 0;
   const uint8_t *n, *v;
   uint16_t nl;
@@ -536,7 +465,7 @@ static void catalog_queue_record(sb_broker_t *b, const sb_journal_record_t *r) {
     char kn[256], kvv[1024];
     snprintf(kn, sizeof kn, "%.*s", (int)(nl - 2), (const char *)n + 2);
     snprintf(kvv, sizeof kvv, "%.*s", (int)vl, (const char *)v);
-    kv_set(q, kn, kvv);
+    sb__kvs_set(&q->kv, kn, kvv);
   }
   if (queue_insert(b, q)) {
     sb__queue_close(q);
@@ -548,14 +477,14 @@ static void catalog_move_record(sb_broker_t *b, const sb_journal_record_t *r) {
   sb_move_task_t t;
   memset(&t, 0, sizeof t);
   snprintf(t.handle, sizeof t.handle, "%.*s", (int)(r->key_len - 1), (const char *)r->key + 1);
-  hdr_get(r, "source", t.source, sizeof t.source);
-  hdr_get(r, "destination", t.destination, sizeof t.destination);
-  t.rate = (uint32_t)hdr_num(r, "rate");
-  t.state = (sb_move_state_t)hdr_num(r, "state");
-  t.moved = (uint64_t)hdr_num(r, "moved");
-  t.to_move = (uint64_t)hdr_num(r, "to_move");
-  t.started_ms = hdr_num(r, "started");
-  hdr_get(r, "failure", t.failure, sizeof t.failure);
+  sb__rec_get(r, "source", t.source, sizeof t.source);
+  sb__rec_get(r, "destination", t.destination, sizeof t.destination);
+  t.rate = (uint32_t)sb__rec_getnum(r, "rate");
+  t.state = (sb_move_state_t)sb__rec_getnum(r, "state");
+  t.moved = (uint64_t)sb__rec_getnum(r, "moved");
+  t.to_move = (uint64_t)sb__rec_getnum(r, "to_move");
+  t.started_ms = sb__rec_getnum(r, "started");
+  sb__rec_get(r, "failure", t.failure, sizeof t.failure);
   uint64_t num = strtoull(t.handle, NULL, 16);
   if (num >= b->next_move) b->next_move = num + 1;
   sb__move_restore(b, &t, 0);
@@ -596,6 +525,8 @@ static int catalog_open(sb_broker_t *b) {
       catalog_queue_record(b, &r);
     else if (r.key[0] == 't' && r.key_len > 1)
       catalog_move_record(b, &r);
+    else if (strchr("oOsS", r.key[0]) && r.key[0])
+      sb__topic_replay(b, &r);
   }
   sb_journal_reader_close(rd);
   if (rc != SB_EAGAIN) return rc;
@@ -621,6 +552,7 @@ static void catalog_compact(sb_broker_t *b) {
   sb_journal_bounds(b->catalog, &first, &next);
   for (size_t i = 0; i < b->n_queues; i++)
     if (catalog_put_queue(b, b->queues[i], NULL)) return;
+  sb__topic_compact(b);
   /* Move tasks need no copy: each one re-appends its record on every progress step. */
   sb_journal_retain(b->catalog, next, sb__now_ms());
 }
@@ -637,16 +569,12 @@ static void sweep_fired(uv_timer_t *t) {
 
 static sb_queue_info_t *make_info(sb__op_t *op, const sb__queue_t *q) {
   sb_queue_info_t *in = sb_arena_alloc(&op->arena, sizeof *in);
-  sb_broker_kv_t *kv = sb_arena_alloc(&op->arena, (q->n_kv + 1) * sizeof *kv);
+  sb_broker_kv_t *kv = sb__kvs_export(&q->kv, &op->arena);
   if (!in || !kv) return NULL;
   in->name = sb_arena_strndup(&op->arena, q->name, strlen(q->name));
   in->config = q->cfg;
-  for (size_t i = 0; i < q->n_kv; i++) {
-    kv[i].name = sb_arena_strndup(&op->arena, q->kv[2 * i], strlen(q->kv[2 * i]));
-    kv[i].value = sb_arena_strndup(&op->arena, q->kv[2 * i + 1], strlen(q->kv[2 * i + 1]));
-  }
   in->kv = kv;
-  in->n_kv = q->n_kv;
+  in->n_kv = q->kv.n;
   in->created_ms = q->created_ms;
   in->modified_ms = q->modified_ms;
   sb__queue_fill_stats(q, &in->stats);
@@ -656,7 +584,7 @@ static sb_queue_info_t *make_info(sb__op_t *op, const sb__queue_t *q) {
 void sb__op_finish(sb_broker_t *b, sb__op_t *op, int status) {
   (void)b;
   if (op->kind == SB__OP_JOURNAL_ACK) {
-    op_free(op);
+    sb__op_free(op);
     return;
   }
   sb_broker_result_t r;
@@ -690,8 +618,17 @@ void sb__op_finish(sb_broker_t *b, sb__op_t *op, int status) {
     r.tasks = op->tasks;
     r.n = op->n_tasks;
   }
+  r.topic = status ? NULL : op->topic_info;
+  r.subs = op->subs_out;
+  r.n_subs = op->n_subs_out;
+  if (op->kind == SB__OP_PS_PUBLISH) r.count = op->count;
+  if (op->kind == SB__OP_PUBLISH) {
+    r.sent = op->sent;
+    r.n = op->sent ? 1 : 0;
+    r.count = op->count;
+  }
   if (op->cb) op->cb(op->arg, status, &r);
-  op_free(op);
+  sb__op_free(op);
 }
 
 static void run_create(sb_broker_t *b, sb__op_t *op) {
@@ -714,7 +651,7 @@ static void run_create(sb_broker_t *b, sb__op_t *op) {
   q->created_ms = q->modified_ms = sb__now_ms();
   int rc = 0;
   for (size_t i = 0; i < op->n_kv && !rc; i++)
-    rc = kv_set(q, op->kv[i].name, op->kv[i].value);
+    rc = sb__kvs_set(&q->kv, op->kv[i].name, op->kv[i].value);
   if (!rc) rc = sb__queue_open(b, q);
   if (!rc) rc = queue_insert(b, q);
   if (rc) {
@@ -743,7 +680,7 @@ static void run_update(sb_broker_t *b, sb__queue_t *q, sb__op_t *op) {
   q->modified_ms = sb__now_ms();
   int rc = 0;
   for (size_t i = 0; i < op->n_kv && !rc; i++)
-    rc = kv_set(q, op->kv[i].name, op->kv[i].value);
+    rc = sb__kvs_set(&q->kv, op->kv[i].name, op->kv[i].value);
   if (rc) {
     sb__op_finish(b, op, rc);
     return;
@@ -814,7 +751,7 @@ static void run_op(sb_broker_t *b, sb__op_t *op) {
     sb__queue_t *q = op->ack_queue;
     op->ack_fn(b, op->ack_ctx, op->ack_status, op->ack_seq);
     if (q) sb__queue_unpend(b, q);
-    op_free(op);
+    sb__op_free(op);
     return;
   }
   switch (op->kind) {
@@ -835,6 +772,25 @@ static void run_op(sb_broker_t *b, sb__op_t *op) {
     return;
   case SB__OP_MOVE_LIST:
     sb__move_list(b, op);
+    return;
+  case SB__OP_PS_OPEN:
+  case SB__OP_PS_SUBSCRIBE:
+  case SB__OP_PS_UNSUBSCRIBE:
+  case SB__OP_PS_PUBLISH:
+  case SB__OP_PS_CLOSE:
+    sb__pubsub_run(b, op);
+    return;
+  case SB__OP_TOPIC_CREATE:
+  case SB__OP_TOPIC_UPDATE:
+  case SB__OP_TOPIC_DELETE:
+  case SB__OP_TOPIC_GET:
+  case SB__OP_TOPIC_LIST:
+  case SB__OP_SUBSCRIBE:
+  case SB__OP_SUB_UPDATE:
+  case SB__OP_UNSUBSCRIBE:
+  case SB__OP_SUBS:
+  case SB__OP_PUBLISH:
+    sb__topic_run(b, op);
     return;
   default:
     break;
@@ -922,6 +878,8 @@ static void shutdown_broker(sb_broker_t *b) {
   b->catalog = NULL;
   drain(b);
   sb__move_free_all(b);
+  sb__topic_free_all(b);
+  sb__pubsub_free_all(b);
   for (size_t i = 0; i < b->n_queues; i++) {
     b->queues[i]->deleted = false;
     queue_destroy(b, b->queues[i]);
@@ -975,7 +933,8 @@ int sb_broker_open(const sb_broker_opts_t *opts, sb_broker_t **out) {
   uv_timer_init(&b->loop, &b->timer);
   uv_timer_init(&b->loop, &b->sweep);
   b->wake.data = b->timer.data = b->sweep.data = b;
-  rc = catalog_open(b);
+  rc = sb__pubsub_init(b);
+  if (!rc) rc = catalog_open(b);
   if (rc) {
     b->closing = true;
     shutdown_broker(b);
@@ -1031,18 +990,18 @@ void sb_broker_close(sb_broker_t *b) {
 
 /* --- public entry points ------------------------------------------------------------------ */
 
-static int name_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_broker_cb cb, void *arg,
-                   sb__op_t **out) {
+int sb__name_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_broker_cb cb, void *arg,
+                sb__op_t **out) {
   if (!b || !cb || !name || strlen(name) > SB_BROKER_NAME_MAX) return SB_EINVAL;
-  sb__op_t *op = op_new(kind, cb, arg);
+  sb__op_t *op = sb__op_new(kind, cb, arg);
   if (!op) return SB_ENOMEM;
   snprintf(op->name, sizeof op->name, "%s", name);
   *out = op;
   return 0;
 }
 
-static int copy_kv(sb__op_t *op, const sb_broker_kv_t *kv, size_t n) {
-  if (n > SB_BROKER_TAGS_MAX * 2) return SB_EINVAL;
+int sb__copy_kv(sb__op_t *op, const sb_broker_kv_t *kv, size_t n) {
+  if (n > SB_BROKER_KV_MAX) return SB_EINVAL;
   if (!n) return 0;
   op->kv = sb_arena_alloc(&op->arena, n * sizeof *op->kv);
   if (!op->kv) return SB_ENOMEM;
@@ -1062,14 +1021,14 @@ static int cfg_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, const sb
                   const sb_broker_kv_t *kv, size_t n_kv, sb_broker_cb cb, void *arg) {
   if (!c || check_config(c) || sb_broker_check_name(name, c->fifo)) return SB_EINVAL;
   sb__op_t *op;
-  int rc = name_op(b, kind, name, cb, arg, &op);
+  int rc = sb__name_op(b, kind, name, cb, arg, &op);
   if (rc) return rc;
   op->cfg = *c;
-  if ((rc = copy_kv(op, kv, n_kv))) {
-    op_free(op);
+  if ((rc = sb__copy_kv(op, kv, n_kv))) {
+    sb__op_free(op);
     return rc;
   }
-  return post(b, op);
+  return sb__post(b, op);
 }
 
 int sb_queue_create(sb_broker_t *b, const char *name, const sb_queue_config_t *c,
@@ -1082,45 +1041,46 @@ int sb_queue_update(sb_broker_t *b, const char *name, const sb_queue_config_t *c
   return cfg_op(b, SB__OP_UPDATE, name, c, kv, n_kv, cb, arg);
 }
 
-static int simple(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_broker_cb cb,
+int sb__simple_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_broker_cb cb,
                   void *arg) {
   sb__op_t *op;
-  int rc = name_op(b, kind, name, cb, arg, &op);
-  return rc ? rc : post(b, op);
+  int rc = sb__name_op(b, kind, name, cb, arg, &op);
+  return rc ? rc : sb__post(b, op);
 }
 
 int sb_queue_delete(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg) {
-  return simple(b, SB__OP_DELETE_QUEUE, name, cb, arg);
+  return sb__simple_op(b, SB__OP_DELETE_QUEUE, name, cb, arg);
 }
 int sb_queue_get(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg) {
-  return simple(b, SB__OP_GET, name, cb, arg);
+  return sb__simple_op(b, SB__OP_GET, name, cb, arg);
 }
 int sb_queue_purge(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg) {
-  return simple(b, SB__OP_PURGE, name, cb, arg);
+  return sb__simple_op(b, SB__OP_PURGE, name, cb, arg);
 }
 int sb_queue_dlq_sources(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg) {
-  return simple(b, SB__OP_DLQ_SOURCES, name, cb, arg);
+  return sb__simple_op(b, SB__OP_DLQ_SOURCES, name, cb, arg);
 }
 
-int sb_queue_list(sb_broker_t *b, const char *prefix, const char *after, size_t max,
-                  sb_broker_cb cb, void *arg) {
-  if (max < 1 || max > 1000) return SB_EINVAL;
+int sb__list_op(sb_broker_t *b, sb__op_kind_t kind, const char *prefix, const char *after,
+                size_t max, sb_broker_cb cb, void *arg) {
+  if (max < 1 || max > 1000 || (after && strlen(after) > SB_BROKER_NAME_MAX)) return SB_EINVAL;
   sb__op_t *op;
-  int rc = name_op(b, SB__OP_LIST, prefix ? prefix : "", cb, arg, &op);
+  int rc = sb__name_op(b, kind, prefix ? prefix : "", cb, arg, &op);
   if (rc) return rc;
   if (after) {
-    if (strlen(after) > SB_BROKER_NAME_MAX) {
-      op_free(op);
-      return SB_EINVAL;
-    }
     snprintf(op->name2, sizeof op->name2, "%s", after);
     op->has_name2 = true;
   }
   op->n = max;
-  return post(b, op);
+  return sb__post(b, op);
 }
 
-static int check_attr(const sb_broker_attr_t *a) {
+int sb_queue_list(sb_broker_t *b, const char *prefix, const char *after, size_t max,
+                  sb_broker_cb cb, void *arg) {
+  return sb__list_op(b, SB__OP_LIST, prefix, after, max, cb, arg);
+}
+
+int sb__check_attr(const sb_broker_attr_t *a) {
   if (!a->name || a->name_len < 1 || a->name_len > 255 || a->name[0] == ':') return SB_EINVAL;
   if (a->type_len > SB__RECORD_ATTR_TYPE_MAX || (a->type_len && !a->type)) return SB_EINVAL;
   if (a->type_len && memchr(a->type, 0, a->type_len)) return SB_EINVAL;
@@ -1128,7 +1088,7 @@ static int check_attr(const sb_broker_attr_t *a) {
   return 0;
 }
 
-static const char *arena_copy(sb_arena_t *a, const void *p, size_t n) {
+const char *sb__arena_copy(sb_arena_t *a, const void *p, size_t n) {
   if (!p) return NULL;
   char *c = sb_arena_alloc(a, n + 1);
   if (!c) return NULL;
@@ -1137,56 +1097,61 @@ static const char *arena_copy(sb_arena_t *a, const void *p, size_t n) {
   return c;
 }
 
+int sb__check_msg(const sb_broker_msg_t *m) {
+  if ((m->body_len && !m->body) || m->body_len > SB_BROKER_MESSAGE_MAX ||
+      m->n_attrs > SB_BROKER_ATTRS_MAX || (m->n_attrs && !m->attrs))
+    return SB_EINVAL;
+  if ((m->group && (m->group_len < 1 || m->group_len > SB_BROKER_GROUP_MAX)) ||
+      (m->dedup && (m->dedup_len < 1 || m->dedup_len > SB_BROKER_GROUP_MAX)) ||
+      (m->trace && m->trace_len > 4096) || m->delay_ms > (int32_t)SB_BROKER_DELAY_MAX_MS ||
+      m->delay_ms < -1)
+    return SB_EINVAL;
+  for (size_t k = 0; k < m->n_attrs; k++)
+    if (sb__check_attr(&m->attrs[k])) return SB_EINVAL;
+  return 0;
+}
+
+int sb__copy_msg(sb_arena_t *a, const sb_broker_msg_t *m, sb_broker_msg_t *c) {
+  *c = *m;
+  c->body = sb__arena_copy(a, m->body ? m->body : "", m->body_len);
+  c->group = m->group ? sb__arena_copy(a, m->group, m->group_len) : NULL;
+  c->dedup = m->dedup ? sb__arena_copy(a, m->dedup, m->dedup_len) : NULL;
+  c->trace = m->trace ? sb__arena_copy(a, m->trace, m->trace_len) : NULL;
+  if (!c->body || (m->group && !c->group) || (m->dedup && !c->dedup) || (m->trace && !c->trace))
+    return SB_ENOMEM;
+  if (!m->n_attrs) return 0;
+  sb_broker_attr_t *at = sb_arena_alloc(a, m->n_attrs * sizeof *at);
+  if (!at) return SB_ENOMEM;
+  for (size_t k = 0; k < m->n_attrs; k++) {
+    const sb_broker_attr_t *s = &m->attrs[k];
+    at[k] = *s;
+    at[k].name = sb__arena_copy(a, s->name, s->name_len);
+    at[k].type = sb__arena_copy(a, s->type ? s->type : "", s->type_len);
+    at[k].value = sb__arena_copy(a, s->value ? s->value : "", s->value_len);
+    if (!at[k].name || !at[k].type || !at[k].value) return SB_ENOMEM;
+  }
+  c->attrs = at;
+  return 0;
+}
+
 int sb_queue_send(sb_broker_t *b, const char *queue, const sb_broker_msg_t *msgs, size_t n,
                   sb_broker_cb cb, void *arg) {
   if (!msgs || n < 1 || n > SB_BROKER_BATCH_MAX) return SB_EINVAL;
-  for (size_t i = 0; i < n; i++) {
-    const sb_broker_msg_t *m = &msgs[i];
-    if ((m->body_len && !m->body) || m->body_len > SB_BROKER_MESSAGE_MAX ||
-        m->n_attrs > SB_BROKER_ATTRS_MAX || (m->n_attrs && !m->attrs))
-      return SB_EINVAL;
-    if ((m->group && (m->group_len < 1 || m->group_len > SB_BROKER_GROUP_MAX)) ||
-        (m->dedup && (m->dedup_len < 1 || m->dedup_len > SB_BROKER_GROUP_MAX)) ||
-        (m->trace && m->trace_len > 4096) || m->delay_ms > (int32_t)SB_BROKER_DELAY_MAX_MS ||
-        m->delay_ms < -1)
-      return SB_EINVAL;
-    for (size_t k = 0; k < m->n_attrs; k++)
-      if (check_attr(&m->attrs[k])) return SB_EINVAL;
-  }
+  for (size_t i = 0; i < n; i++)
+    if (sb__check_msg(&msgs[i])) return SB_EINVAL;
   sb__op_t *op;
-  int rc = name_op(b, SB__OP_SEND, queue, cb, arg, &op);
+  int rc = sb__name_op(b, SB__OP_SEND, queue, cb, arg, &op);
   if (rc) return rc;
   op->msgs = sb_arena_alloc(&op->arena, n * sizeof *op->msgs);
-  if (!op->msgs) goto oom;
-  for (size_t i = 0; i < n; i++) {
-    const sb_broker_msg_t *m = &msgs[i];
-    sb_broker_msg_t *c = &op->msgs[i];
-    *c = *m;
-    c->body = arena_copy(&op->arena, m->body ? m->body : "", m->body_len);
-    c->group = m->group ? arena_copy(&op->arena, m->group, m->group_len) : NULL;
-    c->dedup = m->dedup ? arena_copy(&op->arena, m->dedup, m->dedup_len) : NULL;
-    c->trace = m->trace ? arena_copy(&op->arena, m->trace, m->trace_len) : NULL;
-    if (!c->body || (m->group && !c->group) || (m->dedup && !c->dedup) || (m->trace && !c->trace))
-      goto oom;
-    if (m->n_attrs) {
-      sb_broker_attr_t *at = sb_arena_alloc(&op->arena, m->n_attrs * sizeof *at);
-      if (!at) goto oom;
-      for (size_t k = 0; k < m->n_attrs; k++) {
-        const sb_broker_attr_t *s = &m->attrs[k];
-        at[k] = *s;
-        at[k].name = arena_copy(&op->arena, s->name, s->name_len);
-        at[k].type = arena_copy(&op->arena, s->type ? s->type : "", s->type_len);
-        at[k].value = arena_copy(&op->arena, s->value ? s->value : "", s->value_len);
-        if (!at[k].name || !at[k].type || !at[k].value) goto oom;
-      }
-      c->attrs = at;
-    }
+  rc = op->msgs ? 0 : SB_ENOMEM;
+  for (size_t i = 0; i < n && !rc; i++)
+    rc = sb__copy_msg(&op->arena, &msgs[i], &op->msgs[i]);
+  if (rc) {
+    sb__op_free(op);
+    return rc;
   }
   op->n = n;
-  return post(b, op);
-oom:
-  op_free(op);
-  return SB_ENOMEM;
+  return sb__post(b, op);
 }
 
 int sb_queue_receive(sb_broker_t *b, const char *queue, size_t max, int64_t visibility_ms,
@@ -1196,12 +1161,12 @@ int sb_queue_receive(sb_broker_t *b, const char *queue, size_t max, int64_t visi
       wait_ms > SB_BROKER_WAIT_MAX_MS)
     return SB_EINVAL;
   sb__op_t *op;
-  int rc = name_op(b, SB__OP_RECEIVE, queue, cb, arg, &op);
+  int rc = sb__name_op(b, SB__OP_RECEIVE, queue, cb, arg, &op);
   if (rc) return rc;
   op->n = max;
   op->visibility_ms = visibility_ms;
   op->wait_ms = wait_ms;
-  return post(b, op);
+  return sb__post(b, op);
 }
 
 static int receipts_op(sb_broker_t *b, sb__op_kind_t kind, const char *queue,
@@ -1209,11 +1174,11 @@ static int receipts_op(sb_broker_t *b, sb__op_kind_t kind, const char *queue,
                        void *arg) {
   if (!receipts || n < 1 || n > SB_BROKER_BATCH_MAX) return SB_EINVAL;
   sb__op_t *op;
-  int rc = name_op(b, kind, queue, cb, arg, &op);
+  int rc = sb__name_op(b, kind, queue, cb, arg, &op);
   if (rc) return rc;
   op->receipts = sb_arena_alloc(&op->arena, n * sizeof *op->receipts);
   if (!op->receipts) {
-    op_free(op);
+    sb__op_free(op);
     return SB_ENOMEM;
   }
   for (size_t i = 0; i < n; i++) {
@@ -1221,13 +1186,13 @@ static int receipts_op(sb_broker_t *b, sb__op_kind_t kind, const char *queue,
     size_t l = strnlen(r, SB_BROKER_RECEIPT_LEN + 1);
     op->receipts[i] = sb_arena_strndup(&op->arena, r, l);
     if (!op->receipts[i]) {
-      op_free(op);
+      sb__op_free(op);
       return SB_ENOMEM;
     }
   }
   op->n = n;
   op->visibility_ms = vis;
-  return post(b, op);
+  return sb__post(b, op);
 }
 
 int sb_queue_delete_msgs(sb_broker_t *b, const char *queue, const char *const *receipts, size_t n,
@@ -1245,42 +1210,42 @@ int sb_queue_peek(sb_broker_t *b, const char *queue, uint64_t from, size_t max,
                   const char *attr_name, const char *attr_value, sb_broker_cb cb, void *arg) {
   if (max < 1) return SB_EINVAL;
   sb__op_t *op;
-  int rc = name_op(b, SB__OP_PEEK, queue, cb, arg, &op);
+  int rc = sb__name_op(b, SB__OP_PEEK, queue, cb, arg, &op);
   if (rc) return rc;
   op->from = from;
   op->n = max;
   if (attr_name) op->attr_name = sb_arena_strndup(&op->arena, attr_name, strlen(attr_name));
   if (attr_value) op->attr_value = sb_arena_strndup(&op->arena, attr_value, strlen(attr_value));
   if ((attr_name && !op->attr_name) || (attr_value && !op->attr_value)) {
-    op_free(op);
+    sb__op_free(op);
     return SB_ENOMEM;
   }
-  return post(b, op);
+  return sb__post(b, op);
 }
 
 int sb_move_start(sb_broker_t *b, const char *source, const char *destination, uint32_t rate,
                   sb_broker_cb cb, void *arg) {
   if (destination && strlen(destination) > SB_BROKER_NAME_MAX) return SB_EINVAL;
   sb__op_t *op;
-  int rc = name_op(b, SB__OP_MOVE_START, source, cb, arg, &op);
+  int rc = sb__name_op(b, SB__OP_MOVE_START, source, cb, arg, &op);
   if (rc) return rc;
   if (destination) {
     snprintf(op->name2, sizeof op->name2, "%s", destination);
     op->has_name2 = true;
   }
   op->rate = rate;
-  return post(b, op);
+  return sb__post(b, op);
 }
 
 int sb_move_cancel(sb_broker_t *b, const char *handle, sb_broker_cb cb, void *arg) {
-  return simple(b, SB__OP_MOVE_CANCEL, handle, cb, arg);
+  return sb__simple_op(b, SB__OP_MOVE_CANCEL, handle, cb, arg);
 }
 
 int sb_move_list(sb_broker_t *b, const char *source, size_t max, sb_broker_cb cb, void *arg) {
   if (max < 1) return SB_EINVAL;
   sb__op_t *op;
-  int rc = name_op(b, SB__OP_MOVE_LIST, source ? source : "", cb, arg, &op);
+  int rc = sb__name_op(b, SB__OP_MOVE_LIST, source ? source : "", cb, arg, &op);
   if (rc) return rc;
   op->n = max;
-  return post(b, op);
+  return sb__post(b, op);
 }

@@ -85,7 +85,17 @@
 #define SB__CATALOG_COMPACT (4u << 20) /* compact the catalog beyond this many bytes */
 
 typedef struct sb__queue sb__queue_t;
+
+/* Front-end attributes kept with a queue, topic or subscription: kv[2i] names, kv[2i+1]
+ * values, sorted by name, all owned. */
+typedef struct sb__kvs {
+  char **kv; /* 2 * n strings; owned */
+  size_t n;  /* pairs; n <= SB_BROKER_KV_MAX */
+} sb__kvs_t;
 typedef struct sb__op sb__op_t;
+typedef struct sb__topic sb__topic_t;
+typedef struct sb__filter sb__filter_t;
+typedef struct sb__pubsub sb__pubsub_t;
 
 /* Message states in a queue's RAM index. */
 enum {
@@ -147,11 +157,10 @@ typedef struct sb__waiter {
 /* A queue. Owned by the broker thread; freed once deleted and no journal acknowledgement is
  * outstanding (pending == 0). */
 struct sb__queue {
-  char name[SB_BROKER_NAME_MAX + 1];
-  uint64_t id;           /* directory and receipt-handle number */
-  sb_queue_config_t cfg; /* current configuration */
-  char **kv;             /* n_kv * 2 strings (name, value), sorted by name; owned */
-  size_t n_kv;           /* pairs */
+  char name[SB_BROKER_NAME_MAX + 1]; /* first member: sb__byname_* index it */
+  uint64_t id;                       /* directory and receipt-handle number */
+  sb_queue_config_t cfg;             /* current configuration */
+  sb__kvs_t kv;                      /* front-end attributes and tags */
   int64_t created_ms, modified_ms;
   sb_journal_t *j;         /* the queue's journal; owned */
   sb_journal_reader_t *rd; /* random-access reader for bodies; owned */
@@ -201,6 +210,21 @@ typedef enum sb__op_kind {
   SB__OP_MOVE_START,
   SB__OP_MOVE_CANCEL,
   SB__OP_MOVE_LIST,
+  SB__OP_TOPIC_CREATE,
+  SB__OP_TOPIC_UPDATE,
+  SB__OP_TOPIC_DELETE,
+  SB__OP_TOPIC_GET,
+  SB__OP_TOPIC_LIST,
+  SB__OP_SUBSCRIBE,
+  SB__OP_SUB_UPDATE,
+  SB__OP_UNSUBSCRIBE,
+  SB__OP_SUBS,
+  SB__OP_PUBLISH,
+  SB__OP_PS_OPEN,
+  SB__OP_PS_SUBSCRIBE,
+  SB__OP_PS_UNSUBSCRIBE,
+  SB__OP_PS_PUBLISH,
+  SB__OP_PS_CLOSE,
   SB__OP_JOURNAL_ACK, /* internal: a journal acknowledgement to process */
 } sb__op_kind_t;
 
@@ -245,6 +269,19 @@ struct sb__op {
   sb_move_task_t *tasks;  /* MOVE_* */
   size_t n_tasks;
 
+  /* topics */
+  sb_topic_config_t tcfg;            /* TOPIC_CREATE */
+  sb_sub_config_t sub;               /* SUBSCRIBE, SUB_UPDATE: arena copies */
+  sb_topic_deliver_fn deliver;       /* callback subscriptions */
+  void *deliver_ud;                  /* their argument */
+  char *routing_key;                 /* PUBLISH, or NULL */
+  sb_broker_kv_t *meta;              /* PUBLISH metadata */
+  size_t n_meta;                     /* count */
+  const sb_topic_info_t *topic_info; /* TOPIC_CREATE/UPDATE/GET result */
+  sb_sub_info_t *subs_out;           /* SUBSCRIBE/SUB_UPDATE/SUBS result */
+  size_t n_subs_out;                 /* count */
+  sb_pubsub_sub_t *ps;               /* PS_*: the subscriber */
+
   /* JOURNAL_ACK */
   sb__queue_t *ack_queue; /* whose pending count the acknowledgement settles, or NULL */
   sb__ack_fn ack_fn;
@@ -254,6 +291,46 @@ struct sb__op {
 };
 
 typedef struct sb__move sb__move_t;
+
+/* A subscription. Owned by its topic; freed once removed and no copy is in flight. */
+typedef struct sb__sub {
+  char id[SB_BROKER_ID_LEN + 1];
+  sb__topic_t *topic; /* owner; NULL once removed */
+  sb_sub_kind_t kind;
+  char queue[SB_BROKER_NAME_MAX + 1];
+  char *filter;    /* policy text or NULL; owned */
+  sb__filter_t *f; /* compiled policy or NULL; owned */
+  bool filter_body;
+  char *binding;   /* routing pattern or NULL; owned */
+  char **hn, **hv; /* n_headers names and values (a NULL value = presence); owned */
+  size_t n_headers;
+  bool headers_any;
+  char dead_letter[SB_BROKER_NAME_MAX + 1];
+  char format[32];
+  sb__kvs_t kv;
+  sb_topic_deliver_fn fn; /* callback subscriptions */
+  void *ud;
+  uint64_t pending; /* queue copies in flight */
+  uint64_t delivered, filtered, failed, dead_lettered;
+} sb__sub_t;
+
+struct sb__topic {
+  char name[SB_BROKER_NAME_MAX + 1]; /* first member: sb__byname_* index it */
+  sb_topic_config_t cfg;
+  sb__kvs_t kv;
+  int64_t created_ms;
+  uint64_t published;
+  sb__sub_t **subs; /* owned */
+  size_t n_subs, subs_cap;
+};
+
+#define SB__FORMATS_MAX 8
+
+typedef struct sb__format {
+  char name[32];
+  sb_topic_format_fn fn;
+  void *ud;
+} sb__format_t;
 
 /* The broker. The inbox is the only state shared between threads. */
 struct sb_broker {
@@ -279,9 +356,43 @@ struct sb_broker {
   uint64_t next_queue_id;
   sb__qtimer_t *deadlines; /* min-heap of (when, queue id): queues with something due */
   size_t n_deadlines, deadlines_cap;
-  sb__move_t *moves;  /* move tasks, newest first */
-  uint64_t next_move; /* task handle counter */
+  sb__topic_t **topics;                  /* topics sorted by name */
+  size_t n_topics, topics_cap;           /* count, allocated */
+  sb__format_t formats[SB__FORMATS_MAX]; /* guarded by mu (registered from any thread) */
+  size_t n_formats;                      /* count */
+  sb__pubsub_t *ps;                      /* pub/sub registry (broker thread; counters atomic) */
+  sb__move_t *moves;                     /* move tasks, newest first */
+  uint64_t next_move;                    /* task handle counter */
 };
+
+/* --- record.c: attributes in journal records ---------------------------------------------- */
+typedef struct sb__hdrs {
+  sb_journal_header_t h[SB_BROKER_ATTRS_MAX + 12]; /* attributes + system fields */
+  size_t n;                                        /* used */
+} sb__hdrs_t;
+/* Add a header (value copied into a), a decimal number, or an attribute (type NUL value).
+ * Return 0, SB_EINVAL (too many) or SB_ENOMEM. */
+int sb__hdr_add(sb__hdrs_t *hs, sb_arena_t *a, const char *name, const void *v, size_t vl);
+int sb__hdr_add_num(sb__hdrs_t *hs, sb_arena_t *a, const char *name, int64_t v);
+int sb__hdr_add_attr(sb__hdrs_t *hs, sb_arena_t *a, const sb_broker_attr_t *at);
+/* Reads the attributes of record r into an array in a (copies). Returns 0 or SB_ENOMEM. */
+int sb__read_attrs(sb_arena_t *a, const sb_journal_record_t *r, const sb_broker_attr_t **out,
+                   size_t *n_out);
+
+/* --- kv.c ------------------------------------------------------------------------------- */
+/* Sets name to value (an empty value removes it). Returns 0, SB_ELIMIT or SB_ENOMEM. */
+int sb__kvs_set(sb__kvs_t *k, const char *name, const char *value);
+void sb__kvs_free(sb__kvs_t *k);
+/* Copies k into arena memory as an array of pairs; returns NULL when out of memory. */
+sb_broker_kv_t *sb__kvs_export(const sb__kvs_t *k, sb_arena_t *a);
+
+/* Sorted name indexes: arrays of pointers to structs whose FIRST member is their
+ * NUL-terminated name (sb__queue_t, sb__topic_t). arrp points to the array pointer. */
+size_t sb__byname_pos(const void *arr, size_t n, const char *name, bool *found);
+/* Returns 0, SB_ESTATE (the name is taken) or SB_ENOMEM. */
+int sb__byname_insert(void *arrp, size_t *n, size_t *cap, void *item);
+/* Removes item (found by its name) when it is in the array. */
+void sb__byname_remove(void *arr, size_t *n, const void *item);
 
 /* --- broker.c ----------------------------------------------------------------------------- */
 int64_t sb__now_ms(void);
@@ -302,12 +413,66 @@ int sb__catalog_put_move(sb_broker_t *b, const sb_move_task_t *t);
 /* Asks for a move-task tick at `when` (ms; 0 = as soon as possible). */
 void sb__move_schedule(sb_broker_t *b, int64_t when);
 
+/* Catalog record building and reading, shared by the catalog's writers. */
+typedef struct sb__rec {
+  sb_journal_header_t h[48 + 2 * SB_BROKER_KV_MAX];
+  size_t n;
+  char num[32][24]; /* storage of decimal values */
+  size_t n_num;
+  char names[2 * SB_BROKER_KV_MAX][264]; /* storage of prefixed names */
+  size_t n_names;
+} sb__rec_t;
+void sb__rec_str(sb__rec_t *r, const char *name, const char *v);
+void sb__rec_num(sb__rec_t *r, const char *name, int64_t v);
+/* Adds "<prefix><name>" = value. */
+void sb__rec_pfx(sb__rec_t *r, const char *prefix, const char *name, const char *v);
+/* Appends a catalog record with key (kind byte + name); op (or NULL) finishes when durable. */
+int sb__catalog_append(sb_broker_t *b, char kind, const char *name, sb__rec_t *r, sb__op_t *op);
+bool sb__rec_get(const sb_journal_record_t *r, const char *name, char *out, size_t cap);
+int64_t sb__rec_getnum(const sb_journal_record_t *r, const char *name);
+sb__op_t *sb__op_new(sb__op_kind_t kind, sb_broker_cb cb, void *arg);
+/* Queues op for the broker thread (takes ownership). Returns 0 or SB_ESTATE (closing). */
+int sb__post(sb_broker_t *b, sb__op_t *op);
+/* Allocates an op carrying a checked name (<= SB_BROKER_NAME_MAX bytes). */
+int sb__name_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_broker_cb cb, void *arg,
+                sb__op_t **out);
+/* An op with just a name, posted. */
+int sb__simple_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_broker_cb cb, void *arg);
+/* A listing op (prefix, start after, at most max in 1..1000), posted. */
+int sb__list_op(sb_broker_t *b, sb__op_kind_t kind, const char *prefix, const char *after,
+                size_t max, sb_broker_cb cb, void *arg);
+/* Copies n front-end pairs into op->kv. Returns 0, SB_EINVAL or SB_ENOMEM. */
+int sb__copy_kv(sb__op_t *op, const sb_broker_kv_t *kv, size_t n);
+/* Copies n bytes and a NUL into a; NULL for NULL p or out of memory. */
+const char *sb__arena_copy(sb_arena_t *a, const void *p, size_t n);
+/* Checks one message attribute / one message to send. Return 0 or SB_EINVAL. */
+int sb__check_attr(const sb_broker_attr_t *a);
+int sb__check_msg(const sb_broker_msg_t *m);
+/* Deep-copies m into arena a as *c. Returns 0 or SB_ENOMEM. */
+int sb__copy_msg(sb_arena_t *a, const sb_broker_msg_t *m, sb_broker_msg_t *c);
+void sb__op_free(sb__op_t *op);
+
+/* --- pubsub.c ----------------------------------------------------------------------------- */
+int sb__pubsub_init(sb_broker_t *b);
+void sb__pubsub_run(sb_broker_t *b, sb__op_t *op);
+void sb__pubsub_free_all(sb_broker_t *b);
+
+/* --- topic.c ------------------------------------------------------------------------------ */
+void sb__topic_run(sb_broker_t *b, sb__op_t *op);
+/* Applies a catalog record of kind 'o', 'O', 's' or 'S' during recovery. */
+void sb__topic_replay(sb_broker_t *b, const sb_journal_record_t *r);
+/* Appends every topic and queue subscription again (catalog compaction). */
+void sb__topic_compact(sb_broker_t *b);
+void sb__topic_free_all(sb_broker_t *b);
+
 /* --- queue.c ------------------------------------------------------------------------------ */
 /* Opens q's journal and replays it (see "Recovery of a queue"). */
 int sb__queue_open(sb_broker_t *b, sb__queue_t *q);
 /* Closes the journal and frees every RAM structure of q (not q itself). */
 void sb__queue_close(sb__queue_t *q);
 void sb__queue_send(sb_broker_t *b, sb__queue_t *q, sb__op_t *op);
+/* A random UUID in text form (stable message and subscription ids). */
+void sb__make_id(char out[SB_BROKER_ID_LEN + 1]);
 void sb__queue_receive(sb_broker_t *b, sb__queue_t *q, sb__op_t *op);
 void sb__queue_delete_msgs(sb_broker_t *b, sb__queue_t *q, sb__op_t *op);
 void sb__queue_visibility(sb_broker_t *b, sb__queue_t *q, sb__op_t *op);

@@ -66,7 +66,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 
 /* A random UUID (version 4) in text form. The generator is a xorshift seeded once from the
  * kernel: ids must be unique, not unpredictable. */
-static void make_id(char out[SB_BROKER_ID_LEN + 1]) {
+void sb__make_id(char out[SB_BROKER_ID_LEN + 1]) {
   static _Thread_local uint64_t s;
   if (!s) {
     if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s || !s) s = (uint64_t)sb__now_ms() | 1;
@@ -432,42 +432,6 @@ static int insert(sb_broker_t *b, sb__queue_t *q, uint64_t seq, int64_t sent_ms,
 
 /* --- record encoding ---------------------------------------------------------------------- */
 
-typedef struct hdrs {
-  sb_journal_header_t h[SB_BROKER_ATTRS_MAX + 12];
-  size_t n;
-} hdrs_t;
-
-static int hdr_add(hdrs_t *hs, sb_arena_t *a, const char *name, const void *v, size_t vl) {
-  if (hs->n >= sizeof hs->h / sizeof hs->h[0]) return SB_EINVAL;
-  size_t nl = strlen(name);
-  char *nm = sb_arena_strndup(a, name, nl);
-  void *vv = vl ? sb_arena_alloc(a, vl) : NULL;
-  if (!nm || (vl && !vv)) return SB_ENOMEM;
-  if (vl) memcpy(vv, v, vl);
-  hs->h[hs->n++] = (sb_journal_header_t){nm, (uint16_t)nl, vv, (uint32_t)vl};
-  return 0;
-}
-
-static int hdr_add_num(hdrs_t *hs, sb_arena_t *a, const char *name, int64_t v) {
-  char t[24];
-  int l = snprintf(t, sizeof t, "%" PRId64, v);
-  return hdr_add(hs, a, name, t, (size_t)l);
-}
-
-/* The attribute header value: type, NUL, bytes. */
-static int hdr_add_attr(hdrs_t *hs, sb_arena_t *a, const sb_broker_attr_t *at) {
-  if (hs->n >= sizeof hs->h / sizeof hs->h[0]) return SB_EINVAL;
-  size_t vl = at->type_len + 1 + at->value_len;
-  char *nm = sb_arena_strndup(a, at->name, at->name_len);
-  uint8_t *v = sb_arena_alloc(a, vl);
-  if (!nm || !v) return SB_ENOMEM;
-  if (at->type_len) memcpy(v, at->type, at->type_len);
-  v[at->type_len] = 0;
-  if (at->value_len) memcpy(v + at->type_len + 1, at->value, at->value_len);
-  hs->h[hs->n++] = (sb_journal_header_t){nm, (uint16_t)at->name_len, v, (uint32_t)vl};
-  return 0;
-}
-
 static bool hname_is(const uint8_t *n, uint16_t nl, const char *s) {
   return nl == strlen(s) && memcmp(n, s, nl) == 0;
 }
@@ -532,28 +496,8 @@ static int fill_delivery(sb_arena_t *a, const sb_journal_record_t *r, sb_broker_
   if (r->value_len) memcpy(body, r->value, r->value_len);
   d->body = body;
   d->body_len = r->value_len;
-  sb_broker_attr_t *at = sb_arena_alloc(a, (r->header_count + 1) * sizeof *at);
-  if (!at) return SB_ENOMEM;
-  uint32_t pos = 0;
-  const uint8_t *n, *v;
-  uint16_t nl;
-  uint32_t vl;
-  size_t k = 0;
-  while (sb_journal_header_next(r, &pos, &n, &nl, &v, &vl)) {
-    if (!nl || n[0] == ':') continue;
-    const uint8_t *z = memchr(v, 0, vl);
-    if (!z) continue;
-    size_t tl = (size_t)(z - v);
-    char *nm = sb_arena_strndup(a, (const char *)n, nl);
-    char *ty = sb_arena_strndup(a, (const char *)v, tl);
-    size_t dl = vl - tl - 1;
-    uint8_t *dv = sb_arena_alloc(a, dl ? dl : 1);
-    if (!nm || !ty || !dv) return SB_ENOMEM;
-    if (dl) memcpy(dv, z + 1, dl);
-    at[k++] = (sb_broker_attr_t){nm, nl, ty, tl, dv, dl};
-  }
-  d->attrs = at;
-  d->n_attrs = k;
+  int rc = sb__read_attrs(a, r, &d->attrs, &d->n_attrs);
+  if (rc) return rc;
   sysf_t s;
   read_sys(r, &s);
   d->group = arena_str(a, s.group, s.group_len);
@@ -662,9 +606,7 @@ void sb__queue_close(sb__queue_t *q) {
     free(d);
   }
   free(q->dd_buckets);
-  for (size_t i = 0; i < q->n_kv * 2; i++)
-    free(q->kv[i]);
-  free(q->kv);
+  sb__kvs_free(&q->kv);
 }
 
 /* --- send --------------------------------------------------------------------------------- */
@@ -755,17 +697,17 @@ static int send_one(sb_broker_t *b, sb__queue_t *q, sb__op_t *op, size_t i, int6
       return 1;
     }
   }
-  make_id(s->id);
+  sb__make_id(s->id);
   int64_t delay = m->delay_ms >= 0 ? m->delay_ms : (int64_t)q->cfg.delay_ms;
-  hdrs_t hs;
+  sb__hdrs_t hs;
   hs.n = 0;
   int rc = 0;
   for (size_t k = 0; k < m->n_attrs && !rc; k++)
-    rc = hdr_add_attr(&hs, &op->arena, &m->attrs[k]);
-  if (!rc && m->group) rc = hdr_add(&hs, &op->arena, ":g", m->group, m->group_len);
-  if (!rc && dedup) rc = hdr_add(&hs, &op->arena, ":d", dedup, dedup_len);
-  if (!rc && m->trace) rc = hdr_add(&hs, &op->arena, ":t", m->trace, m->trace_len);
-  if (!rc && delay > 0) rc = hdr_add_num(&hs, &op->arena, ":v", delay);
+    rc = sb__hdr_add_attr(&hs, &op->arena, &m->attrs[k]);
+  if (!rc && m->group) rc = sb__hdr_add(&hs, &op->arena, ":g", m->group, m->group_len);
+  if (!rc && dedup) rc = sb__hdr_add(&hs, &op->arena, ":d", dedup, dedup_len);
+  if (!rc && m->trace) rc = sb__hdr_add(&hs, &op->arena, ":t", m->trace, m->trace_len);
+  if (!rc && delay > 0) rc = sb__hdr_add_num(&hs, &op->arena, ":v", delay);
   if (rc) return rc;
   char key[1 + SB_BROKER_ID_LEN];
   key[0] = 'm';
@@ -1245,7 +1187,7 @@ int sb__queue_append_copy(sb_broker_t *b, sb__queue_t *q, const sb_journal_recor
   if (q->cfg.max_messages && q->live + q->sending >= q->cfg.max_messages) return SB_ELIMIT;
   sb_arena_t a;
   sb_arena_init(&a);
-  hdrs_t hs;
+  sb__hdrs_t hs;
   hs.n = 0;
   int rc = 0;
   copy_ctx_t *c = calloc(1, sizeof *c);
@@ -1271,10 +1213,10 @@ int sb__queue_append_copy(sb_broker_t *b, sb__queue_t *q, const sb_journal_recor
       hs.h[hs.n++] = (sb_journal_header_t){n, nl, v, vl};
   }
   if (!rc && src) {
-    rc = hdr_add(&hs, &a, ":ds", src->name, strlen(src->name));
-    if (!rc) rc = hdr_add_num(&hs, &a, ":dc", src_entry->receive_count);
-    if (!rc) rc = hdr_add_num(&hs, &a, ":df", (int64_t)src_entry->first_recv_s * 1000);
-    if (!rc) rc = hdr_add_num(&hs, &a, ":dl", sb__now_ms());
+    rc = sb__hdr_add(&hs, &a, ":ds", src->name, strlen(src->name));
+    if (!rc) rc = sb__hdr_add_num(&hs, &a, ":dc", src_entry->receive_count);
+    if (!rc) rc = sb__hdr_add_num(&hs, &a, ":df", (int64_t)src_entry->first_recv_s * 1000);
+    if (!rc) rc = sb__hdr_add_num(&hs, &a, ":dl", sb__now_ms());
   }
   if (!rc) {
     sb_journal_entry_t e = {rec->key, rec->key_len,   rec->value, rec->value_len,

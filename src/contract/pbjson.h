@@ -34,7 +34,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 
 enum sb_pbjson_flags {
   SB_PBJSON_IGNORE_UNKNOWN = 1, /* unknown fields in input are skipped instead of rejected */

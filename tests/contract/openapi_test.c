@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 #include "items.sb.h"
 #include "sb_test.h"
 

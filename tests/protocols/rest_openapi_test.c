@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 #include "sb_test.h"
 #include "sb_test_http.h"
 #include "switchboard/rpc.h"

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 #include "core/codec.h"
 #include "protocols/grpc/grpc_int.h"
 #include "switchboard/error.h"

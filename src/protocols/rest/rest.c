@@ -27,7 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 #include "contract/pbjson.h"
 #include "core/codec.h"
 #include "core/buf.h"

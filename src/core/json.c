@@ -57,7 +57,7 @@
  * significant bits) try 1, 2, ... digits instead. Negative zero is written "-0". After the
  * first error every writer call is a no-op.
  */
-#include "contract/json.h"
+#include "core/json.h"
 
 #include <float.h>
 #include <math.h>

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 #include "sb_test.h"
 #include "switchboard/error.h"
 

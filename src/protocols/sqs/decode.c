@@ -7,7 +7,7 @@
 
 #include <openssl/evp.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 #include "core/codec.h"
 #include "protocols/sqs/sqs_int.h"
 #include "switchboard/error.h"

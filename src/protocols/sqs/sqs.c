@@ -36,7 +36,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 #include "core/codec.h"
 #include "protocols/sqs/sqs_int.h"
 #include "switchboard/error.h"
@@ -144,7 +144,7 @@ typedef struct sqs_patch {
   int cbd;                               /* ContentBasedDeduplication */
   int fifo;                              /* FifoQueue */
   int fifo_only;                         /* an attribute only FIFO queues have was given */
-  sb_broker_kv_t kv[SB_BROKER_TAGS_MAX]; /* front-end attributes and tags; strings in arena */
+  sb_broker_kv_t kv[SB_BROKER_KV_MAX]; /* front-end attributes and tags; strings in arena */
   size_t n_kv;                           /* entries of kv */
 } sqs_patch_t;
 
@@ -498,7 +498,7 @@ static int arn_name(sqs_req_t *r, const sqs_node_t *v, char out[SB_BROKER_NAME_M
 
 static int add_kv(sqs_req_t *r, const char *name, size_t nlen, const char *value, size_t vlen) {
   sqs_patch_t *pt = &r->patch;
-  if (pt->n_kv == SB_BROKER_TAGS_MAX) {
+  if (pt->n_kv == SB_BROKER_KV_MAX) {
     fail(r, &E_PARAM, "Too many tags or attributes.");
     return -1;
   }

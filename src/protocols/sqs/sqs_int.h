@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
-#include "contract/json.h"
+#include "core/json.h"
 #include "core/buf.h"
 #include "switchboard/http.h"
 

@@ -167,6 +167,34 @@ static sqs_node_t *apply_rule(dctx_t *d, const struct rule *r, sqs_node_t *c) {
   return out;
 }
 
+/* The wrapped form of the Query protocol (SNS, and AWS query APIs generally): a list is
+ * "Name.member.N[.field]", a map "Name.entry.N.{key,value}" (or {Name,Value} when the model
+ * names them so). Recognised by a map whose only member is "member" or "entry". Returns the
+ * rewritten node, c itself when c is not wrapped, or NULL with d->err set (or unset: out of
+ * memory). */
+static sqs_node_t *apply_wrapped(dctx_t *d, sqs_node_t *c) {
+  if (c->kind != SQS_MAP || c->n != 1 || c->child->kind != SQS_MAP) return c;
+  const sqs_node_t *w = c->child;
+  int list = w->key_len == 6 && memcmp(w->key, "member", 6) == 0;
+  int map = w->key_len == 5 && memcmp(w->key, "entry", 5) == 0;
+  if (!list && !map) return c;
+  struct rule r = {NULL, c->key, R_MAP, "key", "value"};
+  if (list) {
+    int strs = 0, maps = 0;
+    for (const sqs_node_t *it = w->child; it; it = it->next)
+      strs += it->kind == SQS_STR, maps += it->kind == SQS_MAP;
+    if (strs && maps) {
+      d->err = "a list mixes values and structures";
+      return NULL;
+    }
+    r.shape = strs ? R_LIST_STR : R_LIST_MAP;
+  } else if (w->child && w->child->kind == SQS_MAP && find(w->child, "Name", 4)) {
+    r.k = "Name";
+    r.v = "Value";
+  }
+  return apply_rule(d, &r, (sqs_node_t *)w);
+}
+
 /* Rewrites the flattened members of map m in place, recursively. */
 static int normalize(dctx_t *d, sqs_node_t *m) {
   sqs_node_t *kids = m->child;
@@ -182,7 +210,9 @@ static int normalize(dctx_t *d, sqs_node_t *m) {
     if (r) {
       o = apply_rule(d, r, c);
       if (!o) return d->err ? SB_EINVAL : SB_ENOMEM;
-    } else if (c->kind == SQS_MAP && normalize(d, c)) {
+    } else if ((o = apply_wrapped(d, c)) == NULL) {
+      return d->err ? SB_EINVAL : SB_ENOMEM;
+    } else if (o == c && c->kind == SQS_MAP && normalize(d, c)) {
       return d->err ? SB_EINVAL : SB_ENOMEM;
     }
     if (find(m, o->key, o->key_len)) {

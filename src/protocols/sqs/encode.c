@@ -59,6 +59,11 @@ static void jw_check(sqs_enc_t *e) {
 }
 
 void sb__sqs_enc_begin(sqs_enc_t *e, sb_buf_t *out, int json, const char *action, int result) {
+  sb__sqs_enc_begin_ns(e, out, json, action, result, SQS_XMLNS);
+}
+
+void sb__sqs_enc_begin_ns(sqs_enc_t *e, sb_buf_t *out, int json, const char *action, int result,
+                          const char *xmlns) {
   memset(e, 0, sizeof *e);
   e->out = out;
   e->json = json;
@@ -70,7 +75,9 @@ void sb__sqs_enc_begin(sqs_enc_t *e, sb_buf_t *out, int json, const char *action
   }
   put(e, "<?xml version=\"1.0\"?><");
   put(e, action);
-  put(e, "Response xmlns=\"" SQS_XMLNS "\">");
+  put(e, "Response xmlns=\"");
+  put(e, xmlns);
+  put(e, "\">");
   if (result) {
     put(e, "<");
     put(e, action);
@@ -140,7 +147,35 @@ static void push(sqs_enc_t *e, const char *item, const char *k, const char *v) {
   e->st[e->depth].item = item;
   e->st[e->depth].kname = k;
   e->st[e->depth].vname = v;
+  e->st[e->depth].wrap = NULL;
   e->depth++;
+}
+
+/* Wrapped lists and maps: <Name><member>..</member></Name>, <Name><entry><key>..</key>
+ * <value>..</value></entry></Name>. */
+void sb__sqs_enc_wlist_begin(sqs_enc_t *e, const char *name) {
+  sb__sqs_enc_list_begin(e, name, "member");
+  if (e->json || !e->depth) return;
+  e->st[e->depth - 1].wrap = name;
+  put(e, "<");
+  put(e, name);
+  put(e, ">");
+}
+
+void sb__sqs_enc_wmap_begin(sqs_enc_t *e, const char *name) {
+  sb__sqs_enc_map_begin(e, name, "entry", "key", "value");
+  if (e->json || !e->depth) return;
+  e->st[e->depth - 1].wrap = name;
+  put(e, "<");
+  put(e, name);
+  put(e, ">");
+}
+
+static void close_wrap(sqs_enc_t *e) {
+  if (e->json || !e->depth || !e->st[e->depth - 1].wrap) return;
+  put(e, "</");
+  put(e, e->st[e->depth - 1].wrap);
+  put(e, ">");
 }
 
 static const char *top_item(const sqs_enc_t *e) {
@@ -157,6 +192,7 @@ void sb__sqs_enc_list_begin(sqs_enc_t *e, const char *json_name, const char *xml
 }
 
 void sb__sqs_enc_list_end(sqs_enc_t *e) {
+  close_wrap(e);
   if (e->depth) e->depth--;
   if (e->json) {
     sb_jw_arr_end(&e->jw);
@@ -206,6 +242,7 @@ void sb__sqs_enc_map_begin(sqs_enc_t *e, const char *json_name, const char *xml_
 }
 
 void sb__sqs_enc_map_end(sqs_enc_t *e) {
+  close_wrap(e);
   if (e->depth) e->depth--;
   if (e->json) {
     sb_jw_obj_end(&e->jw);

@@ -134,18 +134,18 @@ typedef struct sqs_out_msg {
 /* Changes to a queue's attributes, parsed on the loop, applied on the broker thread. */
 typedef struct sqs_patch {
   int has_vis, has_delay, has_ret, has_max, has_wait, has_redrive, has_cbd, has_fifo;
-  uint32_t vis_ms;                       /* VisibilityTimeout, in ms */
-  uint32_t delay_ms;                     /* DelaySeconds, in ms */
-  uint64_t ret_ms;                       /* MessageRetentionPeriod, in ms */
-  uint32_t max_bytes;                    /* MaximumMessageSize */
-  uint32_t wait_ms;                      /* ReceiveMessageWaitTimeSeconds, in ms */
-  uint32_t max_receive;                  /* RedrivePolicy maxReceiveCount; 0 = removed */
-  char dlq[SB_BROKER_NAME_MAX + 1];      /* RedrivePolicy's dead-letter queue, "" = removed */
-  int cbd;                               /* ContentBasedDeduplication */
-  int fifo;                              /* FifoQueue */
-  int fifo_only;                         /* an attribute only FIFO queues have was given */
+  uint32_t vis_ms;                     /* VisibilityTimeout, in ms */
+  uint32_t delay_ms;                   /* DelaySeconds, in ms */
+  uint64_t ret_ms;                     /* MessageRetentionPeriod, in ms */
+  uint32_t max_bytes;                  /* MaximumMessageSize */
+  uint32_t wait_ms;                    /* ReceiveMessageWaitTimeSeconds, in ms */
+  uint32_t max_receive;                /* RedrivePolicy maxReceiveCount; 0 = removed */
+  char dlq[SB_BROKER_NAME_MAX + 1];    /* RedrivePolicy's dead-letter queue, "" = removed */
+  int cbd;                             /* ContentBasedDeduplication */
+  int fifo;                            /* FifoQueue */
+  int fifo_only;                       /* an attribute only FIFO queues have was given */
   sb_broker_kv_t kv[SB_BROKER_KV_MAX]; /* front-end attributes and tags; strings in arena */
-  size_t n_kv;                           /* entries of kv */
+  size_t n_kv;                         /* entries of kv */
 } sqs_patch_t;
 
 struct sqs_req {

@@ -19,7 +19,10 @@
  *     MessageSystemAttributeName.N, TagKey.N, StringListValue.N, BinaryListValue.N
  *   <Action>BatchRequestEntry.N.*            Entries                  list of maps
  *
- * so every action reads one shape. Indexes must be decimal 1..SQS_MAX_INDEX; lists come out
+ * so every action reads one shape. The wrapped form other AWS Query APIs use (SNS:
+ * `Tags.member.N.Key`, `Attributes.entry.N.key`) is rewritten the same way, keeping the
+ * member's own name (a map whose only member is "member" becomes a list, "entry" a map).
+ * Indexes must be decimal 1..SQS_MAX_INDEX; lists come out
  * in index order. Everything lives in the request's arena.
  */
 #ifndef SB_PROTOCOLS_SQS_INT_H
@@ -117,6 +120,7 @@ typedef struct sqs_enc {
     const char *item;  /* list: the XML element of an item; map: the entry's element */
     const char *kname; /* map: the XML element of an entry's key ("Name", "Key") */
     const char *vname; /* map: the XML element of an entry's value ("Value") */
+    const char *wrap;  /* wrapped list or map: the element around its items, else NULL */
   } st[SQS_ENC_DEPTH]; /* open lists and maps, innermost last */
   unsigned depth;      /* entries of st in use */
   int err;             /* first error, 0 when none */
@@ -124,7 +128,14 @@ typedef struct sqs_enc {
 } sqs_enc_t;
 
 void sb__sqs_enc_begin(sqs_enc_t *e, sb_buf_t *out, int json, const char *action, int result);
+/* The same with another XML namespace (SNS's). */
+void sb__sqs_enc_begin_ns(sqs_enc_t *e, sb_buf_t *out, int json, const char *action, int result,
+                          const char *xmlns);
 void sb__sqs_enc_end(sqs_enc_t *e, const char *action, int result, const char *request_id);
+/* Wrapped forms (SNS): <name><member>...</member></name> and <name><entry><key/><value/>
+ * </entry></name>; close with sb__sqs_enc_list_end / sb__sqs_enc_map_end. */
+void sb__sqs_enc_wlist_begin(sqs_enc_t *e, const char *name);
+void sb__sqs_enc_wmap_begin(sqs_enc_t *e, const char *name);
 void sb__sqs_enc_str(sqs_enc_t *e, const char *name, const char *s, size_t len);
 void sb__sqs_enc_int(sqs_enc_t *e, const char *name, int64_t v);
 void sb__sqs_enc_bool(sqs_enc_t *e, const char *name, int v);

@@ -87,7 +87,6 @@ TEST(sqs_malformed_input) {
       "Attribute.0.Name=a",                    /* index from 1 */
       "Attribute.1.Value=a",                   /* map entry without its name */
       "Attribute.1.Name=a&Attribute.2.Name=a", /* repeated map key */
-      "Attribute=x",                           /* a value where a map is expected */
       "A.B.C.D.E.F.G.H.I=1",                   /* too deep */
   };
   sb_arena_t a;

@@ -206,6 +206,8 @@ static int normalize(dctx_t *d, sqs_node_t *m) {
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
       if (c->key_len == strlen(rules[i].query) && memcmp(c->key, rules[i].query, c->key_len) == 0)
         r = &rules[i];
+    /* A plain value under a flattened name is another API's scalar (SNS's AttributeName). */
+    if (r && c->kind == SQS_STR && c->len > 0) r = NULL;
     sqs_node_t *o = c;
     if (r) {
       o = apply_rule(d, r, c);

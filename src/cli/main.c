@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "core/config.h"
 #include "switchboard/rpc.h"
+#include "switchboard/sns.h"
 #include "switchboard/sqs.h"
 #include "switchboard/switchboard.h"
 
@@ -72,6 +73,9 @@ static int cmd_serve(int argc, char **argv) {
   /* The SQS API (both wire protocols) claims its requests before REST sees them. */
   sb_sqs_t *sqs = NULL;
   sb_sqs_config_t sqs_cfg = {opts.sqs_region, opts.sqs_account, opts.sqs_credentials};
+  /* SNS first: it claims only requests signed for SNS; SQS takes the other Query requests. */
+  sb_sns_t *sns = NULL;
+  if (!rc) rc = sb_sns_attach(rpc, broker, &sqs_cfg, &sns);
   if (!rc) rc = sb_sqs_attach(rpc, broker, &sqs_cfg, &sqs);
   if (!rc) rc = sb_server_run(srv);
   if (rc)
@@ -81,6 +85,7 @@ static int cmd_serve(int argc, char **argv) {
   sb_rpc_free(rpc);
   sb_sqs_free(sqs);
   sb_broker_close(broker);
+  sb_sns_free(sns); /* after the broker: its "sns" formatter borrows the front-end */
   return rc ? 1 : 0;
 }
 

@@ -8,8 +8,10 @@
  * too. Topic ARNs are arn:aws:sns:<region>:<account>:<name>, subscription ARNs
  * <topic ARN>:<subscription id>. Subscriptions deliver into SQS queues of the same broker,
  * in SNS's JSON envelope unless RawMessageDelivery is set; FilterPolicy (attributes or body
- * scope) and a subscription RedrivePolicy map onto the engine's own. http/https webhooks are
- * not implemented (Subscribe answers InvalidParameter).
+ * scope) and a subscription RedrivePolicy map onto the engine's own. http webhooks get
+ * SNS's confirmation handshake (a SubscriptionConfirmation POST with a SubscribeURL and a
+ * Token; ConfirmSubscription or a GET of that URL activates them) and durable, retried
+ * deliveries through a queue per webhook; https endpoints are refused (no TLS client yet).
  */
 #ifndef SWITCHBOARD_SNS_H
 #define SWITCHBOARD_SNS_H
@@ -28,10 +30,14 @@ typedef struct sb_sns sb_sns_t;
  * (region, account and optional SigV4 credentials; copied). Attach it before the SQS API so
  * SNS-signed requests reach it first. Registers the broker formatter "sns" (the envelope).
  * broker and rpc are borrowed until the server stopped; free with sb_sns_free() after that.
- * Returns 0 and sets *out, SB_EINVAL, SB_ELIMIT or SB_ENOMEM. */
+ * Starts the webhook pusher thread. Returns 0 and sets *out, SB_EINVAL, SB_ELIMIT, SB_ENOMEM
+ * or -errno. */
 int sb_sns_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg, sb_sns_t **out);
-/* Frees the front-end; the server must have stopped and the broker must be closed first or
- * never publish again (the formatter borrows it). */
+/* Stops webhook delivery (joins its thread, at most one POST timeout). Call after the server
+ * stopped and before sb_broker_close(). */
+void sb_sns_stop(sb_sns_t *s);
+/* Frees the front-end (stopping delivery if still running); the broker must be closed first
+ * (its "sns" formatter borrows the front-end). */
 void sb_sns_free(sb_sns_t *s);
 
 #ifdef __cplusplus

@@ -84,6 +84,7 @@ static int cmd_serve(int argc, char **argv) {
   sb_server_free(srv);
   sb_rpc_free(rpc);
   sb_sqs_free(sqs);
+  sb_sns_stop(sns); /* webhook delivery calls the broker: stop it before the broker closes */
   sb_broker_close(broker);
   sb_sns_free(sns); /* after the broker: its "sns" formatter borrows the front-end */
   return rc ? 1 : 0;

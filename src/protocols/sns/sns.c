@@ -27,6 +27,7 @@
 
 #include "core/codec.h"
 #include "core/json.h"
+#include "protocols/sns/sns_int.h"
 #include "protocols/sqs/sqs_int.h"
 #include "switchboard/error.h"
 #include "switchboard/sns.h"
@@ -45,6 +46,7 @@ struct sb_sns {
   char account[33];    /* for ARNs */
   char key_id[129];    /* SigV4 access key id; "" = dev mode */
   char secret[129];    /* its secret */
+  sns_hooks_t *hooks;  /* the webhook pusher; owned; NULL once stopped */
 };
 
 typedef struct sns_err {
@@ -111,14 +113,17 @@ struct sns_req {
   const sns_err_t *err;               /* the error to answer, or NULL */
   char err_msg[512];                  /* its message */
   sb_buf_t out;                       /* encoded response; owned */
-  sb_sub_config_t sub;     /* Subscribe, SetSubscriptionAttributes: the new configuration */
-  sb_broker_kv_t kv[8];    /* its kv pairs / SetTopicAttributes' pair */
-  size_t n_kv;             /* entries of kv */
-  const char *attr_name;   /* SetSubscriptionAttributes: the attribute */
-  const char *attr_value;  /* and its value */
-  sns_pub_t *pubs;         /* Publish(Batch): the messages */
-  size_t n_pubs, next_pub; /* count; the next one to publish */
-  int batch;               /* PublishBatch */
+  sb_sub_config_t sub;            /* Subscribe, SetSubscriptionAttributes: the new configuration */
+  sb_broker_kv_t kv[8];           /* its kv pairs / SetTopicAttributes' pair */
+  size_t n_kv;                    /* entries of kv */
+  const char *attr_name;          /* SetSubscriptionAttributes: the attribute */
+  const char *attr_value;         /* and its value */
+  sns_pub_t *pubs;                /* Publish(Batch): the messages */
+  size_t n_pubs, next_pub;        /* count; the next one to publish */
+  int batch;                      /* PublishBatch */
+  char token[65];                 /* webhooks: the confirmation token */
+  char endpoint[SNS_URL_MAX + 1]; /* webhooks: the subscriber's URL */
+  sb_queue_config_t qcfg;         /* ConfirmSubscription: the hook queue's configuration */
 };
 
 static void fail(sns_req_t *r, const sns_err_t *e, const char *fmt, ...)
@@ -545,6 +550,121 @@ static void subs_for_subscribe(void *arg, int status, const sb_broker_result_t *
   }
 }
 
+/* ---- http webhooks (sns_int.h) ---- */
+
+static void hook_pending(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  if (status || !res->n || res->sent[0].status) {
+    fail_status(r, status ? status : res->n ? res->sent[0].status : SB_EIO);
+  } else {
+    sqs_enc_t e;
+    begin(r, &e);
+    sb__sqs_enc_str(&e, "SubscriptionArn", "pending confirmation", 20);
+    end(r, &e);
+  }
+  wake(r);
+}
+
+/* The hook queue exists: queue the SubscriptionConfirmation message for the pusher. */
+static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  if (status) {
+    fail_status(r, status);
+    wake(r);
+    return;
+  }
+  char arn[SNS_ARN_MAX], t[32], url[1024], text[600];
+  topic_arn(r->sns, r->topic, arn, sizeof arn);
+  time_t secs = time(NULL);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  int ul = snprintf(url, sizeof url, "http://%s/?Action=ConfirmSubscription&TopicArn=%s&Token=%s",
+                    r->host, arn, r->token);
+  int tl = snprintf(text, sizeof text,
+                    "You have chosen to subscribe to the topic %s.\nTo confirm the subscription, "
+                    "visit the SubscribeURL included in this message.",
+                    arn);
+  sb_buf_t b = {0};
+  sb_jw_t w;
+  sb_jw_init(&w, &b);
+  sb_jw_obj_begin(&w);
+  sb_jw_key(&w, "Type", 4);
+  sb_jw_str(&w, "SubscriptionConfirmation", 24);
+  sb_jw_key(&w, "MessageId", 9);
+  sb_jw_str(&w, r->request_id, strlen(r->request_id));
+  sb_jw_key(&w, "Token", 5);
+  sb_jw_str(&w, r->token, strlen(r->token));
+  sb_jw_key(&w, "TopicArn", 8);
+  sb_jw_str(&w, arn, strlen(arn));
+  sb_jw_key(&w, "Message", 7);
+  sb_jw_str(&w, text, (size_t)tl < sizeof text ? (size_t)tl : sizeof text - 1);
+  sb_jw_key(&w, "SubscribeURL", 12);
+  sb_jw_str(&w, url, (size_t)ul < sizeof url ? (size_t)ul : sizeof url - 1);
+  sb_jw_key(&w, "Timestamp", 9);
+  sb_jw_str(&w, t, strlen(t));
+  sb_jw_key(&w, "SignatureVersion", 16);
+  sb_jw_str(&w, "1", 1);
+  sb_jw_key(&w, "Signature", 9);
+  sb_jw_str(&w, "", 0);
+  sb_jw_key(&w, "SigningCertURL", 14);
+  sb_jw_str(&w, "", 0);
+  sb_jw_obj_end(&w);
+  int rc = sb_jw_error(&w);
+  if (!rc) {
+    sb_broker_msg_t m = {b.data, b.len, NULL, 0, NULL, 0, NULL, 0, NULL, 0, -1};
+    rc = sb_queue_send(r->sns->broker, res->queue->name, &m, 1, hook_pending, r);
+  }
+  sb_buf_free(&b);
+  if (rc) {
+    fail_status(r, rc);
+    wake(r);
+  }
+}
+
+/* The topic exists: create the webhook's queue. */
+static void hook_topic_checked(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  char qname[SB_BROKER_NAME_MAX + 1];
+  snprintf(qname, sizeof qname, SNS_HOOK_PREFIX "%.16s", r->token);
+  sb_queue_config_t c;
+  sb_queue_config_default(&c);
+  c.visibility_ms = SNS_HOOK_RETRY_MS;
+  c.retention_ms = SNS_HOOK_RETENTION_MS;
+  sb_broker_kv_t kv[] = {{"sns:endpoint", r->endpoint},
+                         {"sns:topic", r->topic},
+                         {"sns:token", r->token},
+                         {"sns:sub", ""}};
+  int rc = status ? status
+                  : sb_queue_create(r->sns->broker, qname, &c, kv, sizeof kv / sizeof kv[0],
+                                    hook_created, r);
+  if (rc) {
+    fail_status(r, rc);
+    wake(r);
+  }
+}
+
+static void subscribe_http(sns_req_t *r, const sqs_node_t *ep) {
+  if (!ep || ep->len > SNS_URL_MAX || memchr(ep->s, 0, ep->len) || sb__sns_check_url(ep->s)) {
+    fail(r, &E_PARAM, "Invalid parameter: Endpoint must be an http:// URL");
+    return;
+  }
+  memcpy(r->endpoint, ep->s, ep->len + 1);
+  uint8_t b[32];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    fail(r, &E_INTERNAL, "No randomness for a token");
+    return;
+  }
+  static const char hx[] = "0123456789abcdef";
+  for (int i = 0; i < 32; i++) {
+    r->token[2 * i] = hx[b[i] >> 4];
+    r->token[2 * i + 1] = hx[b[i] & 15];
+  }
+  r->token[64] = 0;
+  r->pending = 1;
+  started(r, sb_topic_get(r->sns->broker, r->topic, hook_topic_checked, r));
+}
+
 static void act_subscribe(sns_req_t *r) {
   if (topic_from_arn(r, sb__sqs_get(r->p, "TopicArn"))) return;
   const sqs_node_t *proto = str(r->p, "Protocol"), *ep = str(r->p, "Endpoint");
@@ -552,10 +672,14 @@ static void act_subscribe(sns_req_t *r) {
     fail(r, &E_MISSING, "Protocol is required");
     return;
   }
+  if (strcmp(proto->s, "http") == 0) {
+    subscribe_http(r, ep);
+    return;
+  }
   if (strcmp(proto->s, "sqs") != 0) {
     fail(r, &E_PARAM,
-         "Invalid parameter: Protocol: only sqs subscriptions are supported "
-         "(http/https webhooks are not implemented)");
+         "Invalid parameter: Protocol: sqs and http are supported (https webhooks "
+         "need a TLS client, not implemented)");
     return;
   }
   if (!ep || arn_tail(ep->s, ep->len, "sqs", r->queue, sizeof r->queue)) {
@@ -579,19 +703,141 @@ static void act_subscribe(sns_req_t *r) {
   started(r, sb_topic_subs(r->sns->broker, r->topic, NULL, subs_for_subscribe, r));
 }
 
+static void confirm_answer(sns_req_t *r, const char *sub_id) {
+  char arn[SNS_ARN_MAX];
+  sub_arn(r->sns, r->topic, sub_id, arn, sizeof arn);
+  sqs_enc_t e;
+  begin(r, &e);
+  sb__sqs_enc_str(&e, "SubscriptionArn", arn, strlen(arn));
+  end(r, &e);
+}
+
+static void confirm_recorded(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  if (status)
+    fail_status(r, status);
+  else
+    confirm_answer(r, r->sub_id);
+  wake(r);
+}
+
+static void confirm_subscribed(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  int rc = status;
+  if (!rc && res->n_subs) {
+    memcpy(r->sub_id, res->subs[0].id, sizeof r->sub_id);
+    /* Remember the subscription on the hook queue: the pusher names it in its headers, and a
+     * second confirmation answers the same ARN. */
+    r->kv[0] = (sb_broker_kv_t){"sns:sub", r->sub_id};
+    rc = sb_queue_update(r->sns->broker, r->queue, &r->qcfg, r->kv, 1, confirm_recorded, r);
+  }
+  if (rc) {
+    fail_status(r, rc);
+    wake(r);
+  }
+}
+
+static void confirm_got_queue(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  const sb_queue_info_t *q = status ? NULL : res->queue;
+  const char *tok = q ? kv_get(q->kv, q->n_kv, "sns:token") : NULL;
+  const char *topic = q ? kv_get(q->kv, q->n_kv, "sns:topic") : NULL;
+  if (!tok || strcmp(tok, r->token) || !topic || strcmp(topic, r->topic)) {
+    fail(r, &E_PARAM, "Invalid token");
+    wake(r);
+    return;
+  }
+  const char *sub = kv_get(q->kv, q->n_kv, "sns:sub");
+  if (sub && sub[0]) {
+    confirm_answer(r, sub);
+    wake(r);
+    return;
+  }
+  r->qcfg = q->config;
+  const char *ep = kv_get(q->kv, q->n_kv, "sns:endpoint");
+  snprintf(r->endpoint, sizeof r->endpoint, "%s", ep ? ep : "");
+  memset(&r->sub, 0, sizeof r->sub);
+  memcpy(r->sub.queue, r->queue, sizeof r->sub.queue);
+  snprintf(r->sub.format, sizeof r->sub.format, "sns");
+  r->kv[0] = (sb_broker_kv_t){"Protocol", "http"};
+  r->kv[1] = (sb_broker_kv_t){"Endpoint", r->endpoint};
+  r->sub.kv = r->kv;
+  r->sub.n_kv = 2;
+  int rc = sb_topic_subscribe(r->sns->broker, r->topic, &r->sub, confirm_subscribed, r);
+  if (rc) {
+    fail_status(r, rc);
+    wake(r);
+  }
+}
+
 static void act_confirm_subscription(sns_req_t *r) {
   if (topic_from_arn(r, sb__sqs_get(r->p, "TopicArn"))) return;
-  fail(r, &E_PARAM, "Invalid token (only sqs subscriptions exist; they need no confirmation)");
+  const sqs_node_t *tok = str(r->p, "Token");
+  if (!tok) {
+    fail(r, &E_MISSING, "Token is required");
+    return;
+  }
+  int ok = tok->len == 64;
+  for (size_t i = 0; ok && i < 64; i++)
+    ok = isxdigit((unsigned char)tok->s[i]);
+  if (!ok) {
+    fail(r, &E_PARAM, "Invalid token");
+    return;
+  }
+  memcpy(r->token, tok->s, 65);
+  snprintf(r->queue, sizeof r->queue, SNS_HOOK_PREFIX "%.16s", r->token);
+  r->pending = 1;
+  started(r, sb_queue_get(r->sns->broker, r->queue, confirm_got_queue, r));
+}
+
+static void unsubscribed(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  /* A webhook's queue goes with its subscription. */
+  if (!status && r->queue[0]) {
+    char q[SB_BROKER_NAME_MAX + 1];
+    memcpy(q, r->queue, sizeof q);
+    r->queue[0] = 0;
+    int rc = sb_queue_delete(r->sns->broker, q, simple_done, r);
+    if (!rc) return;
+    status = rc;
+  }
+  simple_done(r, status, res);
+}
+
+static void sub_for_unsubscribe(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  if (status || !res->n_subs) {
+    simple_done(r, status ? status : SB_ENOTFOUND, res);
+    return;
+  }
+  const sb_sub_info_t *s = &res->subs[0];
+  const char *proto = kv_get(s->kv, s->n_kv, "Protocol");
+  r->queue[0] = 0;
+  if (proto && !strcmp(proto, "http") &&
+      !strncmp(s->queue, SNS_HOOK_PREFIX, strlen(SNS_HOOK_PREFIX)))
+    snprintf(r->queue, sizeof r->queue, "%s", s->queue);
+  int rc = sb_topic_unsubscribe(r->sns->broker, r->sub_id, unsubscribed, r);
+  if (rc) simple_done(r, rc, res);
 }
 
 static void act_unsubscribe(sns_req_t *r) {
   if (sub_from_arn(r, sb__sqs_get(r->p, "SubscriptionArn"))) return;
   r->pending = 1;
-  started(r, sb_topic_unsubscribe(r->sns->broker, r->sub_id, simple_done, r));
+  started(r, sb_topic_subs(r->sns->broker, NULL, r->sub_id, sub_for_unsubscribe, r));
 }
 
 static void queue_arn(const sb_sns_t *s, const char *queue, char *out, size_t cap) {
   snprintf(out, cap, "arn:aws:sqs:%s:%s:%s", s->region, s->account, queue);
+}
+
+/* A subscription's Endpoint: its webhook URL, or its queue's ARN. */
+static void sub_endpoint(const sb_sns_t *s, const sb_sub_info_t *sub, char *out, size_t cap) {
+  const char *ep = kv_get(sub->kv, sub->n_kv, "Endpoint");
+  const char *proto = kv_get(sub->kv, sub->n_kv, "Protocol");
+  if (ep && proto && strcmp(proto, "sqs"))
+    snprintf(out, cap, "%s", ep);
+  else
+    queue_arn(s, sub->queue, out, cap);
 }
 
 static void list_subs_done(void *arg, int status, const sb_broker_result_t *res) {
@@ -612,8 +858,9 @@ static void list_subs_done(void *arg, int status, const sb_broker_result_t *res)
     sub_arn(r->sns, s->topic, s->id, arn, sizeof arn);
     sb__sqs_enc_str(&e, "SubscriptionArn", arn, strlen(arn));
     sb__sqs_enc_str(&e, "Owner", r->sns->account, strlen(r->sns->account));
-    sb__sqs_enc_str(&e, "Protocol", "sqs", 3);
-    queue_arn(r->sns, s->queue, arn, sizeof arn);
+    const char *proto = kv_get(s->kv, s->n_kv, "Protocol");
+    sb__sqs_enc_str(&e, "Protocol", proto ? proto : "sqs", proto ? strlen(proto) : 3);
+    sub_endpoint(r->sns, s, arn, sizeof arn);
     sb__sqs_enc_str(&e, "Endpoint", arn, strlen(arn));
     topic_arn(r->sns, s->topic, arn, sizeof arn);
     sb__sqs_enc_str(&e, "TopicArn", arn, strlen(arn));
@@ -661,8 +908,9 @@ static void sub_attrs_done(void *arg, int status, const sb_broker_result_t *res)
   topic_arn(r->sns, s->topic, arn, sizeof arn);
   sb__sqs_enc_map_str(&e, "TopicArn", 8, arn, strlen(arn));
   sb__sqs_enc_map_str(&e, "Owner", 5, r->sns->account, strlen(r->sns->account));
-  sb__sqs_enc_map_str(&e, "Protocol", 8, "sqs", 3);
-  queue_arn(r->sns, s->queue, arn, sizeof arn);
+  const char *proto = kv_get(s->kv, s->n_kv, "Protocol");
+  sb__sqs_enc_map_str(&e, "Protocol", 8, proto ? proto : "sqs", proto ? strlen(proto) : 3);
+  sub_endpoint(r->sns, s, arn, sizeof arn);
   sb__sqs_enc_map_str(&e, "Endpoint", 8, arn, strlen(arn));
   sb__sqs_enc_map_str(&e, "PendingConfirmation", 19, "false", 5);
   sb__sqs_enc_map_str(&e, "ConfirmationWasAuthenticated", 28, "true", 4);
@@ -670,7 +918,9 @@ static void sub_attrs_done(void *arg, int status, const sb_broker_result_t *res)
   sb__sqs_enc_map_str(&e, "RawMessageDelivery", 18, raw ? raw : "false", raw ? strlen(raw) : 5);
   for (size_t i = 0; i < s->n_kv; i++) {
     const char *k = s->kv[i].name;
-    if (!strcmp(k, "RawMessageDelivery") || !strcmp(k, "Endpoint") || !s->kv[i].value[0]) continue;
+    if (!strcmp(k, "RawMessageDelivery") || !strcmp(k, "Endpoint") || !strcmp(k, "Protocol") ||
+        !s->kv[i].value[0])
+      continue;
     sb__sqs_enc_map_str(&e, k, strlen(k), s->kv[i].value, strlen(s->kv[i].value));
   }
   sb__sqs_enc_map_end(&e);
@@ -1119,17 +1369,6 @@ static void process(sns_req_t *r) {
   const uint8_t *body = sb_buf_head(&r->in);
   size_t blen = sb_buf_pending(&r->in);
   r->act = &unknown_action;
-  if (r->sns->key_id[0]) {
-    const char *code = NULL;
-    if (sb__sqs_sigv4_check(r->http, body, blen, r->sns->key_id, r->sns->secret,
-                            (int64_t)time(NULL), &code)) {
-      const sns_err_t *e = &E_INTERNAL;
-      for (size_t i = 0; code && i < sizeof E_AUTH / sizeof E_AUTH[0]; i++)
-        if (!strcmp(code, E_AUTH[i].code)) e = &E_AUTH[i];
-      fail(r, e, "The request signature could not be verified.");
-      return;
-    }
-  }
   const char *src = (const char *)body;
   if (!strcmp(sb_http_req_method(r->http), "GET")) {
     src = sb_http_req_query(r->http);
@@ -1142,6 +1381,18 @@ static void process(sns_req_t *r) {
     return;
   }
   const sqs_node_t *an = str(r->p, "Action");
+  /* ConfirmSubscription needs no signature: its token is the credential (SubscribeURL). */
+  if (r->sns->key_id[0] && !(an && !strcmp(an->s, "ConfirmSubscription"))) {
+    const char *code = NULL;
+    if (sb__sqs_sigv4_check(r->http, body, sb_buf_pending(&r->in), r->sns->key_id, r->sns->secret,
+                            (int64_t)time(NULL), &code)) {
+      const sns_err_t *e = &E_INTERNAL;
+      for (size_t i = 0; code && i < sizeof E_AUTH / sizeof E_AUTH[0]; i++)
+        if (!strcmp(code, E_AUTH[i].code)) e = &E_AUTH[i];
+      fail(r, e, "The request signature could not be verified.");
+      return;
+    }
+  }
   if (!an) {
     fail(r, &E_MISSING, "The request must contain the parameter Action.");
     return;
@@ -1199,8 +1450,12 @@ static void on_request(sb_http_req_t *req, void *ud) {
   sb_http_req_set_callbacks(req, &cbs);
 }
 
-/* Claims Query requests signed for SNS (credential scope ".../sns/aws4_request"). */
+/* Claims Query requests signed for SNS (credential scope ".../sns/aws4_request") and the
+ * unsigned GET of a SubscribeURL. */
 static int claim(sb_http_req_t *req, void *ud) {
+  if (!strcmp(sb_http_req_method(req), "GET") &&
+      !strncmp(sb_http_req_query(req), "Action=ConfirmSubscription&", 27))
+    return 1;
   const char *auth = sb_http_req_header(req, "authorization", NULL);
   if (!auth || !strstr(auth, "/sns/aws4_request")) return 0;
   const char *m = sb_http_req_method(req);
@@ -1241,11 +1496,20 @@ int sb_sns_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg
    * s stays allocated (and is lost) rather than left dangling there. */
   rc = sb_rpc_add_frontend(rpc, claim, on_request, s);
   if (rc) return rc;
+  rc = sb__sns_hooks_start(broker, s->region, s->account, &s->hooks);
+  if (rc) return rc;
   *out = s;
   return 0;
 }
 
+void sb_sns_stop(sb_sns_t *s) {
+  if (!s) return;
+  sb__sns_hooks_stop(s->hooks);
+  s->hooks = NULL;
+}
+
 void sb_sns_free(sb_sns_t *s) {
+  sb_sns_stop(s);
   if (s) OPENSSL_cleanse(s->secret, sizeof s->secret);
   free(s);
 }

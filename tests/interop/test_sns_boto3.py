@@ -149,7 +149,9 @@ def test_sns_errors(sbserver):
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=q,
                       Attributes={"FilterPolicy": "{not json"})
     with pytest.raises(sns.exceptions.InvalidParameterException):
-        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint="http://127.0.0.1:9/hook")
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
+    with pytest.raises(sns.exceptions.InvalidParameterException):
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint="ftp://127.0.0.1/hook")
     with pytest.raises(sns.exceptions.InvalidParameterException):
         sns.create_topic(Name="bad name")
     with pytest.raises(sns.exceptions.InvalidParameterException):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages switchboard needs to build, run and test (chromium: the /docs
-# browser test). Idempotent, and silent when nothing is missing.
+# browser test), and benchmark (g++ and gRPC C++: the gRPC benchmark's reference server).
+# Idempotent, and silent when nothing is missing.
 # Usage: scripts/deps.sh [build|test|bench]...
 set -euo pipefail
 
@@ -10,7 +11,8 @@ build_pkgs=(gcc clang make cmake pkg-config libuv1-dev libnghttp2-dev libssl-dev
 test_pkgs=(libclang-rt-14-dev llvm curl nghttp2-client openssl python3 python3-pytest
            iproute2 procps nodejs chromium python3-grpcio python3-grpc-tools python3-protobuf
            python3-h2 python3-boto3)
-bench_pkgs=(wrk nginx-light nghttp2-client)
+bench_pkgs=(wrk nginx-light nghttp2-client g++ libgrpc++-dev protobuf-compiler-grpc python3-grpcio
+            python3-grpc-tools)
 node_pkgs=(nodejs)
 
 want=()

@@ -2,7 +2,7 @@
  * Benchmark driver of the queue engine (bench/broker/run.sh runs it).
  *
  *   queue_bench send <dir> <producers> <seconds> <bytes>
- *       producers each keep one send in flight (fsync=always, group commit), then four
+ *       producers each keep one send in flight (fsync=always, group commit), then sixteen
  *       consumers receive (batches of 10) and delete (batches of 10) until the queue is empty.
  *       Prints sends_per_s and recv_delete_per_s.
  *   queue_bench latency <dir> <rate> <seconds>
@@ -136,11 +136,11 @@ static int run_send(int producers, int seconds) {
     pthread_join(th[i], NULL);
   double send_s = (double)(now_us() - t0) / 1e6;
   long sent = atomic_load(&sent_ok);
-  pthread_t cons[4];
+  pthread_t cons[16];
   t0 = now_us();
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 16; i++)
     pthread_create(&cons[i], NULL, consumer, NULL);
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 16; i++)
     pthread_join(cons[i], NULL);
   double cons_s = (double)(now_us() - t0) / 1e6 - 0.2; /* the final empty long poll */
   printf("sent=%ld sends_per_s=%.0f consumed=%ld recv_delete_per_s=%.0f\n", sent, sent / send_s,

@@ -59,7 +59,7 @@ cat <<TABLE
 | queue engine ($(nproc) cores) | measured | target |
 |---|---|---|
 | durable sends/s, $PRODUCERS producers, ${BYTES} B, fsync=always | $(kv sends_per_s "$send") | ≥ 100,000 (issue 6) |
-| receive+delete/s (4 consumers, batches of 10) | $(kv recv_delete_per_s "$send") | — |
+| receive+delete/s (16 consumers, batches of 10) | $(kv recv_delete_per_s "$send") | — |
 | send-to-deliver latency p50 / p99 (µs) at $RATE msg/s | $(kv p50_us "$lat") / $(kv p99_us "$lat") | — |
 | RAM per stored message ($(kv stored "$rss") messages) | $(kv rss_bytes_per_msg "$rss") B | ≤ 64 B |
 | restart with $(kv stored "$rss") messages | $(kv restart_s "$rss") s | ≤ 1 s per GiB of log |

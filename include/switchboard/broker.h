@@ -188,19 +188,26 @@ typedef struct sb_move_task {
 
 /* Results: which members are set depends on the operation (see each function). */
 typedef struct sb_broker_result {
-  const sb_broker_sent_t *sent;           /* send: one per message, in order */
-  const sb_broker_delivery_t *deliveries; /* receive, peek: the messages */
-  size_t n;                               /* entries in sent / deliveries / statuses / tasks */
-  const int *statuses;                    /* delete, change visibility: per receipt, 0 or code */
-  const sb_queue_info_t *queue;           /* get: the queue */
-  const char *const *names;               /* list: queue names, sorted */
-  size_t n_names;                         /* count */
-  const char *next_token;                 /* list: continue after this name, or NULL at end */
-  const sb_move_task_t *tasks;            /* move start (one) and move list */
-  uint64_t count;                         /* purge: messages removed; publish: deliveries */
-  const struct sb_topic_info *topic;      /* topic create, update, get */
-  const struct sb_sub_info *subs;         /* subscribe (one), subscriptions */
-  size_t n_subs;                          /* entries in subs */
+  const sb_broker_sent_t *sent;            /* send: one per message, in order */
+  const sb_broker_delivery_t *deliveries;  /* receive, peek: the messages */
+  size_t n;                                /* entries in sent / deliveries / statuses / tasks */
+  const int *statuses;                     /* delete, change visibility: per receipt, 0 or code */
+  const sb_queue_info_t *queue;            /* get: the queue */
+  const char *const *names;                /* list: queue names, sorted */
+  size_t n_names;                          /* count */
+  const char *next_token;                  /* list: continue after this name, or NULL at end */
+  const sb_move_task_t *tasks;             /* move start (one) and move list */
+  uint64_t count;                          /* purge: messages removed; publish: deliveries */
+  const struct sb_topic_info *topic;       /* topic create, update, get */
+  const struct sb_stream_record *records;  /* stream append (one, no payload), stream read */
+  size_t n_records;                        /* entries in records */
+  const struct sb_stream_info *stream;     /* stream create, get */
+  const uint64_t *offsets;                 /* stream committed: one per partition */
+  const struct sb_stream_pending *pending; /* stream pending: entries */
+  size_t n_pending;                        /* count */
+  size_t n_offsets;                        /* partitions */
+  const struct sb_sub_info *subs;          /* subscribe (one), subscriptions */
+  size_t n_subs;                           /* entries in subs */
 } sb_broker_result_t;
 
 /* The one callback shape: status 0 or a negative SB_E* code for the whole operation; r is
@@ -223,8 +230,8 @@ void sb_broker_close(sb_broker_t *b);
  * SB_EINVAL. */
 int sb_broker_check_name(const char *name, bool fifo);
 
-/* Every operation below returns 0 when the operation was handed to the broker (cb will run
- * exactly once), or SB_EINVAL (bad arguments), SB_ESTATE (the broker is closing) or
+/* Every operation below returns 0 when the operation was handed to the broker (cb, when not
+ * NULL, will run exactly once), or SB_EINVAL (bad arguments), SB_ESTATE (the broker is closing) or
  * SB_ENOMEM — then cb never runs. Status codes passed to cb: SB_ENOTFOUND (no such queue),
  * SB_EINVAL, SB_ELIMIT (depth or size limit), SB_ENOSPC (disk reserve), SB_ESTATE (a stale
  * receipt handle, a queue in use), -errno. */
@@ -487,6 +494,132 @@ void sb_pubsub_close(sb_pubsub_sub_t *s);
 void sb_pubsub_stats(sb_broker_t *b, sb_pubsub_stats_t *out);
 /* Glob matching as for patterns; exposed for front-ends (PUBSUB CHANNELS pattern) and tests. */
 bool sb_glob_match(const char *pattern, size_t plen, const char *s, size_t slen);
+
+/* --- streams -------------------------------------------------------------------------------
+ *
+ * A stream is a replayable log in N partitions (Kafka topics, Redis Streams): appends get an
+ * offset per partition and stay readable by anyone from any offset or time until retention
+ * removes them; consumer groups keep committed offsets per partition, persisted in the
+ * catalog, and their lag is the distance from the committed offset to the end. A partition is
+ * one journal: appends to it are acknowledged under the stream's fsync policy. */
+
+#define SB_STREAM_PARTITIONS_MAX 256   /* partitions of one stream */
+#define SB_STREAM_GROUP_MAX 64         /* bytes of a consumer group name */
+#define SB_STREAM_KEY_MAX 4096         /* bytes of a record key */
+#define SB_STREAM_LATEST UINT64_MAX    /* read position: the end of the partition */
+#define SB_STREAM_NO_OFFSET UINT64_MAX /* a group has no committed offset for the partition */
+
+typedef struct sb_stream_config {
+  uint32_t partitions;        /* 1..SB_STREAM_PARTITIONS_MAX */
+  uint64_t retention_ms;      /* drop records older than this; 0 = keep */
+  uint64_t retention_bytes;   /* per partition, drop the oldest beyond this; 0 = keep */
+  uint64_t max_bytes;         /* per partition: appends beyond fail SB_ELIMIT; 0 = no limit */
+  uint64_t segment_bytes;     /* journal segment size; 0 = the broker's */
+  sb_broker_fsync_t fsync;    /* durability of appends */
+  uint32_t fsync_interval_ms; /* for SB_BROKER_FSYNC_INTERVAL */
+} sb_stream_config_t;
+
+/* One record; pointers are borrowed for the callback. */
+typedef struct sb_stream_record {
+  uint32_t partition;            /* its partition */
+  uint64_t offset;               /* its offset in the partition */
+  int64_t timestamp_ms;          /* append time, or the producer's timestamp */
+  const uint8_t *key;            /* key_len bytes (may be empty) */
+  size_t key_len;                /* bytes at key */
+  const uint8_t *value;          /* value_len bytes */
+  size_t value_len;              /* bytes at value */
+  const sb_broker_attr_t *attrs; /* headers */
+  size_t n_attrs;                /* count */
+  uint32_t deliveries;           /* group reads and claims: deliveries to the group so far */
+} sb_stream_record_t;
+
+/* One entry of a group's pending list (delivered by a group read, not yet acknowledged). */
+typedef struct sb_stream_pending {
+  uint32_t partition;   /* its partition */
+  uint64_t offset;      /* its offset */
+  const char *consumer; /* the consumer it was last delivered to */
+  uint32_t deliveries;  /* times delivered */
+  int64_t idle_ms;      /* since the last delivery */
+} sb_stream_pending_t;
+
+typedef struct sb_stream_group_info {
+  const char *name;          /* group name */
+  const uint64_t *committed; /* per partition, or SB_STREAM_NO_OFFSET */
+  uint64_t lag;              /* records after the committed offsets, all partitions */
+} sb_stream_group_info_t;
+
+typedef struct sb_stream_info {
+  const char *name;                     /* borrowed */
+  sb_stream_config_t config;            /* its configuration */
+  const uint64_t *first;                /* per partition: the lowest stored offset */
+  const uint64_t *next;                 /* per partition: the offset of the next append */
+  const sb_stream_group_info_t *groups; /* consumer groups with committed offsets */
+  size_t n_groups;                      /* count */
+  int64_t created_ms;                   /* creation time */
+} sb_stream_info_t;
+
+void sb_stream_config_default(sb_stream_config_t *c);
+/* Creates a stream (names as for queues, without ".fifo"), or checks an existing one has the
+ * same configuration (SB_ESTATE otherwise). r->stream. */
+int sb_stream_create(sb_broker_t *b, const char *name, const sb_stream_config_t *c, sb_broker_cb cb,
+                     void *arg);
+int sb_stream_delete(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg);
+/* r->stream: bounds of every partition, groups and their lag. */
+int sb_stream_get(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg);
+int sb_stream_list(sb_broker_t *b, const char *prefix, const char *after, size_t max,
+                   sb_broker_cb cb, void *arg);
+/* Appends one record to `partition`, or (-1) to the partition the key hashes to (round robin
+ * without a key). m's body is the value and its attributes the headers (group, dedup, trace
+ * and delay are ignored); timestamp_ms 0 means now. r->records[0] has the partition, offset
+ * and timestamp (no payload) once the record is durable. */
+int sb_stream_append(sb_broker_t *b, const char *stream, int32_t partition, const void *key,
+                     size_t key_len, const sb_broker_msg_t *m, int64_t timestamp_ms,
+                     sb_broker_cb cb, void *arg);
+/* Reads records of one partition from `offset` (below the first stored offset: from the
+ * first; SB_STREAM_LATEST: only what is appended from now on), at most max_records and about
+ * max_bytes (at least one record is returned when one is there); when there is nothing, waits
+ * up to wait_ms for an append. r->records, r->count = the partition's next offset. */
+int sb_stream_read(sb_broker_t *b, const char *stream, uint32_t partition, uint64_t offset,
+                   size_t max_records, size_t max_bytes, int64_t wait_ms, sb_broker_cb cb,
+                   void *arg);
+/* r->count: the offset of the first record of the partition whose timestamp is >= ts_ms, or
+ * the partition's next offset when there is none (replay from a time). */
+int sb_stream_offset_for_time(sb_broker_t *b, const char *stream, uint32_t partition, int64_t ts_ms,
+                              sb_broker_cb cb, void *arg);
+/* Commits a group's offsets (the next offset to consume) for n partitions; an entry of
+ * SB_STREAM_NO_OFFSET leaves that partition as it is. Durable when cb runs with 0. */
+int sb_stream_commit(sb_broker_t *b, const char *stream, const char *group, const uint64_t *offsets,
+                     size_t n, sb_broker_cb cb, void *arg);
+/* r->offsets: the group's committed offset per partition (SB_STREAM_NO_OFFSET if none). */
+int sb_stream_committed(sb_broker_t *b, const char *stream, const char *group, sb_broker_cb cb,
+                        void *arg);
+
+/* Consumer groups with pending lists (Redis Streams' XREADGROUP / XACK / XCLAIM / XPENDING):
+ * a group read hands `consumer` up to max records of the partition that no member of the
+ * group has received yet (starting at the group's committed offset, or the first record),
+ * and puts each on the group's pending list until it is acknowledged; a claim moves pending
+ * records idle for at least min_idle_ms to another consumer and delivers them again. Acks are
+ * durable when their callback runs; deliveries and claims are recorded without waiting (after
+ * a crash a record may be delivered again: at least once). */
+
+/* r->records with deliveries set; waits up to wait_ms when there is nothing new. */
+int sb_stream_group_read(sb_broker_t *b, const char *stream, const char *group,
+                         const char *consumer, uint32_t partition, size_t max, int64_t wait_ms,
+                         sb_broker_cb cb, void *arg);
+/* Removes n offsets of the partition from the group's pending list; r->count how many were
+ * pending. */
+int sb_stream_ack(sb_broker_t *b, const char *stream, const char *group, uint32_t partition,
+                  const uint64_t *offsets, size_t n, sb_broker_cb cb, void *arg);
+/* Claims for `consumer` up to max pending records of the partition, at offsets >= start, idle
+ * for at least min_idle_ms. r->records (deliveries incremented), r->count the offset to
+ * continue from (0 when the pending list was scanned to its end). */
+int sb_stream_claim(sb_broker_t *b, const char *stream, const char *group, const char *consumer,
+                    uint32_t partition, int64_t min_idle_ms, uint64_t start, size_t max,
+                    sb_broker_cb cb, void *arg);
+/* r->pending: up to max entries of the partition's pending list from the lowest offset;
+ * r->count the total pending in that partition. */
+int sb_stream_pending(sb_broker_t *b, const char *stream, const char *group, uint32_t partition,
+                      size_t max, sb_broker_cb cb, void *arg);
 
 /* Formats a receipt handle; sb_broker_parse_receipt() reverses it. Exposed for tests and
  * front-ends that need to tell a malformed handle (0 / SB_EINVAL) from a stale one. */

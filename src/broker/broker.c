@@ -134,6 +134,17 @@ static void journal_acked(void *arg, int status, uint64_t offset) {
   sb__post(b, op);
 }
 
+int sb__append_j(sb_broker_t *b, sb_journal_t *j, const sb_journal_entry_t *e, sb__ack_fn fn,
+                 void *ctx) {
+  if (!j || b->stopping) return SB_ESTATE;
+  ack_ctx_t *a = malloc(sizeof *a);
+  if (!a) return SB_ENOMEM;
+  *a = (ack_ctx_t){b, NULL, fn, ctx};
+  int rc = sb_journal_append(j, e, journal_acked, a);
+  if (rc) free(a);
+  return rc;
+}
+
 int sb__append(sb_broker_t *b, sb__queue_t *q, const sb_journal_entry_t *e, sb__ack_fn fn,
                void *ctx) {
   sb_journal_t *j = q ? q->j : b->catalog;
@@ -265,6 +276,10 @@ void sb__queue_schedule(sb_broker_t *b, sb__queue_t *q, int64_t when) {
 
 #define MOVE_DEADLINE_ID UINT64_MAX /* the deadline entry of the move tasks */
 
+void sb__deadline_push(sb_broker_t *b, int64_t when, uint64_t id) {
+  dl_push(b, when, id);
+}
+
 void sb__move_schedule(sb_broker_t *b, int64_t when) {
   dl_push(b, when, MOVE_DEADLINE_ID);
 }
@@ -274,6 +289,11 @@ static void run_due(sb_broker_t *b) {
   while (b->n_deadlines && b->deadlines[0].when <= now) {
     sb__qtimer_t d = dl_pop(b);
     if (d.seq == MOVE_DEADLINE_ID) continue; /* move tasks tick below */
+    if (d.seq >= SB__STREAM_DEADLINE_BASE) {
+      int64_t next = sb__stream_due(b, d.seq - SB__STREAM_DEADLINE_BASE, now);
+      if (next != INT64_MAX) dl_push(b, next, d.seq);
+      continue;
+    }
     sb__queue_t *q = sb__queue_by_id(b, d.seq);
     if (!q || q->deleted || q->next_deadline > now) continue;
     q->next_deadline = INT64_MAX;
@@ -360,7 +380,7 @@ static int catalog_drop_queue(sb_broker_t *b, const sb__queue_t *q, sb__op_t *op
 }
 
 int sb__catalog_append(sb_broker_t *b, char kind, const char *name, sb__rec_t *r, sb__op_t *op) {
-  char key[1 + 128];
+  char key[1 + 256];
   size_t nl = strlen(name);
   if (nl >= sizeof key - 1) return SB_EINVAL;
   key[0] = kind;
@@ -490,16 +510,17 @@ static void catalog_move_record(sb_broker_t *b, const sb_journal_record_t *r) {
   sb__move_restore(b, &t, 0);
 }
 
-/* Removes q-* directories that no catalog queue owns (a create that crashed before its
- * catalog record was durable, or a delete that crashed before removing the files). */
+/* Removes q-* and s-* directories that no catalog queue or stream owns (a create that crashed
+ * before its catalog record was durable, or a delete that crashed before removing the files). */
 static void remove_orphans(sb_broker_t *b) {
   DIR *d = opendir(b->dir);
   if (!d) return;
   struct dirent *de;
   while ((de = readdir(d))) {
-    if (strncmp(de->d_name, "q-", 2) != 0) continue;
+    bool q = strncmp(de->d_name, "q-", 2) == 0, st = strncmp(de->d_name, "s-", 2) == 0;
+    if (!q && !st) continue;
     uint64_t id = strtoull(de->d_name + 2, NULL, 10);
-    if (sb__queue_by_id(b, id)) continue;
+    if (q ? sb__queue_by_id(b, id) != NULL : sb__stream_owns(b, id)) continue;
     char path[SB__BROKER_PATH_CAP];
     snprintf(path, sizeof path, "%s/%s", b->dir, de->d_name);
     nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -527,11 +548,14 @@ static int catalog_open(sb_broker_t *b) {
       catalog_move_record(b, &r);
     else if (strchr("oOsS", r.key[0]) && r.key[0])
       sb__topic_replay(b, &r);
+    else if (strchr("xXc", r.key[0]) && r.key[0])
+      sb__stream_replay(b, &r);
   }
   sb_journal_reader_close(rd);
   if (rc != SB_EAGAIN) return rc;
   if (!b->next_queue_id) b->next_queue_id = 1;
   remove_orphans(b);
+  if ((rc = sb__stream_open_all(b))) return rc;
   for (size_t i = 0; i < b->n_queues; i++) {
     rc = sb__queue_open(b, b->queues[i]);
     if (rc) {
@@ -553,6 +577,7 @@ static void catalog_compact(sb_broker_t *b) {
   for (size_t i = 0; i < b->n_queues; i++)
     if (catalog_put_queue(b, b->queues[i], NULL)) return;
   sb__topic_compact(b);
+  sb__stream_compact(b);
   /* Move tasks need no copy: each one re-appends its record on every progress step. */
   sb_journal_retain(b->catalog, next, sb__now_ms());
 }
@@ -562,6 +587,7 @@ static void sweep_fired(uv_timer_t *t) {
   int64_t now = sb__now_ms();
   for (size_t i = 0; i < b->n_queues; i++)
     sb__queue_sweep(b, b->queues[i], now);
+  sb__stream_sweep(b, now);
   catalog_compact(b);
 }
 
@@ -621,7 +647,17 @@ void sb__op_finish(sb_broker_t *b, sb__op_t *op, int status) {
   r.topic = status ? NULL : op->topic_info;
   r.subs = op->subs_out;
   r.n_subs = op->n_subs_out;
-  if (op->kind == SB__OP_PS_PUBLISH) r.count = op->count;
+  if (op->kind == SB__OP_PS_PUBLISH || op->kind == SB__OP_STREAM_READ ||
+      op->kind == SB__OP_STREAM_TIME || op->kind == SB__OP_STREAM_ACK ||
+      op->kind == SB__OP_STREAM_CLAIM || op->kind == SB__OP_STREAM_PENDING)
+    r.count = op->count;
+  r.pending = op->pending;
+  r.n_pending = op->n_pending;
+  r.records = op->records;
+  r.n_records = op->n_records;
+  r.stream = status ? NULL : op->stream_info;
+  r.offsets = op->offsets;
+  r.n_offsets = op->n_offsets;
   if (op->kind == SB__OP_PUBLISH) {
     r.sent = op->sent;
     r.n = op->sent ? 1 : 0;
@@ -719,31 +755,54 @@ static void run_delete_queue(sb_broker_t *b, sb__queue_t *q, sb__op_t *op) {
   b->dead[b->n_dead++] = q;
 }
 
-static void run_list(sb_broker_t *b, sb__op_t *op, bool dlq_sources) {
-  char **names = sb_arena_alloc(&op->arena, (b->n_queues + 1) * sizeof *names);
+void sb__run_list(sb_broker_t *b, sb__op_t *op, const void *arr, size_t n) {
+  char **names = sb_arena_alloc(&op->arena, (n + 1) * sizeof *names);
   if (!names) {
     sb__op_finish(b, op, SB_ENOMEM);
     return;
   }
   size_t k = 0;
   const char *prefix = op->name;
-  for (size_t i = 0; i < b->n_queues; i++) {
-    const sb__queue_t *q = b->queues[i];
-    if (dlq_sources) {
-      if (strcmp(q->cfg.dead_letter, op->name) != 0) continue;
-    } else {
-      if (*prefix && strncmp(q->name, prefix, strlen(prefix)) != 0) continue;
-      if (op->has_name2 && strcmp(q->name, op->name2) <= 0) continue;
-      if (k == op->n) {
-        op->next_token = names[k - 1];
-        break;
-      }
+  for (size_t i = 0; i < n; i++) {
+    const char *nm;
+    memcpy(&nm, (const char *)arr + i * sizeof(void *), sizeof nm); /* name is the 1st member */
+    if (*prefix && strncmp(nm, prefix, strlen(prefix)) != 0) continue;
+    if (op->has_name2 && strcmp(nm, op->name2) <= 0) continue;
+    if (k == op->n) {
+      op->next_token = names[k - 1];
+      break;
     }
-    names[k++] = sb_arena_strndup(&op->arena, q->name, strlen(q->name));
+    names[k++] = sb_arena_strndup(&op->arena, nm, strlen(nm));
   }
   op->names = names;
   op->n_names = k;
   sb__op_finish(b, op, 0);
+}
+
+static void run_dlq_sources(sb_broker_t *b, sb__op_t *op) {
+  char **names = sb_arena_alloc(&op->arena, (b->n_queues + 1) * sizeof *names);
+  if (!names) {
+    sb__op_finish(b, op, SB_ENOMEM);
+    return;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < b->n_queues; i++)
+    if (strcmp(b->queues[i]->cfg.dead_letter, op->name) == 0)
+      names[k++] = sb_arena_strndup(&op->arena, b->queues[i]->name, strlen(b->queues[i]->name));
+  op->names = names;
+  op->n_names = k;
+  sb__op_finish(b, op, 0);
+}
+
+void sb__journal_opts(sb_broker_t *b, sb_broker_fsync_t fsync, uint32_t interval_ms,
+                      sb_journal_opts_t *jo) {
+  sb_journal_opts_default(jo);
+  jo->fsync = fsync == SB_BROKER_FSYNC_NEVER      ? SB_JOURNAL_FSYNC_NEVER
+              : fsync == SB_BROKER_FSYNC_INTERVAL ? SB_JOURNAL_FSYNC_INTERVAL
+                                                  : SB_JOURNAL_FSYNC_ALWAYS;
+  jo->fsync_interval_ms = interval_ms ? interval_ms : 1;
+  jo->disk_reserve_bytes = b->opts.disk_reserve_bytes;
+  if (b->opts.segment_bytes) jo->segment_bytes = b->opts.segment_bytes;
 }
 
 static void run_op(sb_broker_t *b, sb__op_t *op) {
@@ -759,10 +818,10 @@ static void run_op(sb_broker_t *b, sb__op_t *op) {
     run_create(b, op);
     return;
   case SB__OP_LIST:
-    run_list(b, op, false);
+    sb__run_list(b, op, b->queues, b->n_queues);
     return;
   case SB__OP_DLQ_SOURCES:
-    run_list(b, op, true);
+    run_dlq_sources(b, op);
     return;
   case SB__OP_MOVE_START:
     sb__move_start(b, op);
@@ -772,6 +831,21 @@ static void run_op(sb_broker_t *b, sb__op_t *op) {
     return;
   case SB__OP_MOVE_LIST:
     sb__move_list(b, op);
+    return;
+  case SB__OP_STREAM_CREATE:
+  case SB__OP_STREAM_DELETE:
+  case SB__OP_STREAM_GET:
+  case SB__OP_STREAM_LIST:
+  case SB__OP_STREAM_APPEND:
+  case SB__OP_STREAM_READ:
+  case SB__OP_STREAM_TIME:
+  case SB__OP_STREAM_COMMIT:
+  case SB__OP_STREAM_COMMITTED:
+  case SB__OP_STREAM_GREAD:
+  case SB__OP_STREAM_ACK:
+  case SB__OP_STREAM_CLAIM:
+  case SB__OP_STREAM_PENDING:
+    sb__stream_run(b, op);
     return;
   case SB__OP_PS_OPEN:
   case SB__OP_PS_SUBSCRIBE:
@@ -874,9 +948,11 @@ static void shutdown_broker(sb_broker_t *b) {
     sb_journal_close(q->j);
     q->j = NULL;
   }
+  sb__stream_close_all(b);
   sb_journal_close(b->catalog);
   b->catalog = NULL;
   drain(b);
+  sb__stream_free_all(b);
   sb__move_free_all(b);
   sb__topic_free_all(b);
   sb__pubsub_free_all(b);
@@ -992,7 +1068,7 @@ void sb_broker_close(sb_broker_t *b) {
 
 int sb__name_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_broker_cb cb, void *arg,
                 sb__op_t **out) {
-  if (!b || !cb || !name || strlen(name) > SB_BROKER_NAME_MAX) return SB_EINVAL;
+  if (!b || !name || strlen(name) > SB_BROKER_NAME_MAX) return SB_EINVAL;
   sb__op_t *op = sb__op_new(kind, cb, arg);
   if (!op) return SB_ENOMEM;
   snprintf(op->name, sizeof op->name, "%s", name);

@@ -96,6 +96,7 @@ typedef struct sb__op sb__op_t;
 typedef struct sb__topic sb__topic_t;
 typedef struct sb__filter sb__filter_t;
 typedef struct sb__pubsub sb__pubsub_t;
+typedef struct sb__stream sb__stream_t;
 
 /* Message states in a queue's RAM index. */
 enum {
@@ -225,6 +226,19 @@ typedef enum sb__op_kind {
   SB__OP_PS_UNSUBSCRIBE,
   SB__OP_PS_PUBLISH,
   SB__OP_PS_CLOSE,
+  SB__OP_STREAM_CREATE,
+  SB__OP_STREAM_DELETE,
+  SB__OP_STREAM_GET,
+  SB__OP_STREAM_LIST,
+  SB__OP_STREAM_APPEND,
+  SB__OP_STREAM_READ,
+  SB__OP_STREAM_TIME,
+  SB__OP_STREAM_COMMIT,
+  SB__OP_STREAM_COMMITTED,
+  SB__OP_STREAM_GREAD,
+  SB__OP_STREAM_ACK,
+  SB__OP_STREAM_CLAIM,
+  SB__OP_STREAM_PENDING,
   SB__OP_JOURNAL_ACK, /* internal: a journal acknowledgement to process */
 } sb__op_kind_t;
 
@@ -281,6 +295,21 @@ struct sb__op {
   sb_sub_info_t *subs_out;           /* SUBSCRIBE/SUB_UPDATE/SUBS result */
   size_t n_subs_out;                 /* count */
   sb_pubsub_sub_t *ps;               /* PS_*: the subscriber */
+
+  /* streams */
+  sb_stream_config_t scfg;             /* STREAM_CREATE */
+  int32_t partition;                   /* APPEND (-1: by key), READ, TIME */
+  uint8_t *key;                        /* APPEND key (arena) */
+  size_t key_len;                      /* bytes at key */
+  int64_t ts;                          /* APPEND timestamp, TIME target */
+  size_t max_bytes;                    /* READ */
+  uint64_t *offsets;                   /* COMMIT input, COMMITTED result (arena) */
+  size_t n_offsets;                    /* count */
+  const sb_stream_info_t *stream_info; /* CREATE/GET result */
+  sb_stream_record_t *records;         /* APPEND/READ result (arena) */
+  size_t n_records;                    /* count */
+  sb_stream_pending_t *pending;        /* PENDING result (arena) */
+  size_t n_pending;                    /* count */
 
   /* JOURNAL_ACK */
   sb__queue_t *ack_queue; /* whose pending count the acknowledgement settles, or NULL */
@@ -360,6 +389,8 @@ struct sb_broker {
   size_t n_topics, topics_cap;           /* count, allocated */
   sb__format_t formats[SB__FORMATS_MAX]; /* guarded by mu (registered from any thread) */
   size_t n_formats;                      /* count */
+  sb__stream_t **streams;                /* streams sorted by name */
+  size_t n_streams, streams_cap;         /* count, allocated */
   sb__pubsub_t *ps;                      /* pub/sub registry (broker thread; counters atomic) */
   sb__move_t *moves;                     /* move tasks, newest first */
   uint64_t next_move;                    /* task handle counter */
@@ -405,6 +436,12 @@ int sb__append(sb_broker_t *b, sb__queue_t *q, const sb_journal_entry_t *e, sb__
                void *ctx);
 sb__queue_t *sb__queue_find(sb_broker_t *b, const char *name);
 sb__queue_t *sb__queue_by_id(sb_broker_t *b, uint64_t id);
+/* Adds a deadline-heap entry (when in ms; id is a queue id, MOVE, or a stream id above
+ * SB__STREAM_DEADLINE_BASE). */
+void sb__deadline_push(sb_broker_t *b, int64_t when, uint64_t id);
+/* Appends e to journal j (not a queue's: no pending accounting); fn as for sb__append. */
+int sb__append_j(sb_broker_t *b, sb_journal_t *j, const sb_journal_entry_t *e, sb__ack_fn fn,
+                 void *ctx);
 /* Tells the broker that q has something due at `when` (ms). */
 void sb__queue_schedule(sb_broker_t *b, sb__queue_t *q, int64_t when);
 /* A queue's pending acknowledgement was processed; frees a deleted queue at zero. */
@@ -441,6 +478,12 @@ int sb__simple_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, sb_broke
 /* A listing op (prefix, start after, at most max in 1..1000), posted. */
 int sb__list_op(sb_broker_t *b, sb__op_kind_t kind, const char *prefix, const char *after,
                 size_t max, sb_broker_cb cb, void *arg);
+/* Runs a LIST-kind op over a sorted name index (queues, topics, streams): prefix op->name,
+ * after op->name2, at most op->n; finishes op. */
+void sb__run_list(sb_broker_t *b, sb__op_t *op, const void *arr, size_t n);
+/* Journal options for a queue or stream with this durability. */
+void sb__journal_opts(sb_broker_t *b, sb_broker_fsync_t fsync, uint32_t interval_ms,
+                      sb_journal_opts_t *jo);
 /* Copies n front-end pairs into op->kv. Returns 0, SB_EINVAL or SB_ENOMEM. */
 int sb__copy_kv(sb__op_t *op, const sb_broker_kv_t *kv, size_t n);
 /* Copies n bytes and a NUL into a; NULL for NULL p or out of memory. */
@@ -451,6 +494,23 @@ int sb__check_msg(const sb_broker_msg_t *m);
 /* Deep-copies m into arena a as *c. Returns 0 or SB_ENOMEM. */
 int sb__copy_msg(sb_arena_t *a, const sb_broker_msg_t *m, sb_broker_msg_t *c);
 void sb__op_free(sb__op_t *op);
+
+/* --- stream.c ----------------------------------------------------------------------------- */
+#define SB__STREAM_DEADLINE_BASE (1ull << 62) /* deadline ids at and above are stream ids */
+void sb__stream_run(sb_broker_t *b, sb__op_t *op);
+/* Applies a catalog record of kind 'x', 'X' or 'c' during recovery. */
+void sb__stream_replay(sb_broker_t *b, const sb_journal_record_t *r);
+/* Opens the journals of every recovered stream. */
+int sb__stream_open_all(sb_broker_t *b);
+void sb__stream_compact(sb_broker_t *b);
+void sb__stream_sweep(sb_broker_t *b, int64_t now);
+/* Runs the long-poll timeouts of stream id; returns its next deadline or INT64_MAX. */
+int64_t sb__stream_due(sb_broker_t *b, uint64_t id, int64_t now);
+/* Ends long polls and closes every journal (shutdown, before the final drain). */
+void sb__stream_close_all(sb_broker_t *b);
+void sb__stream_free_all(sb_broker_t *b);
+/* Whether a live stream has this id (its s-<id>-* directories are not orphans). */
+bool sb__stream_owns(sb_broker_t *b, uint64_t id);
 
 /* --- pubsub.c ----------------------------------------------------------------------------- */
 int sb__pubsub_init(sb_broker_t *b);

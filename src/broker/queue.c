@@ -567,13 +567,7 @@ int sb__queue_open(sb_broker_t *b, sb__queue_t *q) {
   char path[SB__BROKER_PATH_CAP];
   snprintf(path, sizeof path, "%s/q-%020" PRIu64, b->dir, q->id);
   sb_journal_opts_t jo;
-  sb_journal_opts_default(&jo);
-  jo.fsync = q->cfg.fsync == SB_BROKER_FSYNC_NEVER      ? SB_JOURNAL_FSYNC_NEVER
-             : q->cfg.fsync == SB_BROKER_FSYNC_INTERVAL ? SB_JOURNAL_FSYNC_INTERVAL
-                                                        : SB_JOURNAL_FSYNC_ALWAYS;
-  jo.fsync_interval_ms = q->cfg.fsync_interval_ms ? q->cfg.fsync_interval_ms : 1;
-  jo.disk_reserve_bytes = b->opts.disk_reserve_bytes;
-  if (b->opts.segment_bytes) jo.segment_bytes = b->opts.segment_bytes;
+  sb__journal_opts(b, q->cfg.fsync, q->cfg.fsync_interval_ms, &jo);
   int rc = sb_journal_open(path, &jo, &q->j);
   if (rc) return rc;
   rc = sb_journal_reader_open(q->j, 0, SB__QUEUE_READ_BUF, &q->rd);

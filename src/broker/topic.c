@@ -661,25 +661,7 @@ void sb__topic_run(sb_broker_t *b, sb__op_t *op) {
     return;
   }
   if (op->kind == SB__OP_TOPIC_LIST) {
-    char **names = sb_arena_alloc(&op->arena, (b->n_topics + 1) * sizeof *names);
-    if (!names) {
-      sb__op_finish(b, op, SB_ENOMEM);
-      return;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < b->n_topics; i++) {
-      const char *nm = b->topics[i]->name;
-      if (op->name[0] && strncmp(nm, op->name, strlen(op->name)) != 0) continue;
-      if (op->has_name2 && strcmp(nm, op->name2) <= 0) continue;
-      if (k == op->n) {
-        op->next_token = names[k - 1];
-        break;
-      }
-      names[k++] = sb_arena_strndup(&op->arena, nm, strlen(nm));
-    }
-    op->names = names;
-    op->n_names = k;
-    sb__op_finish(b, op, 0);
+    sb__run_list(b, op, b->topics, b->n_topics);
     return;
   }
   if (op->kind == SB__OP_SUBS) {

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "core/config.h"
+#include "protocols/broker/broker_api.h"
 #include "switchboard/rpc.h"
 #include "switchboard/sns.h"
 #include "switchboard/sqs.h"
@@ -20,13 +21,14 @@ static void usage(FILE *f) {
           "commands:\n"
           "  serve        run the server (HTTP/1.1, HTTP/2, TLS on one port)\n"
           "  gen          generate C from .proto contracts (switchboard gen --help)\n"
+          "%s"
           "\n"
           "options:\n"
           "  --help       show this help\n"
           "  --version    show the version\n"
           "\n"
           "serve options:\n%s",
-          sb_serve_usage());
+          sb_cli_broker_usage(), sb_serve_usage());
 }
 
 static int cmd_serve(int argc, char **argv) {
@@ -70,6 +72,9 @@ static int cmd_serve(int argc, char **argv) {
   rc = sb_rpc_new(srv, &rpc);
   if (!rc) sb_rpc_set_ignore_unknown_fields(rpc, opts.json_ignore_unknown);
   if (!rc && opts.docs_dir) rc = sb_rpc_set_docs_dir(rpc, opts.docs_dir);
+  /* The broker's own API (REST under /v1/..., gRPC): handlers hand each call to the broker
+   * thread, which is why the broker is closed only after the server. */
+  if (!rc) rc = sb_broker_api_register(rpc, broker);
   /* The SQS API (both wire protocols) claims its requests before REST sees them. */
   sb_sqs_t *sqs = NULL;
   sb_sqs_config_t sqs_cfg = {opts.sqs_region, opts.sqs_account, opts.sqs_credentials};
@@ -102,6 +107,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 2, argv + 2);
   if (strcmp(argv[1], "gen") == 0) return sb_cli_gen(argc - 2, argv + 2);
+  if (sb_cli_is_broker(argv[1])) return sb_cli_broker(argv[1], argc - 2, argv + 2);
   fprintf(stderr, "switchboard: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -13,9 +13,14 @@
  * carries two attributes derived from its body, so the check can tell that dead-lettered
  * copies are byte-identical.
  *
+ * run also appends to stream "log" ("A <offset>" per acknowledged append) and reads it as
+ * group "g", committing after each read ("C <offset>" per acknowledged commit).
+ *
  * check prints "Q <body>" for every message of "work" and "L <body> <ok>" for every message of
- * "work-dlq", ok being 1 when its attributes and dead-letter metadata are exactly as expected.
+ * "work-dlq", ok being 1 when its attributes and dead-letter metadata are exactly as expected,
+ * then "N <next offset>" of stream "log" and "G <committed offset>" of group "g".
  */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,6 +33,7 @@
 
 #define PRODUCERS 3
 #define CONSUMERS 2
+#define STREAMERS 2 /* one appender, one committer */
 
 typedef struct waiter {
   pthread_mutex_t mu;
@@ -168,6 +174,70 @@ static void *consumer(void *arg) {
   return NULL;
 }
 
+/* Appends to stream "log" and prints "A <offset>" for each acknowledged append. */
+static void *appender(void *arg) {
+  (void)arg;
+  while (!atomic_load(&g_stop)) {
+    char body[64];
+    int n = snprintf(body, sizeof body, "c%s", g_cycle);
+    sb_broker_msg_t m = {body, (size_t)n, NULL, 0, NULL, 0, NULL, 0, NULL, 0, -1};
+    waiter_t w;
+    w_init(&w);
+    if (sb_stream_append(g_b, "log", 0, NULL, 0, &m, 0, on_done, &w)) {
+      w_release(&w);
+      continue;
+    }
+    w_wait(&w);
+    uint64_t off = w.status == 0 && w.r->n_records ? w.r->records[0].offset : UINT64_MAX;
+    w_release(&w);
+    if (off != UINT64_MAX) {
+      char line[32];
+      int l = snprintf(line, sizeof line, "%" PRIu64, off);
+      say("A", line, (size_t)l);
+    }
+  }
+  return NULL;
+}
+
+/* Reads stream "log" as group "g" and commits after each read; prints "C <offset>" for each
+ * acknowledged commit. */
+static void *committer(void *arg) {
+  (void)arg;
+  uint64_t pos = 0;
+  waiter_t w;
+  w_init(&w);
+  if (!sb_stream_committed(g_b, "log", "g", on_done, &w)) {
+    w_wait(&w);
+    if (w.status == 0 && w.r->n_offsets && w.r->offsets[0] != SB_STREAM_NO_OFFSET)
+      pos = w.r->offsets[0];
+  }
+  w_release(&w);
+  while (!atomic_load(&g_stop)) {
+    w_init(&w);
+    if (sb_stream_read(g_b, "log", 0, pos, 50, 1 << 20, 100, on_done, &w)) {
+      w_release(&w);
+      continue;
+    }
+    w_wait(&w);
+    if (w.status == 0 && w.r->n_records) pos = w.r->records[w.r->n_records - 1].offset + 1;
+    w_release(&w);
+    w_init(&w);
+    if (sb_stream_commit(g_b, "log", "g", &pos, 1, on_done, &w)) {
+      w_release(&w);
+      continue;
+    }
+    w_wait(&w);
+    int ok = w.status == 0;
+    w_release(&w);
+    if (ok) {
+      char line[32];
+      int l = snprintf(line, sizeof line, "%" PRIu64, pos);
+      say("C", line, (size_t)l);
+    }
+  }
+  return NULL;
+}
+
 static int setup(void) {
   sb_queue_config_t c;
   sb_queue_config_default(&c);
@@ -181,6 +251,13 @@ static int setup(void) {
   snprintf(c.dead_letter, sizeof c.dead_letter, "work-dlq");
   w_init(&w);
   if (sb_queue_create(g_b, "work", &c, NULL, 0, on_done, &w)) return 1;
+  w_wait(&w);
+  st |= w.status;
+  w_release(&w);
+  sb_stream_config_t sc;
+  sb_stream_config_default(&sc);
+  w_init(&w);
+  if (sb_stream_create(g_b, "log", &sc, on_done, &w)) return 1;
   w_wait(&w);
   st |= w.status;
   w_release(&w);
@@ -242,18 +319,36 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "check") == 0) {
     int bad = dump("work", "Q", 0) | dump("work-dlq", "L", 1);
+    waiter_t w;
+    w_init(&w);
+    if (!sb_stream_get(g_b, "log", on_done, &w)) {
+      w_wait(&w);
+      if (w.status == 0) {
+        char line[64];
+        int l = snprintf(line, sizeof line, "%" PRIu64, w.r->stream->next[0]);
+        say("N", line, (size_t)l);
+        uint64_t c = w.r->stream->n_groups ? w.r->stream->groups[0].committed[0] : 0;
+        l = snprintf(line, sizeof line, "%" PRIu64, c == SB_STREAM_NO_OFFSET ? 0 : c);
+        say("G", line, (size_t)l);
+      } else {
+        bad = 1;
+      }
+    }
+    w_release(&w);
     sb_broker_close(g_b);
     return bad;
   }
   snprintf(g_cycle, sizeof g_cycle, "%s", argc > 3 ? argv[3] : "0");
-  pthread_t th[PRODUCERS + CONSUMERS];
+  pthread_t th[PRODUCERS + CONSUMERS + STREAMERS];
   for (int i = 0; i < PRODUCERS; i++)
     pthread_create(&th[i], NULL, producer, (void *)(intptr_t)i);
   for (int i = 0; i < CONSUMERS; i++)
     pthread_create(&th[PRODUCERS + i], NULL, consumer, NULL);
+  pthread_create(&th[PRODUCERS + CONSUMERS], NULL, appender, NULL);
+  pthread_create(&th[PRODUCERS + CONSUMERS + 1], NULL, committer, NULL);
   sleep(30); /* the driver kills us long before */
   atomic_store(&g_stop, 1);
-  for (int i = 0; i < PRODUCERS + CONSUMERS; i++)
+  for (int i = 0; i < PRODUCERS + CONSUMERS + STREAMERS; i++)
     pthread_join(th[i], NULL);
   sb_broker_close(g_b);
   return 0;

@@ -10,6 +10,9 @@ directory. After every cycle, over everything acknowledged in ANY cycle so far:
   - every acknowledged send is stored (in "work" or dead-lettered in "work-dlq") unless a
     delete of it was attempted: nothing acknowledged is lost;
   - no message whose delete was acknowledged is stored: no delete is resurrected;
+  - on stream "log": every acknowledged append is stored (the next offset is past it), the
+    group's committed offset is at least the last acknowledged commit and never ahead of the
+    log;
   - every dead-lettered message has its attributes byte-identical and its failure metadata
     set (poison messages are dead-lettered by design; others may be too, when crashes cut
     short two consumers in a row).
@@ -42,6 +45,7 @@ def main():
     data = os.path.join(work, "data")
     print(f"broker crash test: {cycles} cycles, seed {seed}, dir {work}", flush=True)
     sent, deleted, tried = set(), set(), set()
+    appended_max, committed_max = -1, 0
     ok = True
     for cycle in range(cycles):
         out = os.path.join(work, f"cycle{cycle}.txt")
@@ -59,16 +63,26 @@ def main():
             break
         for line in read_lines(out):
             tag, body = line.split(" ", 1)
-            {"S": sent, "D": deleted, "T": tried}[tag].add(body)
+            if tag == "A":
+                appended_max = max(appended_max, int(body))
+            elif tag == "C":
+                committed_max = max(committed_max, int(body))
+            else:
+                {"S": sent, "D": deleted, "T": tried}[tag].add(body)
         c = subprocess.run([helper, "check", data], capture_output=True, text=True, timeout=60)
         if c.returncode != 0:
             print(f"cycle {cycle}: check failed ({c.returncode}): {c.stderr.strip()}")
             ok = False
             break
         stored, dlq, bad_dlq = set(), set(), []
+        next_off, group_off = -1, -1
         for line in c.stdout.splitlines():
             tag, rest = line.split(" ", 1)
-            if tag == "Q":
+            if tag == "N":
+                next_off = int(rest)
+            elif tag == "G":
+                group_off = int(rest)
+            elif tag == "Q":
                 stored.add(rest)
             else:
                 body, good = rest.rsplit(" ", 1)
@@ -83,6 +97,20 @@ def main():
         print(f"cycle {cycle}: acked sends {len(sent)}, acked deletes {len(deleted)}, "
               f"stored {len(stored)}, dead-lettered {len(dlq)}, lost {len(lost)}, "
               f"resurrected {len(resurrected)}, bad dlq copies {len(bad_dlq)}", flush=True)
+        stream_bad = []
+        if next_off <= appended_max:
+            stream_bad.append(f"acknowledged append {appended_max} lost (next offset {next_off})")
+        if group_off < committed_max:
+            stream_bad.append(f"committed offset went back: {group_off} < {committed_max}")
+        if group_off > next_off:
+            stream_bad.append(f"committed offset {group_off} ahead of the log ({next_off})")
+        print(f"          stream: last acked append {appended_max}, next {next_off}, "
+              f"last acked commit {committed_max}, committed {group_off}", flush=True)
+        for x in stream_bad:
+            print(f"  {x}")
+        if stream_bad:
+            ok = False
+            break
         if lost or resurrected or bad_dlq:
             for what, items in (("lost", lost), ("resurrected", resurrected), ("bad dlq", bad_dlq)):
                 for x in sorted(items)[:10]:

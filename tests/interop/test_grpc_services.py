@@ -1,7 +1,13 @@
 """The gRPC services every switchboard listener offers: health checking (grpc.health.v1) and
 server reflection (grpc.reflection.v1 and v1alpha), driven by grpcio clients generated from the
-protocols' .proto files. The reflection test rebuilds ItemService from what reflection returns
-alone (a fresh descriptor pool, no items.proto) and calls GetItem with it."""
+protocols' .proto files. Two reflection tests rebuild ItemService from what reflection returns
+alone (no items.proto) and call GetItem with it: one with grpcio and a fresh descriptor pool,
+one with @grpc/grpc-js (tests/interop/node/grpc_reflection.mjs) and proto-loader's
+FileDescriptorSet loader."""
+
+import json
+import os
+import subprocess
 
 import grpc
 import pytest
@@ -12,12 +18,17 @@ import grpc_stubs
 hpb, hpbg, r1, r1g, ra, rag = grpc_stubs.services()
 ipb, ipbg = grpc_stubs.items()
 TIMEOUT = 10
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 @pytest.fixture
-def channel(server_factory):
-    srv = server_factory(kind="items")
-    ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
+def server(server_factory):
+    return server_factory(kind="items")
+
+
+@pytest.fixture
+def channel(server):
+    ch = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     yield ch
     ch.close()
 
@@ -129,3 +140,23 @@ def test_call_from_reflection_alone(channel):
                               response_deserializer=res_cls.FromString)
     item = get(req_cls(id=1), timeout=TIMEOUT)
     assert item.name == "found" and item.price == 2
+
+
+def test_grpc_js_call_from_reflection_alone(server, channel):
+    ipbg.ItemServiceStub(channel).CreateItem(ipb.CreateItemRequest(name="seen", price=3.25),
+                                             timeout=TIMEOUT)
+    p = subprocess.run(["node", os.path.join(ROOT, "tests", "interop", "node",
+                                             "grpc_reflection.mjs"),
+                        f"127.0.0.1:{server.port}", "1"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    assert lines, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    res = json.loads(lines[-1])
+    assert "error" not in res and p.returncode == 0, res.get("error", p.stderr)
+    assert "items.v1.ItemService" in res["services"], res["services"]
+    # items.proto and what it imports, all from the server.
+    for f in ("items.proto", "google/api/annotations.proto", "google/protobuf/empty.proto",
+              "google/protobuf/descriptor.proto", "switchboard/options.proto"):
+        assert f in res["files"], (f, res["files"])
+    assert {"GetItem", "CreateItem", "WatchItems"} <= set(res["methods"]), res["methods"]
+    assert res["item"] == {"id": 1, "name": "seen", "price": 3.25}

@@ -121,6 +121,34 @@ TEST(gzip_round_trip_and_limits) {
   sb_buf_free(&back);
 }
 
+TEST(deflate_is_zlib_format) {
+  /* gRPC's "deflate": a zlib stream (RFC 1950), here zlib's own compress() of "hello". */
+  static const uint8_t hello[] = {0x78, 0x9c, 0xcb, 0x48, 0xcd, 0xc9, 0xc9,
+                                  0x07, 0x00, 0x06, 0x2c, 0x02, 0x15};
+  sb_buf_t back = {0}, z = {0};
+  CHECK_EQ_INT(sb_grpc_inflate_zlib(hello, sizeof hello, 100, &back), 0);
+  REQUIRE(sb_buf_pending(&back) == 5);
+  CHECK_MEM(sb_buf_head(&back), "hello", 5);
+  sb_buf_reset(&back);
+  CHECK_EQ_INT(sb_grpc_inflate_zlib(hello, sizeof hello, 4, &back), SB_ELIMIT);
+  /* The Adler-32 checksum is checked: one flipped bit in it fails. */
+  uint8_t bad[sizeof hello];
+  memcpy(bad, hello, sizeof bad);
+  bad[sizeof bad - 1] ^= 1;
+  sb_buf_reset(&back);
+  CHECK_EQ_INT(sb_grpc_inflate_zlib(bad, sizeof bad, 100, &back), SB_EPROTO);
+  sb_buf_reset(&back);
+  CHECK_EQ_INT(sb_grpc_inflate_zlib(hello, sizeof hello - 3, 100, &back), SB_EPROTO);
+  /* The wrappers are not interchangeable: a gzip member is not a zlib stream, nor back. */
+  CHECK_EQ_INT(sb_grpc_gzip((const uint8_t *)"hello", 5, &z), 0);
+  sb_buf_reset(&back);
+  CHECK_EQ_INT(sb_grpc_inflate_zlib(sb_buf_head(&z), sb_buf_pending(&z), 100, &back), SB_EPROTO);
+  sb_buf_reset(&back);
+  CHECK_EQ_INT(sb_grpc_gunzip(hello, sizeof hello, 100, &back), SB_EPROTO);
+  sb_buf_free(&z);
+  sb_buf_free(&back);
+}
+
 TEST(timeout_units) {
   uint64_t ms = 0;
   CHECK_EQ_INT(sb_grpc_parse_timeout("100m", &ms), 0);

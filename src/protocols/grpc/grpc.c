@@ -44,8 +44,11 @@
 #include "switchboard/error.h"
 #include "switchboard/log.h"
 
-#define GRPC_CT "application/grpc"           /* the content-type we answer with */
-#define GRPC_ACCEPT_ENCODING "identity,gzip" /* what we can decompress */
+#define GRPC_CT "application/grpc" /* the content-type we answer with */
+/* What we can decompress. We answer in gzip only (when the client accepts it), but take
+ * "deflate" too: grpc-js, gRPC C++ and grpc-go send it when configured to, and a client that
+ * never sees a response header (Trailers-Only errors) cannot learn that we refuse it. */
+#define GRPC_ACCEPT_ENCODING "identity,deflate,gzip"
 #define GRPC_WEB_CT "application/grpc-web+proto"
 #define GRPC_WEB_TEXT_CT "application/grpc-web-text+proto"
 #define GRPC_WEB_TRAILER_FLAG 0x80u   /* frame flag of the gRPC-Web trailer frame */
@@ -431,7 +434,8 @@ static int take_message(grpc_call_t *gc, const sb_grpc_msg_t *m) {
       return -1;
     }
     size_t max = call->rpc->max_recv ? call->rpc->max_recv : SB_RPC_DEFAULT_MAX_RECV;
-    int rc = sb_grpc_gunzip(data, len, max, &plain);
+    int rc = gc->in_deflate ? sb_grpc_inflate_zlib(data, len, max, &plain)
+                            : sb_grpc_gunzip(data, len, max, &plain);
     if (rc) {
       sb_buf_free(&plain);
       fail(gc, rc == SB_ELIMIT ? SB_CODE_RESOURCE_EXHAUSTED : SB_CODE_INTERNAL,
@@ -691,7 +695,9 @@ void sb__grpc_handle(sb_http_req_t *req, void *ud) {
                                                   : "grpc-accept-encoding";
   const char *enc = sb_http_req_header(req, enc_h, NULL);
   int in_gzip = enc && strcasecmp(enc, "gzip") == 0;
-  if (enc && !in_gzip && strcasecmp(enc, "identity") != 0) {
+  /* Connect names only gzip (and br, which we do not offer) for its bodies. */
+  int in_deflate = enc && mode < MODE_CONNECT && strcasecmp(enc, "deflate") == 0;
+  if (enc && !in_gzip && !in_deflate && strcasecmp(enc, "identity") != 0) {
     early_error(req, mode, SB_CODE_UNIMPLEMENTED, "unsupported message encoding");
     return;
   }
@@ -718,7 +724,8 @@ void sb__grpc_handle(sb_http_req_t *req, void *ud) {
   gc->call = call;
   gc->mode = (uint8_t)mode;
   gc->json = json;
-  gc->in_gzip = (unsigned)in_gzip;
+  gc->in_gzip = (unsigned)(in_gzip || in_deflate);
+  gc->in_deflate = (unsigned)in_deflate;
   gc->out_gzip = (unsigned)sb_grpc_list_has(sb_http_req_header(req, acc_h, NULL), "gzip");
   gc->reader.max = rpc->max_recv ? rpc->max_recv : SB_RPC_DEFAULT_MAX_RECV;
   call->fe = gc;

@@ -32,7 +32,8 @@ typedef struct grpc_call {
   sb_buf_t body;           /* MODE_CONNECT: the request body collected so far; owned */
   uv_timer_t *timer;       /* deadline timer, or NULL; malloc'd, freed in its close callback */
   unsigned nmsgs;          /* request messages taken (unary input: must end up 1) */
-  unsigned in_gzip : 1;    /* request messages (or the Connect unary body) may be gzip */
+  unsigned in_gzip : 1;    /* request messages (or the Connect unary body) may be compressed */
+  unsigned in_deflate : 1; /* with in_gzip: gRPC "deflate" (zlib format), not gzip; gRPC(-Web) */
   unsigned out_gzip : 1;   /* the client accepts gzip responses */
   unsigned invoked : 1;    /* the handler has the call: only sb_call_finish() releases it */
   unsigned started : 1;    /* response headers sent (no Trailers-Only any more) */

@@ -11,6 +11,7 @@
 #include "switchboard/error.h"
 
 #define GZIP_WINDOW_BITS (15 + 16) /* zlib: 32 KiB window, gzip wrapper instead of zlib's */
+#define ZLIB_WINDOW_BITS 15        /* zlib: 32 KiB window, zlib's own wrapper (RFC 1950) */
 #define GZIP_MEM_LEVEL 8           /* zlib's default memory level */
 
 int sb_grpc_reader_read(sb_grpc_reader_t *r, const uint8_t **data, size_t *len,
@@ -89,10 +90,12 @@ static int zstep_prepare(z_stream *z, size_t *left, sb_buf_t *out) {
   return 0;
 }
 
-int sb_grpc_gunzip(const uint8_t *in, size_t n, size_t max, sb_buf_t *out) {
+/* Inflates one member in[0..n) wrapped as window_bits says (gzip or zlib) into out; the
+ * contract of sb_grpc_gunzip(). */
+static int inflate_member(const uint8_t *in, size_t n, size_t max, sb_buf_t *out, int window_bits) {
   z_stream z;
   memset(&z, 0, sizeof z);
-  if (inflateInit2(&z, GZIP_WINDOW_BITS) != Z_OK) return SB_ENOMEM;
+  if (inflateInit2(&z, window_bits) != Z_OK) return SB_ENOMEM;
   size_t start = sb_buf_pending(out);
   int rc = 0;
   z.next_in = (Bytef *)(uintptr_t)in;
@@ -126,6 +129,14 @@ int sb_grpc_gunzip(const uint8_t *in, size_t n, size_t max, sb_buf_t *out) {
   }
   inflateEnd(&z);
   return rc;
+}
+
+int sb_grpc_gunzip(const uint8_t *in, size_t n, size_t max, sb_buf_t *out) {
+  return inflate_member(in, n, max, out, GZIP_WINDOW_BITS);
+}
+
+int sb_grpc_inflate_zlib(const uint8_t *in, size_t n, size_t max, sb_buf_t *out) {
+  return inflate_member(in, n, max, out, ZLIB_WINDOW_BITS);
 }
 
 int sb_grpc_gzip(const uint8_t *in, size_t n, sb_buf_t *out) {

@@ -73,6 +73,9 @@ int sb_grpc_frame(sb_buf_t *out, const uint8_t *payload, size_t len, int compres
 /* Inflates a gzip member in[0..n) into out (appended). Returns 0, SB_ELIMIT when the output
  * would exceed max bytes, SB_EPROTO for corrupt or truncated data, or SB_ENOMEM. */
 int sb_grpc_gunzip(const uint8_t *in, size_t n, size_t max, sb_buf_t *out);
+/* As sb_grpc_gunzip(), for gRPC's "deflate" encoding: one zlib stream (RFC 1950 wrapper around
+ * RFC 1951 data), which is what every gRPC implementation sends under that name. */
+int sb_grpc_inflate_zlib(const uint8_t *in, size_t n, size_t max, sb_buf_t *out);
 /* Compresses in[0..n) as one gzip member, appended to out. Returns 0 or SB_ENOMEM. */
 int sb_grpc_gzip(const uint8_t *in, size_t n, sb_buf_t *out);
 

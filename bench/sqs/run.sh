@@ -72,6 +72,7 @@ record() { # name output-lines
     R["$1.$phase.msgs"]=$(kv msgs_per_s "$line")
     R["$1.$phase.reqs"]=$(kv reqs_per_s "$line")
     R["$1.$phase.ms"]=$(kv mean_ms "$line")
+    R["$1.$phase.cpu"]=$(kv cpu_us_per_msg "$line")
   done <<<"$2"
 }
 
@@ -94,7 +95,7 @@ for proto in json query; do
     -H 'x-amz-target: AmazonSQS.CreateQueue' -d '{"QueueName":"bench"}' \
     "http://127.0.0.1:$port/" || die "CreateQueue failed"
   log "run.sh: SQS API ($proto), $CLIENTS clients, ${DURATION}s per phase"
-  out=$(run_bg "$bench" sqs "127.0.0.1:$port" "$CLIENTS" "$DURATION" "$proto") ||
+  out=$(run_bg "$bench" sqs "127.0.0.1:$port" "$CLIENTS" "$DURATION" "$proto" "$srv") ||
     fail "sqs driver ($proto) failed"
   log "$out"
   record "sqs-$proto" "$out"
@@ -107,13 +108,22 @@ over() { # native api -> overhead of the API: native/api - 1, as a percentage
 }
 
 echo
-echo "| phase (10 msgs/batch, fsync=always, $CLIENTS clients) | native msgs/s | SQS JSON msgs/s | SQS Query msgs/s | overhead JSON | overhead Query | mean latency native / JSON / Query |"
-echo "|---|---:|---:|---:|---:|---:|---|"
+echo "| phase (10 msgs/batch, fsync=always, $CLIENTS clients) | native msgs/s | SQS JSON msgs/s | SQS Query msgs/s | throughput overhead JSON / Query | mean latency native / JSON / Query |"
+echo "|---|---:|---:|---:|---:|---|"
 for phase in send recv_delete; do
   label=$([[ $phase == send ]] && echo "SendMessageBatch" || echo "ReceiveMessage + DeleteMessageBatch")
-  echo "| $label | $(fmt "${R[native.$phase.msgs]-}") | $(fmt "${R[sqs-json.$phase.msgs]-}") | $(fmt "${R[sqs-query.$phase.msgs]-}") | $(over "${R[native.$phase.msgs]-}" "${R[sqs-json.$phase.msgs]-}") | $(over "${R[native.$phase.msgs]-}" "${R[sqs-query.$phase.msgs]-}") | ${R[native.$phase.ms]-} / ${R[sqs-json.$phase.ms]-} / ${R[sqs-query.$phase.ms]-} ms |"
+  echo "| $label | $(fmt "${R[native.$phase.msgs]-}") | $(fmt "${R[sqs-json.$phase.msgs]-}") | $(fmt "${R[sqs-query.$phase.msgs]-}") | $(over "${R[native.$phase.msgs]-}" "${R[sqs-json.$phase.msgs]-}") / $(over "${R[native.$phase.msgs]-}" "${R[sqs-query.$phase.msgs]-}") | ${R[native.$phase.ms]-} / ${R[sqs-json.$phase.ms]-} / ${R[sqs-query.$phase.ms]-} ms |"
 done
 echo
-echo "Overhead = native msgs/s divided by SQS msgs/s, minus 1 (target <= 30%); latency per request."
+echo "| phase | CPU us/msg native (driver + broker) | CPU us/msg server, JSON | CPU us/msg server, Query | CPU overhead JSON / Query |"
+echo "|---|---:|---:|---:|---:|"
+for phase in send recv_delete; do
+  label=$([[ $phase == send ]] && echo "SendMessageBatch" || echo "ReceiveMessage + DeleteMessageBatch")
+  echo "| $label | ${R[native.$phase.cpu]-} | ${R[sqs-json.$phase.cpu]-} | ${R[sqs-query.$phase.cpu]-} | $(over "${R[sqs-json.$phase.cpu]-}" "${R[native.$phase.cpu]-}") / $(over "${R[sqs-query.$phase.cpu]-}" "${R[native.$phase.cpu]-}") |"
+done
+echo
+echo "Throughput overhead = native msgs/s / SQS msgs/s - 1 (target <= 30%); client and server"
+echo "share the cores, so it also counts the load generator's CPU. CPU overhead = server CPU per"
+echo "message / native CPU per message - 1: what the API layer costs, without the client."
 for o in "${odd[@]+"${odd[@]}"}"; do echo "note: $o"; done
 exit "$failed"

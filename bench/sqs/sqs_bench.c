@@ -5,14 +5,18 @@
  *   sqs_bench native <data-dir> <clients> <seconds>
  *       opens a broker in <data-dir> (fsync=always, the default) and runs the two phases
  *       below with <clients> threads, each calling sb_queue_* and waiting for its callback.
- *   sqs_bench sqs <host:port> <clients> <seconds> [json|query]
+ *   sqs_bench sqs <host:port> <clients> <seconds> [json|query] [server-pid]
  *       the same phases as HTTP/1.1 keep-alive requests to switchboard's SQS API (AWS JSON 1.0
- *       by default, or the Query protocol), one connection per client thread.
+ *       by default, or the Query protocol), one connection per client thread; with the
+ *       server's pid, its CPU time per message (from /proc/<pid>/stat) is reported too.
  *
  * Phase 1 (send): every client sends batches of 10 messages (100-byte bodies, one String
  * attribute) for <seconds>. Phase 2 (receive+delete): every client receives up to 10 and
  * deletes what it got with one batch, for <seconds> or until the queue is empty. Reported:
- * messages per second of each phase, requests per second, and the mean latency per request.
+ * messages per second of each phase, requests per second, the mean latency per request, and
+ * the CPU time per message of the side that does the work: the whole driver process for
+ * native (broker thread and clients), the server process for sqs (the load generator's own
+ * CPU is not counted).
  * A client waits for each answer before its next request (a synchronous SDK's pattern).
  */
 #include <arpa/inet.h>
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +62,28 @@ typedef struct shared {
 } shared_t;
 
 static char body[BODY_BYTES + 1];
+
+/* CPU time in microseconds: of this process (pid 0) or of another one via /proc. */
+static double cpu_us(int pid) {
+  if (!pid) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  }
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *p = strrchr(buf, ')'); /* fields after the command name */
+  unsigned long ut = 0, st = 0;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+    return 0;
+  return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
 
 /* ---- native ---- */
 
@@ -321,6 +348,7 @@ int main(int argc, char **argv) {
   shared_t s;
   memset(&s, 0, sizeof s);
   s.json = argc < 6 || strcmp(argv[5], "query") != 0;
+  int server_pid = argc > 6 ? atoi(argv[6]) : 0;
   if (native) {
     sb_broker_opts_t o;
     sb_broker_opts_default(&o);
@@ -346,6 +374,7 @@ int main(int argc, char **argv) {
     atomic_store(&s.reqs, 0);
     atomic_store(&s.empty, 0);
     double t0 = now_s();
+    double c0 = native ? cpu_us(0) : (server_pid ? cpu_us(server_pid) : 0);
     s.end = t0 + secs;
     pthread_t th[MAX_CLIENTS];
     for (int i = 0; i < clients; i++)
@@ -353,11 +382,13 @@ int main(int argc, char **argv) {
     for (int i = 0; i < clients; i++)
       pthread_join(th[i], NULL);
     double dt = now_s() - t0;
+    double c1 = native ? cpu_us(0) : (server_pid ? cpu_us(server_pid) : 0);
     unsigned long long m = atomic_load(&s.msgs), q = atomic_load(&s.reqs);
     printf("mode=%s phase=%s clients=%d seconds=%.2f msgs=%llu msgs_per_s=%.0f reqs_per_s=%.0f "
-           "mean_ms=%.3f\n",
+           "mean_ms=%.3f cpu_us_per_msg=%.2f\n",
            native ? "native" : (s.json ? "sqs-json" : "sqs-query"), names[phase], clients, dt, m,
-           (double)m / dt, (double)q / dt, q ? dt * 1000.0 * clients / (double)q : 0.0);
+           (double)m / dt, (double)q / dt, q ? dt * 1000.0 * clients / (double)q : 0.0,
+           m && (native || server_pid) ? (c1 - c0) / (double)m : 0.0);
     fflush(stdout);
   }
   if (native) sb_broker_close(s.broker);

@@ -197,8 +197,7 @@ typedef int (*sb_rpc_claim_cb)(sb_http_req_t *req, void *ud);
  * attach order before gRPC and REST see it; the first claim wins and its handler takes the
  * exchange (sb_http_handler_cb rules). ud is borrowed until the server stopped. Call before
  * the server starts. Returns 0, SB_EINVAL or SB_ELIMIT (too many front-ends). */
-int sb_rpc_add_frontend(sb_rpc_t *rpc, sb_rpc_claim_cb claim, sb_http_handler_cb handler,
-                        void *ud);
+int sb_rpc_add_frontend(sb_rpc_t *rpc, sb_rpc_claim_cb claim, sb_http_handler_cb handler, void *ud);
 
 /* Registers a service: handlers is its generated handler table (use the generated
  * <service>__register() for type checking); a NULL member answers UNIMPLEMENTED. desc and

@@ -16,9 +16,10 @@ typedef struct sb_serve_opts {
   const char *docs_dir;      /* --docs-dir (Swagger UI's assets), NULL = default; borrowed */
   sb_log_level_t log_level;  /* --log-level, default info */
   int json_ignore_unknown;   /* --json-unknown-fields ignore (1) | reject (0, default) */
-  const char *sqs_region;    /* --sqs-region, region in SQS ARNs, default "us-east-1"; borrowed */
-  const char *sqs_account;   /* --sqs-account, account id in SQS URLs and ARNs, default
-                                "000000000000"; borrowed */
+
+  const char *sqs_region;      /* --sqs-region, region in SQS ARNs, default "us-east-1"; borrowed */
+  const char *sqs_account;     /* --sqs-account, account id in SQS URLs and ARNs, default
+                                  "000000000000"; borrowed */
   const char *sqs_credentials; /* --sqs-credentials KEY:SECRET: SigV4 is verified; NULL (the
                                   default) accepts any or no signature; borrowed */
 } sb_serve_opts_t;

@@ -63,8 +63,6 @@ typedef struct sb__frontend {
 
 struct sb_rpc {
   sb_server_t *srv; /* borrowed */
-  sb__frontend_t frontends[SB__RPC_MAX_FRONTENDS]; /* consulted in order; read-only once started */
-  size_t n_frontends;                              /* entries of frontends in use */
   size_t max_recv;  /* largest gRPC request message in bytes; 0 = SB_RPC_DEFAULT_MAX_RECV */
   sb__svc_t *svcs;  /* owned array */
   size_t nsvcs, cap;
@@ -73,6 +71,9 @@ struct sb_rpc {
   sb__patterns_t patterns; /* owned; compiled validation patterns, read-only once started */
   unsigned json_flags;     /* SB_PBJSON_* flags for JSON request decoding; set before start */
   struct sb_docs *docs;    /* owned; created on first use; guarded by docs.c's lock */
+
+  sb__frontend_t frontends[SB__RPC_MAX_FRONTENDS]; /* consulted in order; read-only once started */
+  size_t n_frontends;                              /* entries of frontends in use */
 };
 
 /* A google.rpc.BadRequest field violation attached to a call (sb_call_field_violation). */

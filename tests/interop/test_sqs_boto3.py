@@ -263,3 +263,25 @@ def test_queue_admin_actions(sqs):
     assert len(r["Successful"]) == 10 and not r.get("Failed")
     a = sqs.get_queue_attributes(QueueUrl=urls[3], AttributeNames=["All"])["Attributes"]
     assert a["ApproximateNumberOfMessages"] == "0" and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_pending_long_poll_does_not_hold_shutdown(server_factory):
+    """A 20 s long poll in flight when the server stops ends with the grace period (plus one
+    engine wait slice), not 20 s later."""
+    srv = server_factory("--shutdown-grace-ms", "500", kind="switchboard")
+    sqs = client(srv.port)
+    url = sqs.create_queue(QueueName="held")["QueueUrl"]
+    t = threading.Thread(target=lambda: _swallow(lambda: client(srv.port).receive_message(
+        QueueUrl=url, WaitTimeSeconds=20)), daemon=True)
+    t.start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    srv.check_clean()
+    assert time.monotonic() - start < 5
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - the server goes away under the request on purpose
+        pass

@@ -27,6 +27,7 @@
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,10 @@
 #define SQS_HOST_MAX 256u                                     /* bytes of the Host we echo */
 #define SQS_ARN_MAX 256u                                      /* bytes of an ARN */
 #define SQS_LIST_DEFAULT 1000u                                /* ListQueues without MaxResults */
-#define SQS_MOVE_RATE_MAX 500u                                /* MaxNumberOfMessagesPerSecond */
+#define SQS_MOVE_RATE_MAX 500u
+#define SQS_POLL_SLICE_MS                                                                          \
+  1000 /* a long poll waits in the engine this long at a time */ /* MaxNumberOfMessagesPerSecond   \
+                                                                  */
 
 struct sb_sqs {
   sb_broker_t *broker; /* borrowed */
@@ -156,7 +160,7 @@ struct sqs_req {
   int json;                /* 1: AWS JSON 1.0, 0: Query */
   int pending;             /* a broker operation owns the request */
   int body_done;           /* on_end ran */
-  int aborted;             /* the client went away */
+  atomic_int aborted;      /* the client went away; read by the broker side between slices */
   int responded;           /* respond() ran */
   sb_buf_t in;             /* request body; owned */
   sb_arena_t arena;        /* decoded parameters and per-action state; owned */
@@ -169,21 +173,24 @@ struct sqs_req {
   char err_msg[512];                  /* its message */
   sb_buf_t out;                       /* encoded response; owned */
   /* Per-action state (arena-allocated arrays). */
-  sqs_patch_t patch;                  /* CreateQueue, SetQueueAttributes, TagQueue, UntagQueue */
-  sqs_out_msg_t *msgs;                /* sends: one per request entry */
-  sb_broker_msg_t *emsgs;             /* sends: the messages handed to the engine */
-  size_t n_msgs, n_emsgs;             /* counts of the two */
-  const char **ids;                   /* deletes, visibility changes: entry ids */
-  const char **receipts;              /* deletes, visibility changes: receipt handles */
-  int64_t *vis;                       /* visibility changes: per entry, in ms */
-  int *statuses;                      /* visibility changes: per entry, filled as groups complete */
-  int *done;                          /* visibility changes: per entry, 1 once sent to the engine */
-  size_t n_entries;                   /* entries of the five arrays above */
-  const char **sel;                   /* receive: requested message attribute names, or NULL */
-  size_t n_sel;                       /* entries of sel */
-  unsigned sys_attrs;                 /* receive: requested system attributes (SA_* bits) */
-  int single;                         /* 1 for the non-batch form of a batchable action */
-  uint32_t rate;                      /* StartMessageMoveTask: messages per second */
+  sqs_patch_t patch;      /* CreateQueue, SetQueueAttributes, TagQueue, UntagQueue */
+  sqs_out_msg_t *msgs;    /* sends: one per request entry */
+  sb_broker_msg_t *emsgs; /* sends: the messages handed to the engine */
+  size_t n_msgs, n_emsgs; /* counts of the two */
+  const char **ids;       /* deletes, visibility changes: entry ids */
+  const char **receipts;  /* deletes, visibility changes: receipt handles */
+  int64_t *vis;           /* visibility changes: per entry, in ms */
+  int *statuses;          /* visibility changes: per entry, filled as groups complete */
+  int *done;              /* visibility changes: per entry, 1 once sent to the engine */
+  size_t n_entries;       /* entries of the five arrays above */
+  const char **sel;       /* receive: requested message attribute names, or NULL */
+  size_t n_sel;           /* entries of sel */
+  size_t recv_max;        /* receive: MaxNumberOfMessages */
+  int64_t recv_vis;       /* receive: visibility in ms, -1 for the queue's */
+  uint64_t poll_end_ns;   /* receive: uv_hrtime() when an explicit long poll ends, else 0 */
+  unsigned sys_attrs;     /* receive: requested system attributes (SA_* bits) */
+  int single;             /* 1 for the non-batch form of a batchable action */
+  uint32_t rate;          /* StartMessageMoveTask: messages per second */
   char dest[SB_BROKER_NAME_MAX + 1];  /* StartMessageMoveTask: destination, "" = sources */
   char after[SB_BROKER_NAME_MAX + 1]; /* list pagination: continue after this name */
   size_t max_results;                 /* list pagination: page size, 0 = all */
@@ -1623,10 +1630,33 @@ static int attr_selected(const sqs_req_t *r, const char *name, size_t len) {
   return 0;
 }
 
+static void receive_done(void *arg, int status, const sb_broker_result_t *res);
+
+/* Waits in the engine for at most SQS_POLL_SLICE_MS of what is left of the long poll, so a
+ * poll whose client went away (or whose server is stopping and closed it) ends within a slice
+ * instead of holding its worker loop for up to 20 s. Returns 0 or a start error. */
+static int receive_slice(sqs_req_t *r, int64_t wait_ms) {
+  if (r->poll_end_ns) {
+    uint64_t now = uv_hrtime();
+    int64_t left = now < r->poll_end_ns ? (int64_t)((r->poll_end_ns - now) / 1000000u) : 0;
+    wait_ms = left < SQS_POLL_SLICE_MS ? left : SQS_POLL_SLICE_MS;
+  }
+  return sb_queue_receive(r->sqs->broker, r->queue, r->recv_max, r->recv_vis, wait_ms, receive_done,
+                          r);
+}
+
 static void receive_done(void *arg, int status, const sb_broker_result_t *res) {
   sqs_req_t *r = arg;
   if (status) {
     simple_done(r, status, res);
+    return;
+  }
+  if (!res->n && r->poll_end_ns && uv_hrtime() + 1000000u < r->poll_end_ns &&
+      !atomic_load(&r->aborted)) {
+    int rc = receive_slice(r, 0);
+    if (!rc) return;
+    fail_status(r, rc);
+    wake(r);
     return;
   }
   sqs_enc_t e;
@@ -1755,7 +1785,10 @@ static void act_receive_message(sqs_req_t *r) {
   /* ReceiveRequestAttemptId is accepted; retried receives are not replayed (every receive
    * leases new messages). */
   r->pending = 1;
-  int rc = sb_queue_receive(r->sqs->broker, r->queue, (size_t)max, vis, wait, receive_done, r);
+  r->recv_max = (size_t)max;
+  r->recv_vis = vis;
+  if (wait > SQS_POLL_SLICE_MS) r->poll_end_ns = uv_hrtime() + (uint64_t)wait * 1000000u;
+  int rc = receive_slice(r, wait);
   if (rc) start_failed(r, rc);
 }
 
@@ -2205,7 +2238,7 @@ static void on_end(sb_http_req_t *req, void *ud) {
 
 static void on_abort(sb_http_req_t *req, int err, void *ud) {
   sqs_req_t *r = ud;
-  r->aborted = 1;
+  atomic_store(&r->aborted, 1);
   /* Without a broker operation in flight nothing else will end the exchange. */
   if (!r->pending && !r->responded) respond(r);
 }

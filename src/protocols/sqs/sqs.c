@@ -21,7 +21,11 @@
  * orders the broker thread's writes before the loop's reads.
  *
  * A request that starts a long poll keeps its async handle open, so its worker loop keeps
- * running until the poll ends (at most SB_BROKER_WAIT_MAX_MS, or when the broker closes).
+ * running until the poll ends. An explicit WaitTimeSeconds is therefore served in slices of
+ * SQS_POLL_SLICE_MS chained on the broker thread, which stop early once the exchange was
+ * aborted (client gone, or closed by the server's shutdown): a stopping server waits at most
+ * its grace period plus one slice. A queue's default wait (ReceiveMessageWaitTimeSeconds) is
+ * one engine wait, unsliced.
  *
  * Out of memory: the request is answered 500 InternalError when possible, else reset.
  */

@@ -10,7 +10,7 @@ build_pkgs=(gcc clang make cmake pkg-config libuv1-dev libnghttp2-dev libssl-dev
             libprotoc-dev)
 test_pkgs=(libclang-rt-14-dev llvm curl nghttp2-client openssl python3 python3-pytest
            iproute2 procps nodejs chromium python3-grpcio python3-grpc-tools python3-protobuf
-           python3-h2)
+           python3-h2 python3-boto3)
 bench_pkgs=(wrk nginx-light nghttp2-client g++ libgrpc++-dev protobuf-compiler-grpc python3-grpcio
             python3-grpc-tools)
 node_pkgs=(nodejs)

@@ -188,6 +188,18 @@ typedef struct sb_service_desc {
 int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out);
 void sb_rpc_free(sb_rpc_t *rpc);
 
+/* Decides whether a request belongs to a front-end attached with sb_rpc_add_frontend(), from
+ * what is known when its headers are complete (method, path, headers). Runs on the request's
+ * worker loop; must not take the exchange. Returns 1 to claim it, 0 to pass. */
+typedef int (*sb_rpc_claim_cb)(sb_http_req_t *req, void *ud);
+
+/* Attaches a protocol front-end that lives outside the registry (SQS, SNS, ...): every
+ * request the registry's catch-all route receives is offered to the attached front-ends in
+ * attach order before gRPC and REST see it; the first claim wins and its handler takes the
+ * exchange (sb_http_handler_cb rules). ud is borrowed until the server stopped. Call before
+ * the server starts. Returns 0, SB_EINVAL or SB_ELIMIT (too many front-ends). */
+int sb_rpc_add_frontend(sb_rpc_t *rpc, sb_rpc_claim_cb claim, sb_http_handler_cb handler, void *ud);
+
 /* Registers a service: handlers is its generated handler table (use the generated
  * <service>__register() for type checking); a NULL member answers UNIMPLEMENTED. desc and
  * handlers are borrowed for the registry's life; ud is passed to every handler. Returns 0,

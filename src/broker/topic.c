@@ -494,7 +494,7 @@ static void run_publish(sb_broker_t *b, sb__op_t *op) {
     sb__op_finish(b, op, SB_ENOMEM);
     return;
   }
-  memcpy(subs, t->subs, n * sizeof *subs);
+  if (n) memcpy(subs, t->subs, n * sizeof *subs); /* t->subs is NULL without subscribers */
   for (size_t i = 0; i < n; i++)
     subs[i]->pending++;
   for (size_t i = 0; i < n; i++) {

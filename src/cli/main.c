@@ -10,6 +10,8 @@
 #include "core/config.h"
 #include "protocols/broker/broker_api.h"
 #include "switchboard/rpc.h"
+#include "switchboard/sns.h"
+#include "switchboard/sqs.h"
 #include "switchboard/switchboard.h"
 
 static void usage(FILE *f) {
@@ -75,13 +77,23 @@ static int cmd_serve(int argc, char **argv) {
   /* The broker's own API (REST under /v1/..., gRPC): handlers hand each call to the broker
    * thread, which is why the broker is closed only after the server. */
   if (!rc) rc = sb_broker_api_register(rpc, broker);
+  /* The SQS API (both wire protocols) claims its requests before REST sees them. */
+  sb_sqs_t *sqs = NULL;
+  sb_sqs_config_t sqs_cfg = {opts.sqs_region, opts.sqs_account, opts.sqs_credentials};
+  /* SNS first: it claims only requests signed for SNS; SQS takes the other Query requests. */
+  sb_sns_t *sns = NULL;
+  if (!rc) rc = sb_sns_attach(rpc, broker, &sqs_cfg, &sns);
+  if (!rc) rc = sb_sqs_attach(rpc, broker, &sqs_cfg, &sqs);
   if (!rc) rc = sb_server_run(srv);
   if (rc)
     sb_log(SB_LOG_ERROR, "start_failed", "addr=%s error=\"%s\"", opts.server.http_addr,
            sb_strerror(rc));
   sb_server_free(srv);
   sb_rpc_free(rpc);
+  sb_sqs_free(sqs);
+  sb_sns_stop(sns); /* webhook delivery calls the broker: stop it before the broker closes */
   sb_broker_close(broker);
+  sb_sns_free(sns); /* after the broker: its "sns" formatter borrows the front-end */
   return rc ? 1 : 0;
 }
 

@@ -26,7 +26,12 @@ const char *sb_serve_usage(void) {
          "  --max-connections N       open connections; accept pauses above (default 16384)\n"
          "  --h2-max-streams N        concurrent HTTP/2 streams per connection (default 128)\n"
          "  --h2-max-header-list N    HTTP/2 header list bytes (default 16384)\n"
-         "  --shutdown-grace-ms N     in-flight time after SIGTERM (default 10000)\n";
+         "  --shutdown-grace-ms N     in-flight time after SIGTERM (default 10000)\n"
+         "  --sqs-region R            region in SQS queue ARNs (default us-east-1)\n"
+         "  --sqs-account ID          account id in SQS queue URLs and ARNs (default "
+         "000000000000)\n"
+         "  --sqs-credentials K:S     verify SigV4 signatures of SQS requests against access\n"
+         "                            key id K and secret S (default: accept unsigned)\n";
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
@@ -44,6 +49,8 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
   opts->server.http_addr = "127.0.0.1:8080";
   opts->data_dir = "./data";
   opts->log_level = SB_LOG_INFO;
+  opts->sqs_region = "us-east-1";
+  opts->sqs_account = "000000000000";
   for (int i = 0; i < argc; i++) {
     const char *flag = argv[i];
     const char *val = NULL;
@@ -75,6 +82,12 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
       c->tls_cert = val;
     else if (strcmp(flag, "--tls-key") == 0)
       c->tls_key = val;
+    else if (strcmp(flag, "--sqs-region") == 0)
+      opts->sqs_region = val;
+    else if (strcmp(flag, "--sqs-account") == 0)
+      opts->sqs_account = val;
+    else if (strcmp(flag, "--sqs-credentials") == 0)
+      opts->sqs_credentials = val;
     else if (strcmp(flag, "--log-level") == 0)
       rc = sb_log_parse_level(val, &opts->log_level);
     else if (strcmp(flag, "--json-unknown-fields") == 0) {

@@ -18,6 +18,12 @@ typedef struct sb_serve_opts {
   int json_ignore_unknown;   /* --json-unknown-fields ignore (1) | reject (0, default) */
   const char *trpc_base;     /* --trpc-base, NULL = the default (/trpc); borrowed */
   int trpc_method_override;  /* --trpc-method-override on (1) | off (0, default) */
+
+  const char *sqs_region;      /* --sqs-region, region in SQS ARNs, default "us-east-1"; borrowed */
+  const char *sqs_account;     /* --sqs-account, account id in SQS URLs and ARNs, default
+                                  "000000000000"; borrowed */
+  const char *sqs_credentials; /* --sqs-credentials KEY:SECRET: SigV4 is verified; NULL (the
+                                  default) accepts any or no signature; borrowed */
 } sb_serve_opts_t;
 
 /* The usage text for the serve flags (static). */

@@ -47,6 +47,12 @@ int sb_code_http_status(sb_code_t code) {
 /* Every request the RPC layer serves comes here: tRPC owns its base path, gRPC asks by its
  * content-type, everything else is REST. */
 static void route_http(sb_http_req_t *req, void *ud) {
+  sb_rpc_t *rpc = ud;
+  for (size_t i = 0; i < rpc->n_frontends; i++)
+    if (rpc->frontends[i].claim(req, rpc->frontends[i].ud)) {
+      rpc->frontends[i].handler(req, rpc->frontends[i].ud);
+      return;
+    }
   if (sb__trpc_match(ud, req))
     sb__trpc_handle(req, ud);
   else if (sb__grpc_match(ud, req))
@@ -72,6 +78,14 @@ int sb_rpc_new(sb_server_t *srv, sb_rpc_t **out) {
     return rc;
   }
   *out = rpc;
+  return 0;
+}
+
+int sb_rpc_add_frontend(sb_rpc_t *rpc, sb_rpc_claim_cb claim, sb_http_handler_cb handler,
+                        void *ud) {
+  if (!rpc || !claim || !handler) return SB_EINVAL;
+  if (rpc->n_frontends == SB__RPC_MAX_FRONTENDS) return SB_ELIMIT;
+  rpc->frontends[rpc->n_frontends++] = (sb__frontend_t){claim, handler, ud};
   return 0;
 }
 

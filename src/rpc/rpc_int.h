@@ -53,6 +53,15 @@ struct sb_idem; /* idempotency-key store (rpc/idempotency.h) */
 struct sb_docs; /* /docs state: Swagger UI's directory and cached files (protocols/rest/docs.h) */
 struct sb_trpc; /* the tRPC front-end's base path and procedure table (protocols/trpc) */
 
+/* A front-end that claims requests before gRPC and REST (sb_rpc_add_frontend). */
+typedef struct sb__frontend {
+  sb_rpc_claim_cb claim;      /* 1: the request is this front-end's */
+  sb_http_handler_cb handler; /* then takes the exchange */
+  void *ud;                   /* borrowed; passed to both */
+} sb__frontend_t;
+
+#define SB__RPC_MAX_FRONTENDS 8
+
 struct sb_rpc {
   sb_server_t *srv; /* borrowed */
   size_t max_recv;  /* largest gRPC request message in bytes; 0 = SB_RPC_DEFAULT_MAX_RECV */
@@ -64,6 +73,9 @@ struct sb_rpc {
   unsigned json_flags;     /* SB_PBJSON_* flags for JSON request decoding; set before start */
   struct sb_docs *docs;    /* owned; created on first use; guarded by docs.c's lock */
   struct sb_trpc *trpc;    /* owned by the tRPC front-end; built at registration */
+
+  sb__frontend_t frontends[SB__RPC_MAX_FRONTENDS]; /* consulted in order; read-only once started */
+  size_t n_frontends;                              /* entries of frontends in use */
 };
 
 /* A google.rpc.BadRequest field violation attached to a call (sb_call_field_violation). */

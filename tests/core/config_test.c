@@ -38,6 +38,9 @@ TEST(config_defaults) {
   CHECK_EQ_INT(o.server.shutdown_grace_ms, 0);
   CHECK(o.server.tls_cert == NULL);
   CHECK(o.server.tls_key == NULL);
+  CHECK_EQ_STR(o.sqs_region, "us-east-1");
+  CHECK_EQ_STR(o.sqs_account, "000000000000");
+  CHECK(o.sqs_credentials == NULL); /* dev mode: signatures are not verified */
 }
 
 TEST(config_all_flags_separate_values) {
@@ -196,6 +199,17 @@ TEST(config_json_unknown_fields) {
   CHECK_EQ_INT(o.json_ignore_unknown, 0);
   CHECK_EQ_INT(parse(4, argv, &o, err, sizeof err), 0);
   CHECK_EQ_INT(o.json_ignore_unknown, 1);
+}
+
+TEST(config_sqs_region_and_account) {
+  const char *argv[] = {"--sqs-region", "eu-west-3", "--sqs-account=123456789012",
+                        "--sqs-credentials", "AKID:se:cret"};
+  sb_serve_opts_t o;
+  char err[128];
+  CHECK_EQ_INT(parse(ARGC(argv), argv, &o, err, sizeof err), 0);
+  CHECK_EQ_STR(o.sqs_region, "eu-west-3");
+  CHECK_EQ_STR(o.sqs_account, "123456789012");
+  CHECK_EQ_STR(o.sqs_credentials, "AKID:se:cret");
 }
 
 TEST(config_numbers_at_limits) {

@@ -1,0 +1,134 @@
+/*
+ * libFuzzer target: the SQS front-end's request decoders (src/protocols/sqs/decode.c), the
+ * Query form decoder and the AWS JSON 1.0 decoder, checked against each other.
+ *
+ * The first input byte selects the decoder (even: form, odd: JSON); the rest is the body.
+ * For each input:
+ *   1. Decode. On success the tree must be well formed: maps have keyed members with
+ *      distinct keys, lists have unkeyed members, counts match, strings are terminated.
+ *   2. Write the tree as JSON (when its strings are valid UTF-8) and decode that with the
+ *      JSON decoder: the trees must be equal. So both decoders agree on one model, and the
+ *      Query rewriting (Attribute.N.Name -> Attributes{...}) produces what the JSON protocol
+ *      would have sent.
+ *   3. Every string through the XML text escaper must come out without a raw '<', '&' or CR.
+ * Any disagreement aborts. Seeds in fuzz/corpus/sqs/.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocols/sqs/sqs_int.h"
+#include "switchboard/error.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(int ok, const char *what) {
+  if (!ok) {
+    fprintf(stderr, "sqs_fuzz: %s\n", what);
+    abort();
+  }
+}
+
+static void well_formed(const sqs_node_t *n, int depth) {
+  check(depth < 80, "tree too deep");
+  if (n->kind == SQS_STR) {
+    check(n->s != NULL && n->s[n->len] == 0, "string not terminated");
+    return;
+  }
+  size_t count = 0;
+  for (const sqs_node_t *c = n->child; c; c = c->next) {
+    count++;
+    if (n->kind == SQS_MAP) {
+      check(c->key != NULL, "map member without key");
+      for (const sqs_node_t *d = n->child; d != c; d = d->next)
+        check(d->key_len != c->key_len || memcmp(d->key, c->key, c->key_len) != 0,
+              "duplicate map key");
+    } else {
+      check(c->key == NULL, "list member with key");
+    }
+    well_formed(c, depth + 1);
+  }
+  check(count == n->n, "member count");
+}
+
+static void write_json(sb_jw_t *w, const sqs_node_t *n) {
+  switch (n->kind) {
+  case SQS_STR:
+    sb_jw_str(w, n->s, n->len);
+    break;
+  case SQS_LIST:
+    sb_jw_arr_begin(w);
+    for (const sqs_node_t *c = n->child; c; c = c->next)
+      write_json(w, c);
+    sb_jw_arr_end(w);
+    break;
+  case SQS_MAP:
+    sb_jw_obj_begin(w);
+    for (const sqs_node_t *c = n->child; c; c = c->next) {
+      sb_jw_key(w, c->key, c->key_len);
+      write_json(w, c);
+    }
+    sb_jw_obj_end(w);
+    break;
+  }
+}
+
+static int equal(const sqs_node_t *a, const sqs_node_t *b) {
+  if (a->kind != b->kind || a->n != b->n) return 0;
+  if (a->kind == SQS_STR) return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+  for (const sqs_node_t *x = a->child, *y = b->child; x; x = x->next, y = y->next) {
+    if (!y || (x->key == NULL) != (y->key == NULL)) return 0;
+    if (x->key && (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len))) return 0;
+    if (!equal(x, y)) return 0;
+  }
+  return 1;
+}
+
+static void escapes(const sqs_node_t *n) {
+  if (n->kind == SQS_STR) {
+    sb_buf_t b = {0};
+    check(sb__sqs_xml_text(&b, n->s, n->len) == 0, "xml escape failed");
+    const uint8_t *p = sb_buf_head(&b);
+    for (size_t i = 0; i < sb_buf_pending(&b); i++)
+      check(p[i] != '<' && p[i] != '\r' && (p[i] != '&' || i + 1 < sb_buf_pending(&b)),
+            "raw markup after escaping");
+    sb_buf_free(&b);
+    return;
+  }
+  for (const sqs_node_t *c = n->child; c; c = c->next)
+    escapes(c);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 1) return 0;
+  int json = data[0] & 1;
+  const char *body = (const char *)data + 1;
+  size_t len = size - 1;
+  sb_arena_t a;
+  sb_arena_init(&a);
+  sqs_node_t *root = NULL;
+  const char *err = NULL;
+  int rc = json ? sb__sqs_decode_json(&a, body, len, &root, &err)
+                : sb__sqs_decode_form(&a, body, len, &root, &err);
+  check(rc == 0 || rc == SB_ENOMEM || (rc == SB_EINVAL && err != NULL),
+        "an error without its description");
+  if (rc == 0) {
+    check(root && root->kind == SQS_MAP, "root is not a map");
+    well_formed(root, 0);
+    escapes(root);
+    sb_buf_t out = {0};
+    sb_jw_t w;
+    sb_jw_init(&w, &out);
+    write_json(&w, root);
+    if (sb_jw_error(&w) == 0) {
+      sqs_node_t *again = NULL;
+      int rc2 = sb__sqs_decode_json(&a, sb_buf_head(&out), sb_buf_pending(&out), &again, &err);
+      check(rc2 == 0, "re-encoded tree does not decode");
+      check(equal(root, again), "JSON round trip changed the tree");
+    }
+    sb_buf_free(&out);
+  }
+  sb_arena_free(&a);
+  return 0;
+}

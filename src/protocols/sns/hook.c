@@ -1,0 +1,299 @@
+/*
+ * http webhook delivery of the SNS front-end: the pusher thread and its HTTP/1.1 client
+ * (sns_int.h explains the design: one queue per webhook, retries by visibility timeout).
+ *
+ * The pusher is an ordinary broker client on its own thread: it lists the hook queues,
+ * receives from each without waiting, POSTs every message and deletes what was accepted. Each
+ * broker call is made synchronous with a condition variable (the callback runs on the broker
+ * thread and only copies). It owns nothing of the broker; it must stop before the broker
+ * closes.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "protocols/sns/sns_int.h"
+#include "switchboard/error.h"
+#include "switchboard/log.h"
+
+#define HOOKS_LIST_MAX 1000 /* hook queues served per round */
+
+/* One received message, copied out of the broker's callback. */
+typedef struct hook_msg {
+  char receipt[SB_BROKER_RECEIPT_LEN + 1]; /* to delete it after a 2xx */
+  char *body;                              /* malloc'ed */
+  size_t len;                              /* bytes at body */
+} hook_msg_t;
+
+struct sns_hooks {
+  sb_broker_t *broker; /* borrowed */
+  pthread_t thread;    /* the pusher */
+  atomic_int stop;     /* set by sb__sns_hooks_stop */
+  char region[64];     /* for ARNs in headers */
+  char account[33];    /* for ARNs in headers */
+  /* The synchronous-call state; only the pusher and the broker callbacks touch it. */
+  pthread_mutex_t mu;                   /* guards done and the results below */
+  pthread_cond_t cv;                    /* signalled by the callbacks */
+  int done;                             /* the callback ran */
+  int status;                           /* its status */
+  char **names;                         /* list: malloc'ed names */
+  size_t n_names;                       /* entries of names */
+  char endpoint[SNS_URL_MAX + 1];       /* get: sns:endpoint */
+  char topic[SB_BROKER_NAME_MAX + 1];   /* get: sns:topic */
+  char sub[SB_BROKER_ID_LEN + 1];       /* get: sns:sub */
+  hook_msg_t msgs[SB_BROKER_BATCH_MAX]; /* receive: the messages */
+  size_t n_msgs;                        /* entries of msgs */
+};
+
+static void signal_done(sns_hooks_t *h, int status) {
+  h->status = status;
+  h->done = 1;
+  pthread_cond_signal(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+}
+
+static void list_cb(void *arg, int status, const sb_broker_result_t *r) {
+  sns_hooks_t *h = arg;
+  pthread_mutex_lock(&h->mu);
+  h->names = NULL;
+  h->n_names = 0;
+  if (!status && r->n_names) {
+    h->names = calloc(r->n_names, sizeof *h->names);
+    for (size_t i = 0; h->names && i < r->n_names; i++)
+      if ((h->names[i] = strdup(r->names[i]))) h->n_names++;
+  }
+  signal_done(h, status);
+}
+
+static void copy_kv(const sb_queue_info_t *q, const char *name, char *out, size_t cap) {
+  out[0] = 0;
+  for (size_t i = 0; i < q->n_kv; i++)
+    if (strcmp(q->kv[i].name, name) == 0) snprintf(out, cap, "%s", q->kv[i].value);
+}
+
+static void get_cb(void *arg, int status, const sb_broker_result_t *r) {
+  sns_hooks_t *h = arg;
+  pthread_mutex_lock(&h->mu);
+  if (!status) {
+    copy_kv(r->queue, "sns:endpoint", h->endpoint, sizeof h->endpoint);
+    copy_kv(r->queue, "sns:topic", h->topic, sizeof h->topic);
+    copy_kv(r->queue, "sns:sub", h->sub, sizeof h->sub);
+  }
+  signal_done(h, status);
+}
+
+static void receive_cb(void *arg, int status, const sb_broker_result_t *r) {
+  sns_hooks_t *h = arg;
+  pthread_mutex_lock(&h->mu);
+  h->n_msgs = 0;
+  for (size_t i = 0; !status && i < r->n && i < SB_BROKER_BATCH_MAX; i++) {
+    hook_msg_t *m = &h->msgs[h->n_msgs];
+    m->body = malloc(r->deliveries[i].body_len + 1);
+    if (!m->body) continue; /* not deleted: it comes back after the visibility timeout */
+    memcpy(m->body, r->deliveries[i].body, r->deliveries[i].body_len);
+    m->body[r->deliveries[i].body_len] = 0;
+    m->len = r->deliveries[i].body_len;
+    memcpy(m->receipt, r->deliveries[i].receipt, sizeof m->receipt);
+    h->n_msgs++;
+  }
+  signal_done(h, status);
+}
+
+static void plain_cb(void *arg, int status, const sb_broker_result_t *r) {
+  sns_hooks_t *h = arg;
+  pthread_mutex_lock(&h->mu);
+  signal_done(h, status);
+}
+
+/* Waits for the callback of an operation started with rc (0: started). */
+static int wait_op(sns_hooks_t *h, int rc) {
+  if (rc) return rc;
+  pthread_mutex_lock(&h->mu);
+  while (!h->done)
+    pthread_cond_wait(&h->cv, &h->mu);
+  h->done = 0;
+  rc = h->status;
+  pthread_mutex_unlock(&h->mu);
+  return rc;
+}
+
+static void push_queue(sns_hooks_t *h, const char *queue, int *sent) {
+  if (wait_op(h, sb_queue_get(h->broker, queue, get_cb, h)) || !h->endpoint[0]) return;
+  if (wait_op(h, sb_queue_receive(h->broker, queue, SB_BROKER_BATCH_MAX, -1, 0, receive_cb, h)))
+    return;
+  size_t n = h->n_msgs;
+  hook_msg_t msgs[SB_BROKER_BATCH_MAX];
+  memcpy(msgs, h->msgs, n * sizeof msgs[0]);
+  const char *ok[SB_BROKER_BATCH_MAX];
+  size_t n_ok = 0;
+  for (size_t i = 0; i < n; i++) {
+    int confirm = strncmp(msgs[i].body, "{\"Type\":\"SubscriptionConfirmation\"", 34) == 0;
+    char hdrs[1024];
+    snprintf(hdrs, sizeof hdrs,
+             "x-amz-sns-message-type: %s\r\nx-amz-sns-topic-arn: arn:aws:sns:%s:%s:%s\r\n"
+             "%s%s%s%s%s%s%s%s%s"
+             "content-type: text/plain; charset=UTF-8\r\n",
+             confirm ? "SubscriptionConfirmation" : "Notification", h->region, h->account, h->topic,
+             h->sub[0] ? "x-amz-sns-subscription-arn: arn:aws:sns:" : "",
+             h->sub[0] ? h->region : "", h->sub[0] ? ":" : "", h->sub[0] ? h->account : "",
+             h->sub[0] ? ":" : "", h->sub[0] ? h->topic : "", h->sub[0] ? ":" : "",
+             h->sub[0] ? h->sub : "", h->sub[0] ? "\r\n" : "");
+    int st = sb__sns_http_post(h->endpoint, hdrs, msgs[i].body, msgs[i].len);
+    if (st >= 200 && st < 300) {
+      ok[n_ok++] = msgs[i].receipt;
+    } else {
+      char q[96];
+      sb_log(SB_LOG_WARN, "sns_webhook_failed", "queue=%s status=%d retry_ms=%u",
+             sb_log_quote(q, sizeof q, queue, (unsigned)strlen(queue)), st, SNS_HOOK_RETRY_MS);
+    }
+  }
+  if (n_ok) wait_op(h, sb_queue_delete_msgs(h->broker, queue, ok, n_ok, plain_cb, h));
+  for (size_t i = 0; i < n; i++)
+    free(msgs[i].body);
+  *sent += (int)n;
+}
+
+static void *pusher(void *arg) {
+  sns_hooks_t *h = arg;
+  while (!atomic_load(&h->stop)) {
+    int sent = 0;
+    if (!wait_op(h, sb_queue_list(h->broker, SNS_HOOK_PREFIX, NULL, HOOKS_LIST_MAX, list_cb, h))) {
+      char **names = h->names;
+      size_t n = h->n_names;
+      for (size_t i = 0; i < n && !atomic_load(&h->stop); i++)
+        push_queue(h, names[i], &sent);
+      for (size_t i = 0; i < n; i++)
+        free(names[i]);
+      free(names);
+    }
+    if (!sent) {
+      struct timespec ts = {0, SNS_HOOK_POLL_MS * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+  }
+  return NULL;
+}
+
+int sb__sns_hooks_start(sb_broker_t *b, const char *region, const char *account,
+                        sns_hooks_t **out) {
+  sns_hooks_t *h = calloc(1, sizeof *h);
+  if (!h) return SB_ENOMEM;
+  h->broker = b;
+  snprintf(h->region, sizeof h->region, "%s", region);
+  snprintf(h->account, sizeof h->account, "%s", account);
+  pthread_mutex_init(&h->mu, NULL);
+  pthread_cond_init(&h->cv, NULL);
+  int rc = pthread_create(&h->thread, NULL, pusher, h);
+  if (rc) {
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+    return -rc;
+  }
+  *out = h;
+  return 0;
+}
+
+void sb__sns_hooks_stop(sns_hooks_t *h) {
+  if (!h) return;
+  atomic_store(&h->stop, 1);
+  pthread_join(h->thread, NULL);
+  pthread_mutex_destroy(&h->mu);
+  pthread_cond_destroy(&h->cv);
+  free(h);
+}
+
+/* ---- a minimal HTTP/1.1 client ---- */
+
+typedef struct url {
+  char host[256];             /* host name or address */
+  char port[8];               /* decimal port */
+  char path[SNS_URL_MAX + 1]; /* path and query, at least "/" */
+} url_t;
+
+static int parse_url(const char *s, url_t *u) {
+  if (!s || strlen(s) > SNS_URL_MAX || strncmp(s, "http://", 7)) return SB_EINVAL;
+  const char *h = s + 7;
+  size_t hl = strcspn(h, ":/?#");
+  if (hl == 0 || hl >= sizeof u->host) return SB_EINVAL;
+  memcpy(u->host, h, hl);
+  u->host[hl] = 0;
+  const char *p = h + hl;
+  snprintf(u->port, sizeof u->port, "80");
+  if (*p == ':') {
+    size_t pl = strspn(p + 1, "0123456789");
+    if (pl == 0 || pl > 5 || atoi(p + 1) < 1 || atoi(p + 1) > 65535) return SB_EINVAL;
+    memcpy(u->port, p + 1, pl);
+    u->port[pl] = 0;
+    p += 1 + pl;
+  }
+  if (*p && *p != '/' && *p != '?') return SB_EINVAL;
+  snprintf(u->path, sizeof u->path, "%s%s", *p == '/' ? "" : "/", p);
+  for (const char *c = s; *c; c++)
+    if ((unsigned char)*c <= 0x20 || *c == 0x7f) return SB_EINVAL;
+  return 0;
+}
+
+int sb__sns_check_url(const char *url) {
+  url_t u;
+  return parse_url(url, &u);
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? -errno : SB_EIO;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int sb__sns_http_post(const char *url, const char *headers, const void *body, size_t len) {
+  url_t u;
+  if (parse_url(url, &u)) return SB_EINVAL;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+  if (getaddrinfo(u.host, u.port, &hints, &ai) || !ai) return SB_EINVAL;
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int rc = fd < 0 ? -errno : 0;
+  struct timeval tv = {SNS_HOOK_TIMEOUT_MS / 1000, (SNS_HOOK_TIMEOUT_MS % 1000) * 1000};
+  if (!rc) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen)) rc = -errno;
+  }
+  freeaddrinfo(ai);
+  char head[2048];
+  int hl = snprintf(head, sizeof head,
+                    "POST %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: switchboard-sns\r\n"
+                    "%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                    u.path, u.host, u.port, headers ? headers : "", len);
+  if (!rc && (hl < 0 || (size_t)hl >= sizeof head)) rc = SB_EINVAL;
+  if (!rc) rc = write_all(fd, head, (size_t)hl);
+  if (!rc && len) rc = write_all(fd, body, len);
+  int status = rc;
+  if (!rc) {
+    /* Only the status line matters: "HTTP/1.x NNN". */
+    char resp[64];
+    size_t got = 0;
+    while (got < 12) {
+      ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += (size_t)r;
+    }
+    resp[got] = 0;
+    status = got >= 12 && !strncmp(resp, "HTTP/1.", 7) ? atoi(resp + 9) : SB_EPROTO;
+  }
+  if (fd >= 0) close(fd);
+  return status;
+}

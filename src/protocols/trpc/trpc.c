@@ -45,7 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 #include "contract/pbjson.h"
 #include "core/buf.h"
 #include "core/codec.h"

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "contract/json.h"
+#include "core/json.h"
 #include "core/buf.h"
 #include "switchboard/error.h"
 

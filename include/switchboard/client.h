@@ -6,10 +6,14 @@
  * <service>__<method>_call() over sb_client_call(); the request is the method's input type and
  * each response message handed to on_message is its output type.
  *
- * Transport: gRPC over cleartext HTTP/2 (prior knowledge), one connection per client, any
- * number of concurrent calls on it. Everything is asynchronous on the libuv loop the client
- * was created on; callbacks run on that loop; no function blocks. (TLS, client and
- * bidirectional streaming, and REST/JSON transport are not offered yet.)
+ * The generator also emits <service>__<method>_rest_call() for unary methods with an HTTP
+ * binding: the same call as REST/JSON (sb_client_call_rest()), for servers that only speak
+ * REST.
+ *
+ * Transport: cleartext HTTP/2 (prior knowledge), one connection per client, any number of
+ * concurrent calls on it, gRPC or REST/JSON. Everything is asynchronous on the libuv loop the
+ * client was created on; callbacks run on that loop; no function blocks. (TLS and client and
+ * bidirectional streaming are not offered yet.)
  *
  * Threads: a client and its calls belong to its loop; every function must be called there.
  */
@@ -51,6 +55,17 @@ int sb_client_new(struct uv_loop_s *loop, const char *addr, sb_client_t **out);
 int sb_client_call(sb_client_t *c, const sb_method_desc_t *m, const ProtobufCMessage *req,
                    uint32_t timeout_ms, sb_client_msg_cb on_message, sb_client_done_cb on_done,
                    void *ud);
+
+/* Calls unary method m as REST/JSON through its first HTTP binding: the path template is
+ * filled from req's fields, a body-less request carries its other set scalar fields in the
+ * query string, the body (the whole request or the bound field) is the proto3 JSON mapping.
+ * A 2xx response is decoded into the output type and handed to on_message; an error
+ * response's {"code", "message"} body (or, without one, its HTTP status) gives the status.
+ * Returns 0, SB_EINVAL (not unary, no binding, a path field that cannot be written), SB_ESTATE
+ * or SB_ENOMEM; on an error no callback runs. */
+int sb_client_call_rest(sb_client_t *c, const sb_method_desc_t *m, const ProtobufCMessage *req,
+                        uint32_t timeout_ms, sb_client_msg_cb on_message, sb_client_done_cb on_done,
+                        void *ud);
 
 /* Ends every call still running (on_done with CANCELLED, from inside this function), closes
  * the connection and frees the client once libuv has closed its handles (run the loop). */

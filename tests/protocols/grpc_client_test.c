@@ -2,7 +2,9 @@
  * The gRPC client (include/switchboard/client.h) and the generated client stubs, against an
  * in-process server: the items contract's typed stubs for unary and server-streaming calls,
  * errors with their messages, deadlines, the built-in health service, a refused connection,
- * reconnecting once the server is back, and freeing a client with calls still running.
+ * reconnecting once the server is back, and freeing a client with calls still running; and
+ * the REST/JSON stubs (path templates, bodies, query strings, error bodies) against the same
+ * server's REST binding.
  */
 #include <uv.h>
 
@@ -50,11 +52,36 @@ static void on_cancel_finish(sb_call_t *call, void *ud) {
   sb_call_finish(call, SB_CODE_CANCELLED, NULL);
 }
 
+/* page_size 42 answers with the page token echoed (the REST query-string test); anything else
+ * never answers until cancelled (the deadline test). */
 static void list_items(sb_call_t *call, const Items__V1__ListItemsRequest *req,
                        Items__V1__ListItemsResponse *res, void *ud) {
-  (void)req, (void)res, (void)ud;
+  (void)ud;
+  if (req->page_size == 42) {
+    res->next_page_token = sb_call_strdup(call, req->page_token);
+    sb_call_finish(call, SB_CODE_OK, NULL);
+    return;
+  }
   sb_call_stream_t cbs = {.on_cancel = on_cancel_finish};
   sb_call_set_stream(call, &cbs);
+}
+
+static void create_item(sb_call_t *call, const Items__V1__CreateItemRequest *req,
+                        Items__V1__Item *res, void *ud) {
+  (void)ud;
+  res->id = 99;
+  res->name = sb_call_strdup(call, req->name);
+  res->price = req->price;
+  sb_call_finish(call, SB_CODE_OK, NULL);
+}
+
+/* Answers with the item as it arrived: its id from the path, the rest from the body. */
+static void update_item(sb_call_t *call, const Items__V1__UpdateItemRequest *req,
+                        Items__V1__Item *res, void *ud) {
+  (void)ud;
+  res->id = req->item->id;
+  res->name = sb_call_strdup(call, req->item->name);
+  sb_call_finish(call, SB_CODE_OK, NULL);
 }
 
 /* A running server with the items service and its registry. */
@@ -69,8 +96,11 @@ static int start_server(server_t *s, int port) {
   char addr[32];
   snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
   sb_server_config_t cfg = {.http_addr = addr, .threads = 1};
-  static const Items__V1__ItemService_Handlers handlers = {
-      .get_item = get_item, .list_items = list_items, .watch_items = watch_items};
+  static const Items__V1__ItemService_Handlers handlers = {.get_item = get_item,
+                                                           .create_item = create_item,
+                                                           .list_items = list_items,
+                                                           .update_item = update_item,
+                                                           .watch_items = watch_items};
   memset(s, 0, sizeof *s);
   if (sb_server_new(&cfg, &s->srv) || sb_rpc_new(s->srv, &s->rpc) ||
       items__v1__item_service__register(s->rpc, &handlers, NULL) || sb_server_start(s->srv))
@@ -94,15 +124,23 @@ typedef struct result {
   char message[128]; /* its message */
   unsigned msgs;     /* on_message calls */
   char names[256];   /* item names / ids seen, comma-separated */
+  uint32_t id;       /* the last item's id */
+  double price;      /* the last item's price */
 } result_t;
 
 static void on_message(const ProtobufCMessage *msg, void *ud) {
   result_t *r = ud;
   r->msgs++;
   char one[32] = "";
-  if (msg->descriptor == &items__v1__item__descriptor)
-    snprintf(one, sizeof one, "%s,", ((const Items__V1__Item *)(const void *)msg)->name);
-  else if (msg->descriptor == &items__v1__item_event__descriptor)
+  if (msg->descriptor == &items__v1__item__descriptor) {
+    const Items__V1__Item *it = (const Items__V1__Item *)(const void *)msg;
+    snprintf(one, sizeof one, "%s,", it->name);
+    r->id = it->id;
+    r->price = it->price;
+  } else if (msg->descriptor == &items__v1__list_items_response__descriptor) {
+    snprintf(one, sizeof one, "%s,",
+             ((const Items__V1__ListItemsResponse *)(const void *)msg)->next_page_token);
+  } else if (msg->descriptor == &items__v1__item_event__descriptor)
     snprintf(one, sizeof one, "%u,", ((const Items__V1__ItemEvent *)(const void *)msg)->item->id);
   else if (msg->descriptor == &grpc__health__v1__health_check_response__descriptor)
     snprintf(one, sizeof one, "%d,",
@@ -233,6 +271,75 @@ TEST(refused_then_reconnects) {
   sb_client_t *bad = NULL;
   CHECK_EQ_INT(sb_client_new(&loop, "no-port", &bad), SB_EINVAL);
   CHECK_EQ_INT(sb_client_new(&loop, "localhost:80", &bad), SB_EINVAL); /* numeric only */
+  drain(&loop);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  stop_server(&srv);
+}
+
+TEST(rest_stubs) {
+  server_t srv;
+  uv_loop_t loop;
+  sb_client_t *c = NULL;
+  REQUIRE(setup(&srv, &loop, &c) == 0);
+  result_t r[6];
+  memset(r, 0, sizeof r);
+  Items__V1__GetItemRequest get = ITEMS__V1__GET_ITEM_REQUEST__INIT;
+  get.id = 7; /* GET /items/{id} */
+  CHECK_EQ_INT(items__v1__item_service__get_item_rest_call(c, &get, 0, on_message, on_done, &r[0]),
+               0);
+  Items__V1__GetItemRequest missing = ITEMS__V1__GET_ITEM_REQUEST__INIT;
+  missing.id = 8;
+  CHECK_EQ_INT(
+      items__v1__item_service__get_item_rest_call(c, &missing, 0, on_message, on_done, &r[1]), 0);
+  Items__V1__CreateItemRequest create = ITEMS__V1__CREATE_ITEM_REQUEST__INIT;
+  create.name = "lamp / \"desk\""; /* POST /items, body "*" */
+  create.price = 12.25;
+  CHECK_EQ_INT(
+      items__v1__item_service__create_item_rest_call(c, &create, 0, on_message, on_done, &r[2]), 0);
+  Items__V1__CreateItemRequest invalid = ITEMS__V1__CREATE_ITEM_REQUEST__INIT;
+  invalid.name = ""; /* the contract's rules: INVALID_ARGUMENT from the error body */
+  CHECK_EQ_INT(
+      items__v1__item_service__create_item_rest_call(c, &invalid, 0, on_message, on_done, &r[3]),
+      0);
+  Items__V1__Item item = ITEMS__V1__ITEM__INIT;
+  item.id = 5;
+  item.name = "renamed";
+  Items__V1__UpdateItemRequest update = ITEMS__V1__UPDATE_ITEM_REQUEST__INIT;
+  update.item = &item; /* PATCH /items/{item.id}, body "item" */
+  CHECK_EQ_INT(
+      items__v1__item_service__update_item_rest_call(c, &update, 0, on_message, on_done, &r[4]), 0);
+  Items__V1__ListItemsRequest list = ITEMS__V1__LIST_ITEMS_REQUEST__INIT;
+  list.page_size = 42; /* GET /items?page_size=42&page_token=... */
+  list.page_token = "a b&c";
+  CHECK_EQ_INT(
+      items__v1__item_service__list_items_rest_call(c, &list, 0, on_message, on_done, &r[5]), 0);
+  wait_all(&loop, r, 6);
+  CHECK_EQ_INT(r[0].code, SB_CODE_OK);
+  CHECK_EQ_STR(r[0].names, "seven,");
+  CHECK_EQ_INT(r[0].id, 7);
+  CHECK(r[0].price == 7.5);
+  CHECK_EQ_INT(r[1].code, SB_CODE_NOT_FOUND);
+  CHECK_EQ_STR(r[1].message, "no such item: 100%");
+  CHECK_EQ_INT(r[1].msgs, 0);
+  CHECK_EQ_INT(r[2].code, SB_CODE_OK);
+  CHECK_EQ_STR(r[2].names, "lamp / \"desk\",");
+  CHECK_EQ_INT(r[2].id, 99);
+  CHECK(r[2].price == 12.25);
+  CHECK_EQ_INT(r[3].code, SB_CODE_INVALID_ARGUMENT);
+  CHECK(strstr(r[3].message, "name") != NULL);
+  CHECK_EQ_INT(r[4].code, SB_CODE_OK);
+  CHECK_EQ_STR(r[4].names, "renamed,");
+  CHECK_EQ_INT(r[4].id, 5);
+  CHECK_EQ_INT(r[5].code, SB_CODE_OK);
+  CHECK_EQ_STR(r[5].names, "a b&c,");
+  /* Streaming methods have no REST stub; the generic call refuses them. */
+  Items__V1__WatchItemsRequest watch = ITEMS__V1__WATCH_ITEMS_REQUEST__INIT;
+  result_t w;
+  memset(&w, 0, sizeof w);
+  CHECK_EQ_INT(sb_client_call_rest(c, &items__v1__item_service__desc.methods[5], &watch.base, 0,
+                                   on_message, on_done, &w),
+               SB_EINVAL);
+  sb_client_free(c);
   drain(&loop);
   CHECK_EQ_INT(uv_loop_close(&loop), 0);
   stop_server(&srv);

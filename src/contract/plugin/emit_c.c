@@ -163,6 +163,18 @@ static void header_service(out_t *o, const sb_model_service_t *s) {
         "  return sb_client_call(c, &%s__desc.methods[%zu], &req->base, timeout_ms, on_message,\n"
         "                        on_done, ud);\n}\n",
         s->c_lower, i);
+    if (strcmp(m->kind, "SB_METHOD_UNARY") != 0 || !m->n_rules) continue;
+    put(o, "\n/* Calls %s as REST/JSON (%s %s; see sb_client_call_rest()). */\n", m->name,
+        m->rules[0].verb, m->rules[0].path);
+    put(o, "static inline int %s__%s_rest_call(sb_client_t *c, const %s *req,\n", s->c_lower,
+        m->member, m->in_type);
+    indent += 5;
+    put(o, "%*suint32_t timeout_ms, sb_client_msg_cb on_message,\n", indent, "");
+    put(o, "%*ssb_client_done_cb on_done, void *ud) {\n", indent, "");
+    put(o,
+        "  return sb_client_call_rest(c, &%s__desc.methods[%zu], &req->base, timeout_ms,\n"
+        "                             on_message, on_done, ud);\n}\n",
+        s->c_lower, i);
   }
 }
 

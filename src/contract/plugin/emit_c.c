@@ -109,6 +109,20 @@ static int kind_bidi(const char *kind) {
   return !strcmp(kind, "SB_METHOD_BIDI_STREAMING");
 }
 
+/* One client stub: <service>__<method><suffix>_call() forwarding to fn. */
+static void put_stub(out_t *o, const sb_model_service_t *s, const sb_model_method_t *m, size_t i,
+                     const char *suffix, const char *fn) {
+  put(o, "static inline int %s__%s%s_call(sb_client_t *c, const %s *req,\n", s->c_lower, m->member,
+      suffix, m->in_type);
+  int indent = (int)(strlen(s->c_lower) + strlen(m->member) + strlen(suffix) + 25);
+  put(o, "%*suint32_t timeout_ms, sb_client_msg_cb on_message,\n", indent, "");
+  put(o, "%*ssb_client_done_cb on_done, void *ud) {\n", indent, "");
+  put(o,
+      "  return %s(c, &%s__desc.methods[%zu], &req->base, timeout_ms, on_message, on_done, "
+      "ud);\n}\n",
+      fn, s->c_lower, i);
+}
+
 static void header_service(out_t *o, const sb_model_service_t *s) {
   put(o, "\n/* ---- %s ---- */\n\n", s->full_name);
   if (s->n_methods > 0) {
@@ -146,7 +160,8 @@ static void header_service(out_t *o, const sb_model_service_t *s) {
   put(o, "%*sconst %s_Handlers *h, void *ud) {\n", (int)strlen(s->c_lower) + 28, "", s->c_type);
   put(o, "  return sb_rpc_register(rpc, &%s__desc, h, ud);\n", s->c_lower);
   put(o, "}\n");
-  /* Client stubs: typed wrappers over sb_client_call() for the shapes the client carries. */
+  /* Client stubs: typed wrappers over sb_client_call() for the shapes the client carries, and
+   * over sb_client_call_rest() for unary methods with an HTTP binding. */
   for (size_t i = 0; i < s->n_methods; i++) {
     const sb_model_method_t *m = &s->methods[i];
     if (kind_client(m->kind) || kind_bidi(m->kind)) continue;
@@ -154,27 +169,11 @@ static void header_service(out_t *o, const sb_model_service_t *s) {
         "\n/* Calls %s on the server behind c (see sb_client_call()); on_message gets each\n"
         " * %s. */\n",
         m->name, m->out_type);
-    put(o, "static inline int %s__%s_call(sb_client_t *c, const %s *req,\n", s->c_lower, m->member,
-        m->in_type);
-    int indent = (int)(strlen(s->c_lower) + strlen(m->member) + 25);
-    put(o, "%*suint32_t timeout_ms, sb_client_msg_cb on_message,\n", indent, "");
-    put(o, "%*ssb_client_done_cb on_done, void *ud) {\n", indent, "");
-    put(o,
-        "  return sb_client_call(c, &%s__desc.methods[%zu], &req->base, timeout_ms, on_message,\n"
-        "                        on_done, ud);\n}\n",
-        s->c_lower, i);
+    put_stub(o, s, m, i, "", "sb_client_call");
     if (strcmp(m->kind, "SB_METHOD_UNARY") != 0 || !m->n_rules) continue;
     put(o, "\n/* Calls %s as REST/JSON (%s %s; see sb_client_call_rest()). */\n", m->name,
         m->rules[0].verb, m->rules[0].path);
-    put(o, "static inline int %s__%s_rest_call(sb_client_t *c, const %s *req,\n", s->c_lower,
-        m->member, m->in_type);
-    indent += 5;
-    put(o, "%*suint32_t timeout_ms, sb_client_msg_cb on_message,\n", indent, "");
-    put(o, "%*ssb_client_done_cb on_done, void *ud) {\n", indent, "");
-    put(o,
-        "  return sb_client_call_rest(c, &%s__desc.methods[%zu], &req->base, timeout_ms,\n"
-        "                             on_message, on_done, ud);\n}\n",
-        s->c_lower, i);
+    put_stub(o, s, m, i, "_rest", "sb_client_call_rest");
   }
 }
 

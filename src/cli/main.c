@@ -52,6 +52,7 @@ static int cmd_serve(int argc, char **argv) {
   sb_broker_opts_t bopts;
   sb_broker_opts_default(&bopts);
   bopts.data_dir = opts.data_dir;
+  bopts.disk_reserve_bytes = opts.disk_reserve;
   sb_broker_t *broker = NULL;
   int rc = sb_broker_open(&bopts, &broker);
   if (rc) {

@@ -11,6 +11,8 @@
 const char *sb_serve_usage(void) {
   return "  --http ADDR:PORT          HTTP listener (default 127.0.0.1:8080; port 0 = any)\n"
          "  --data DIR                data directory (default ./data)\n"
+         "  --disk-reserve-mb N       free disk the broker keeps: sends that would use it are\n"
+         "                            refused (default 64)\n"
          "  --docs-dir DIR            Swagger UI assets for /docs (swagger-ui-dist directory)\n"
          "  --threads N               worker threads (default: number of CPUs)\n"
          "  --log-level L             debug, info, warn, error or off (default info)\n"
@@ -48,6 +50,7 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
   memset(opts, 0, sizeof *opts);
   opts->server.http_addr = "127.0.0.1:8080";
   opts->data_dir = "./data";
+  opts->disk_reserve = SB_SERVE_DISK_RESERVE_DEFAULT;
   opts->log_level = SB_LOG_INFO;
   opts->sqs_region = "us-east-1";
   opts->sqs_account = "000000000000";
@@ -104,6 +107,8 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
         opts->trpc_method_override = strcmp(val, "on") == 0;
       else
         rc = SB_EINVAL;
+    } else if (strcmp(flag, "--disk-reserve-mb") == 0) {
+      if (!(rc = parse_u64(val, UINT64_MAX >> 20, &n))) opts->disk_reserve = n << 20;
     } else if (strcmp(flag, "--threads") == 0) {
       if (!(rc = parse_u64(val, 256, &n))) c->threads = (unsigned)n;
     } else if (strcmp(flag, "--max-header-bytes") == 0) {

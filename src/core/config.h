@@ -6,13 +6,18 @@
 #define SB_CORE_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "switchboard/log.h"
 #include "switchboard/server.h"
 
+#define SB_SERVE_DISK_RESERVE_DEFAULT (64ull << 20) /* free disk the broker keeps by default */
+
 typedef struct sb_serve_opts {
   sb_server_config_t server; /* strings point into argv (borrowed) */
   const char *data_dir;      /* --data, default "./data"; borrowed */
+  uint64_t disk_reserve;     /* --disk-reserve-mb, in bytes: sends that would leave less free
+                                disk are refused; default 64 MiB */
   const char *docs_dir;      /* --docs-dir (Swagger UI's assets), NULL = default; borrowed */
   sb_log_level_t log_level;  /* --log-level, default info */
   int json_ignore_unknown;   /* --json-unknown-fields ignore (1) | reject (0, default) */

@@ -25,6 +25,7 @@ TEST(config_defaults) {
   CHECK_EQ_INT(parse(0, NULL, &o, err, sizeof err), 0);
   CHECK_EQ_STR(o.server.http_addr, "127.0.0.1:8080");
   CHECK_EQ_STR(o.data_dir, "./data");
+  CHECK_EQ_INT(o.disk_reserve, 64ull << 20);
   CHECK_EQ_INT(o.log_level, SB_LOG_INFO);
   /* Zero means "use the library default" for every numeric field. */
   CHECK_EQ_INT(o.server.threads, 0);
@@ -121,6 +122,19 @@ TEST(config_last_flag_wins) {
   char err[128];
   CHECK_EQ_INT(parse(ARGC(argv), argv, &o, err, sizeof err), 0);
   CHECK_EQ_INT(o.server.threads, 4);
+}
+
+TEST(config_disk_reserve) {
+  const char *ok[] = {"--disk-reserve-mb", "0"};
+  const char *big[] = {"--disk-reserve-mb=2048"};
+  const char *bad[] = {"--disk-reserve-mb", "-1"};
+  sb_serve_opts_t o;
+  char err[128];
+  CHECK_EQ_INT(parse(2, ok, &o, err, sizeof err), 0);
+  CHECK_EQ_INT(o.disk_reserve, 0);
+  CHECK_EQ_INT(parse(1, big, &o, err, sizeof err), 0);
+  CHECK_EQ_INT(o.disk_reserve, 2048ull << 20);
+  CHECK_EQ_INT(parse(2, bad, &o, err, sizeof err), SB_EINVAL);
 }
 
 TEST(config_unknown_flag) {

@@ -284,3 +284,15 @@ def test_bad_input(stub, rest):
             timeout=TIMEOUT)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert 'messages[0].attributes[":sys"]' in e.value.details()
+
+
+def test_disk_reserve_refuses_sends(server_factory):
+    """A reserve larger than any disk: queues can be created (the catalog is not held back),
+    sends are refused RESOURCE_EXHAUSTED with nothing stored, and the server keeps serving."""
+    srv = server_factory("--disk-reserve-mb", str(1 << 40), kind="switchboard")
+    rest = Rest(srv.port)
+    rest.ok("POST", "/v1/queues", {"name": "full"})
+    st, js = rest.call("POST", "/v1/queues/full/messages", {"messages": [{"text": "x"}]})
+    assert st == 429 and js["code"] == 8, (st, js)
+    q = rest.ok("GET", "/v1/queues/full")
+    assert int(q.get("stats", {}).get("visible", "0")) == 0, q

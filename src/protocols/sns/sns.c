@@ -242,14 +242,10 @@ static void respond(sns_req_t *r) {
                    r->request_id);
   }
   sb_http_req_t *h = r->http;
-  sb_http_res_status(h, r->err ? r->err->status : 200);
+  int status = r->err ? r->err->status : 200;
   sb_http_res_header(h, "content-type", "text/xml");
   sb_http_res_header(h, "x-amzn-requestid", r->request_id);
-  char cl[24];
-  snprintf(cl, sizeof cl, "%zu", sb_buf_pending(&r->out));
-  sb_http_res_header(h, "content-length", cl);
-  if (sb_buf_pending(&r->out)) sb_http_res_write(h, sb_buf_head(&r->out), sb_buf_pending(&r->out));
-  sb_http_res_end(h);
+  sb_http_respond(h, status, NULL, sb_buf_head(&r->out), sb_buf_pending(&r->out));
   r->http = NULL;
   uv_close((uv_handle_t *)&r->async, on_closed);
 }

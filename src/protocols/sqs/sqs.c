@@ -441,7 +441,6 @@ static void respond(sqs_req_t *r) {
   sb_http_req_t *h = r->http;
   if (r->err) encode_error(r);
   int status = r->err ? r->err->status : 200;
-  sb_http_res_status(h, status);
   sb_http_res_header(h, "content-type", r->json ? "application/x-amz-json-1.0" : "text/xml");
   sb_http_res_header(h, "x-amzn-requestid", r->request_id);
   if (r->err && r->json) {
@@ -449,11 +448,7 @@ static void respond(sqs_req_t *r) {
     snprintf(q, sizeof q, "%s;%s", r->err->code, r->err->sender ? "Sender" : "Receiver");
     sb_http_res_header(h, "x-amzn-query-error", q);
   }
-  char cl[24];
-  snprintf(cl, sizeof cl, "%zu", sb_buf_pending(&r->out));
-  sb_http_res_header(h, "content-length", cl);
-  if (sb_buf_pending(&r->out)) sb_http_res_write(h, sb_buf_head(&r->out), sb_buf_pending(&r->out));
-  sb_http_res_end(h);
+  sb_http_respond(h, status, NULL, sb_buf_head(&r->out), sb_buf_pending(&r->out));
   r->http = NULL;
   uv_close((uv_handle_t *)&r->async, on_closed);
 }

@@ -12,6 +12,8 @@
  *       stores <count> 64-byte messages (fsync=never, batches of 10, 32 batches in flight),
  *       prints the resident memory per stored message, then closes and reopens the broker
  *       and prints the restart time and the resident memory after it.
+ *   queue_bench open <dir>
+ *       opens an existing data directory and prints the time it took (for profiling restarts).
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -244,23 +246,27 @@ static int run_rss(const char *dir, long count) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4) {
+  if (argc < 3 || (argc < 4 && strcmp(argv[1], "open"))) {
     fprintf(stderr, "usage: see the comment at the top of queue_bench.c\n");
     return 2;
   }
   sb_broker_opts_t o;
   sb_broker_opts_default(&o);
   o.data_dir = argv[2];
+  int64_t t0 = now_us();
   int rc = sb_broker_open(&o, &B);
   if (rc) {
     fprintf(stderr, "open: %s\n", sb_strerror(rc));
     return 1;
   }
+  if (!strcmp(argv[1], "open")) printf("open_s=%.3f\n", (double)(now_us() - t0) / 1e6);
   if (!strcmp(argv[1], "send") && argc >= 6) {
     g_bytes = (size_t)atol(argv[5]);
     rc = run_send(atoi(argv[3]), atoi(argv[4]));
   } else if (!strcmp(argv[1], "latency") && argc >= 5) {
     rc = run_latency(atoi(argv[3]), atoi(argv[4]));
+  } else if (!strcmp(argv[1], "open")) {
+    rc = 0;
   } else if (!strcmp(argv[1], "rss")) {
     rc = run_rss(argv[2], atol(argv[3]));
   } else {

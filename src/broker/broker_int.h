@@ -326,9 +326,10 @@ typedef struct sb__sub {
   char id[SB_BROKER_ID_LEN + 1];
   sb__topic_t *topic; /* owner; NULL once removed */
   sb_sub_kind_t kind;
-  char queue[SB_BROKER_NAME_MAX + 1];
-  char *filter;    /* policy text or NULL; owned */
-  sb__filter_t *f; /* compiled policy or NULL; owned */
+  char queue[SB_BROKER_NAME_MAX + 1];  /* SB_SUB_QUEUE's target */
+  char stream[SB_BROKER_NAME_MAX + 1]; /* SB_SUB_STREAM's target */
+  char *filter;                        /* policy text or NULL; owned */
+  sb__filter_t *f;                     /* compiled policy or NULL; owned */
   bool filter_body;
   char *binding;   /* routing pattern or NULL; owned */
   char **hn, **hv; /* n_headers names and values (a NULL value = presence); owned */
@@ -339,7 +340,7 @@ typedef struct sb__sub {
   sb__kvs_t kv;
   sb_topic_deliver_fn fn; /* callback subscriptions */
   void *ud;
-  uint64_t pending; /* queue copies in flight */
+  uint64_t pending; /* queue and stream copies in flight */
   uint64_t delivered, filtered, failed, dead_lettered;
 } sb__sub_t;
 
@@ -498,6 +499,7 @@ void sb__op_free(sb__op_t *op);
 /* --- stream.c ----------------------------------------------------------------------------- */
 #define SB__STREAM_DEADLINE_BASE (1ull << 62) /* deadline ids at and above are stream ids */
 void sb__stream_run(sb_broker_t *b, sb__op_t *op);
+bool sb__stream_exists(sb_broker_t *b, const char *name);
 /* Applies a catalog record of kind 'x', 'X' or 'c' during recovery. */
 void sb__stream_replay(sb_broker_t *b, const sb_journal_record_t *r);
 /* Opens the journals of every recovered stream. */

@@ -113,7 +113,7 @@ typedef struct sb__qmsg {
   uint64_t seq;           /* journal offset; entries are sorted by seq */
   int64_t visible_at;     /* ms: when a DELAYED or INFLIGHT message becomes visible */
   int64_t sent_ms;        /* record timestamp */
-  uint32_t first_recv_s;  /* first receive, seconds since the epoch; 0 = never received */
+  uint32_t first_recv;    /* first receive relative to sent_ms (queue.c set_first_recv) */
   uint32_t group;         /* FIFO: index into the queue's groups + 1; 0 otherwise */
   uint16_t receive_count; /* deliveries so far (saturates at 65535) */
   uint8_t state;          /* SB__M_* */

@@ -154,6 +154,22 @@ static size_t lower_bound(const sb__queue_t *q, uint64_t seq) {
   return lo;
 }
 
+/* first_recv packs the first receive into 32 bits relative to sent_ms: 0 = never, below
+ * 2^31 the delay in ms + 1 (up to 24.8 days), above it 2^31 + the delay in seconds. */
+static void set_first_recv(sb__qmsg_t *e, int64_t at_ms) {
+  int64_t d = at_ms > e->sent_ms ? at_ms - e->sent_ms : 0;
+  if (d + 1 < (INT64_C(1) << 31))
+    e->first_recv = (uint32_t)(d + 1);
+  else
+    e->first_recv = (uint32_t)((INT64_C(1) << 31) + (d / 1000 < INT32_MAX ? d / 1000 : INT32_MAX));
+}
+
+static int64_t first_recv_ms(const sb__qmsg_t *e) {
+  if (!e->first_recv) return 0;
+  if (e->first_recv < (UINT32_C(1) << 31)) return e->sent_ms + e->first_recv - 1;
+  return e->sent_ms + (int64_t)(e->first_recv - (UINT32_C(1) << 31)) * 1000;
+}
+
 static bool held(uint8_t st) {
   return st == SB__M_INFLIGHT || st == SB__M_DELETING || st == SB__M_MOVING;
 }
@@ -554,7 +570,7 @@ static void replay_record(sb_broker_t *b, sb__queue_t *q, const sb_journal_recor
       uint32_t c = get_u32(r->value + i + 8);
       if (c > e->receive_count) e->receive_count = (uint16_t)(c > 65535 ? 65535 : c);
       int64_t first = (int64_t)get_u64(r->value + i + 12);
-      if (!e->first_recv_s && first > 0) e->first_recv_s = (uint32_t)(first / 1000);
+      if (!e->first_recv && first > 0) set_first_recv(e, first);
     }
   } else if (kind == 'p' && r->key_len == 9) {
     uint64_t upto = get_u64(r->key + 1);
@@ -812,9 +828,9 @@ static int lease(sb_broker_t *b, sb__queue_t *q, sb__op_t *op, sb__qmsg_t *e, in
   rc = fill_delivery(&op->arena, &rec, d);
   if (rc) return rc;
   if (e->receive_count < 65535) e->receive_count++;
-  if (!e->first_recv_s) e->first_recv_s = (uint32_t)(now / 1000);
+  if (!e->first_recv) set_first_recv(e, now);
   d->receive_count = e->receive_count;
-  d->first_receive_ms = (int64_t)e->first_recv_s * 1000;
+  d->first_receive_ms = first_recv_ms(e);
   make_receipt(d->receipt, q->id, e->seq, e->receive_count);
   set_state(q, e, SB__M_INFLIGHT);
   e->visible_at = now + vis;
@@ -1144,7 +1160,7 @@ void sb__queue_peek(sb_broker_t *b, sb__queue_t *q, sb__op_t *op) {
     if (fill_delivery(&op->arena, &rec, d)) continue;
     if (op->attr_name && !has_attr(d, op->attr_name, op->attr_value)) continue;
     d->receive_count = e->receive_count;
-    d->first_receive_ms = (int64_t)e->first_recv_s * 1000;
+    d->first_receive_ms = first_recv_ms(e);
     op->n_dl++;
   }
   sb__op_finish(b, op, 0);
@@ -1209,7 +1225,7 @@ int sb__queue_append_copy(sb_broker_t *b, sb__queue_t *q, const sb_journal_recor
   if (!rc && src) {
     rc = sb__hdr_add(&hs, &a, ":ds", src->name, strlen(src->name));
     if (!rc) rc = sb__hdr_add_num(&hs, &a, ":dc", src_entry->receive_count);
-    if (!rc) rc = sb__hdr_add_num(&hs, &a, ":df", (int64_t)src_entry->first_recv_s * 1000);
+    if (!rc) rc = sb__hdr_add_num(&hs, &a, ":df", first_recv_ms(src_entry));
     if (!rc) rc = sb__hdr_add_num(&hs, &a, ":dl", sb__now_ms());
   }
   if (!rc) {

@@ -93,11 +93,15 @@ TEST(send_receive_delete_and_stale_receipts) {
   char id[37];
   CHECK_EQ_INT(send1(b, "work", "hello", id), 0);
   CHECK_EQ_INT(strlen(id), 36);
+  int64_t t0 = wall_ms();
   res_t *r = recv(b, "work", 10, 50, 0);
+  int64_t t1 = wall_ms();
   CHECK_EQ_INT(r->n, 1);
   CHECK_EQ_STR(r->m[0].id, id);
   CHECK_MEM(r->m[0].body, "hello", 5);
   CHECK_EQ_INT(r->m[0].receive_count, 1);
+  int64_t first_ms = r->m[0].first_receive_ms; /* in ms, not rounded to a second */
+  CHECK(first_ms >= t0 && first_ms <= t1);
   char first_receipt[SB_BROKER_RECEIPT_LEN + 1];
   memcpy(first_receipt, r->m[0].receipt, sizeof first_receipt);
   free(r);
@@ -109,6 +113,7 @@ TEST(send_receive_delete_and_stale_receipts) {
   CHECK_EQ_INT(r->n, 1);
   CHECK_EQ_STR(r->m[0].id, id); /* stable id across redelivery */
   CHECK_EQ_INT(r->m[0].receive_count, 2);
+  CHECK_EQ_INT(r->m[0].first_receive_ms, first_ms);
   CHECK(strcmp(r->m[0].receipt, first_receipt) != 0);
   CHECK_EQ_INT(del(b, "work", first_receipt), SB_ESTATE); /* stale handle */
   CHECK_EQ_INT(del(b, "work", "garbage"), SB_EINVAL);
@@ -457,6 +462,7 @@ TEST(restart_keeps_acknowledged_state) {
   res_t *r = recv(b, "keep", 2, 60000, 0);
   REQUIRE(r->n == 2);
   CHECK_EQ_INT(del(b, "keep", r->m[0].receipt), 0); /* ids[0] deleted, ids[1] in flight */
+  int64_t first_ms = r->m[1].first_receive_ms;
   free(r);
   sb_broker_close(b);
 
@@ -473,6 +479,7 @@ TEST(restart_keeps_acknowledged_state) {
   CHECK_EQ_INT(r->n, 2);
   CHECK_EQ_STR(r->m[0].id, ids[1]);
   CHECK_EQ_INT(r->m[0].receive_count, 2); /* the receive before the restart counted */
+  CHECK_EQ_INT(r->m[0].first_receive_ms, first_ms);
   CHECK_EQ_STR(r->m[1].id, ids[2]);
   CHECK_EQ_INT(r->m[1].receive_count, 1);
   free(r);

@@ -153,6 +153,7 @@ typedef struct sb_queue_stats {
   uint64_t deleted;       /* deletes since start */
   uint64_t dead_lettered; /* moved to the dead-letter queue since start */
   uint64_t expired;       /* dropped by retention since start */
+  uint64_t replayed;      /* journal records replayed to open the queue (after its snapshot) */
 } sb_queue_stats_t;
 
 /* A queue as the broker knows it. */

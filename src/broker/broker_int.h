@@ -269,6 +269,7 @@ typedef enum sb__op_kind {
   SB__OP_STREAM_ACK,
   SB__OP_STREAM_CLAIM,
   SB__OP_STREAM_PENDING,
+  SB__OP_END_WAITS,   /* end every long poll now */
   SB__OP_JOURNAL_ACK, /* internal: a journal acknowledgement to process */
 } sb__op_kind_t;
 
@@ -540,6 +541,8 @@ void sb__stream_sweep(sb_broker_t *b, int64_t now);
 int64_t sb__stream_due(sb_broker_t *b, uint64_t id, int64_t now);
 /* Ends long polls and closes every journal (shutdown, before the final drain). */
 void sb__stream_close_all(sb_broker_t *b);
+/* Ends every stream long poll now. */
+void sb__stream_end_waits(sb_broker_t *b);
 void sb__stream_free_all(sb_broker_t *b);
 /* Whether a live stream has this id (its s-<id>-* directories are not orphans). */
 bool sb__stream_owns(sb_broker_t *b, uint64_t id);

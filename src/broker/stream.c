@@ -1102,6 +1102,11 @@ void sb__stream_run(sb_broker_t *b, sb__op_t *op) {
   }
 }
 
+void sb__stream_end_waits(sb_broker_t *b) {
+  for (size_t i = 0; i < b->n_streams; i++)
+    end_waiters(b, b->streams[i]);
+}
+
 void sb__stream_close_all(sb_broker_t *b) {
   for (size_t i = 0; i < b->n_streams; i++) {
     sb__stream_t *s = b->streams[i];

@@ -208,6 +208,13 @@ struct sb__queue {
   size_t ready_head, ready_n, ready_cap; /* ring; ready_cap is a power of two */
 
   sb__qtimer_t *timers; /* min-heap by when; owned */
+  /* Retention works from the head of the entries, which are in seq order; sent_ms mostly is
+   * too, except for copies that keep an older send time (dead-lettered and redriven
+   * messages). Those also go into this min-heap by sent_ms (when = sent_ms), so they expire
+   * on time even behind younger messages. Stale entries (deleted since) are skipped. */
+  sb__qtimer_t *old;
+  size_t n_old, old_cap;
+  int64_t newest_sent_ms; /* the largest sent_ms inserted so far */
   size_t n_timers, timers_cap;
 
   sb__qgroup_t *groups; /* FIFO groups; owned */

@@ -740,3 +740,44 @@ TEST(a_damaged_tail_is_cut_at_restart) {
   sb_broker_close(b);
   drop_dir(dir);
 }
+
+TEST(retention_reaches_old_copies_behind_younger_messages) {
+  char *dir = tmpdir();
+  sb_broker_t *b = open_broker(dir);
+  REQUIRE(b);
+  sb_queue_config_t c;
+  sb_queue_config_default(&c);
+  c.retention_ms = 4000;
+  CHECK_EQ_INT(create(b, "old-dlq", &c), 0);
+  sb_queue_config_t src;
+  sb_queue_config_default(&src);
+  src.max_receive_count = 1;
+  snprintf(src.dead_letter, sizeof src.dead_letter, "old-dlq");
+  CHECK_EQ_INT(create(b, "old-src", &src), 0);
+  int64_t t0 = now_ms();
+  send_n(b, "old-src", 0, 1, 0); /* "b0", sent at t0 */
+  res_t *r = recv(b, "old-src", 1, 0, 0);
+  CHECK_EQ_INT(r->n, 1);
+  free(r);
+  sleep_ms(2500);
+  send_n(b, "old-dlq", 1, 1, 0);   /* "b1", sent at t0 + 2.5 s, first in the DLQ */
+  r = recv(b, "old-src", 1, 0, 0); /* the second receive dead-letters b0 behind it */
+  CHECK_EQ_INT(r->n, 0);
+  free(r);
+  for (int i = 0; i < 100 && stats(b, "old-dlq").visible < 2; i++) /* the move is async */
+    sleep_ms(10);
+  CHECK_EQ_INT(stats(b, "old-dlq").visible, 2);
+  /* b0 is past retention at t0 + 4 s and the sweep runs every second; b1 stays until
+   * t0 + 6.5 s. */
+  while (now_ms() < t0 + 5300)
+    sleep_ms(100);
+  sb_queue_stats_t s = stats(b, "old-dlq");
+  CHECK_EQ_INT(s.visible, 1);
+  CHECK_EQ_INT(s.expired, 1);
+  r = recv(b, "old-dlq", 10, 60000, 0);
+  CHECK_EQ_INT(r->n, 1);
+  CHECK_MEM(r->m[0].body, "b1", 2);
+  free(r);
+  sb_broker_close(b);
+  drop_dir(dir);
+}

@@ -1,5 +1,5 @@
 /*
- * The journal: segments on disk (format and recovery in segment.h), a writer thread doing
+ * The journal: segments on disk (format and recovery in segment.h), the writer pool doing
  * group commit, readers, retention and backpressure (contract in journal.h).
  *
  * Locking: one mutex per journal (j->mu) guards the append queue, the segment list and each
@@ -59,30 +59,33 @@ typedef struct jnode {
 } jnode_t;
 
 /* The journal. Shared by every thread that appends or reads; fields marked (mu) are guarded
- * by mu, fields marked writer belong to the writer thread, the rest are fixed after open. */
+ * by mu, fields marked writer belong to the pool thread running the journal (one at a time), the
+ * rest are fixed after open. */
 struct sb_journal {
-  char *dir;             /* directory path; owned */
-  int dir_fd;            /* the directory, for fsync and *at() calls */
-  int lock_fd;           /* LOCK file, flock()ed for the journal's life */
-  sb_journal_opts_t o;   /* options, copied at open; read-only afterwards */
-  pthread_t writer;      /* the writer thread */
-  pthread_mutex_t mu;    /* guards everything below marked (mu) */
-  pthread_cond_t wake;   /* signalled when the queue gets work or stopping is set */
-  jnode_t *q_head;       /* (mu) queued appends, FIFO */
-  jnode_t *q_tail;       /* (mu) last queued, NULL when empty */
-  uint64_t q_bytes;      /* (mu) bytes queued */
-  int writer_idle;       /* (mu) the writer waits on wake */
-  int stopping;          /* (mu) close began: appends get SB_ESTATE */
-  jseg_t **segs;         /* (mu) segments by base offset; nsegs >= 1 after open */
-  size_t nsegs;          /* (mu) entries in segs */
-  size_t segs_cap;       /* (mu) allocated entries */
-  uint64_t bytes;        /* (mu) sum of committed segment lengths */
-  uint64_t disk_free;    /* (mu) bytes free for us on the file system, last statvfs */
-  sb_journal_stats_t st; /* (mu) counters */
-  jseg_t *active;        /* the last segment; replaced by the writer under mu */
-  uint64_t next_offset;  /* writer: offset of the next record to write */
-  int dirty;             /* writer: records written since the last fdatasync */
-  int64_t last_sync_ms;  /* writer: monotonic time of the last fdatasync */
+  char *dir;              /* directory path; owned */
+  int dir_fd;             /* the directory, for fsync and *at() calls */
+  int lock_fd;            /* LOCK file, flock()ed for the journal's life */
+  sb_journal_opts_t o;    /* options, copied at open; read-only afterwards */
+  pthread_mutex_t mu;     /* guards everything below marked (mu) */
+  pthread_cond_t idle;    /* signalled when scheduled drops to 0 while stopping */
+  jnode_t *q_head;        /* (mu) queued appends, FIFO */
+  jnode_t *q_tail;        /* (mu) last queued, NULL when empty */
+  uint64_t q_bytes;       /* (mu) bytes queued */
+  int scheduled;          /* (mu) in the pool's run queue or being run; q_head implies it */
+  int stopping;           /* (mu) close began: appends get SB_ESTATE */
+  sb_journal_t *run_next; /* (pool) next in the pool's run queue */
+  int timed;              /* (pool) in the pool's list of interval fsyncs to come */
+  int handing;            /* (pool) a pool thread is scheduling it from the timed list */
+  jseg_t **segs;          /* (mu) segments by base offset; nsegs >= 1 after open */
+  size_t nsegs;           /* (mu) entries in segs */
+  size_t segs_cap;        /* (mu) allocated entries */
+  uint64_t bytes;         /* (mu) sum of committed segment lengths */
+  uint64_t disk_free;     /* (mu) bytes free for us on the file system, last statvfs */
+  sb_journal_stats_t st;  /* (mu) counters */
+  jseg_t *active;         /* the last segment; replaced by the writer under mu */
+  uint64_t next_offset;   /* writer: offset of the next record to write */
+  int dirty;              /* writer: records written since the last fdatasync */
+  int64_t last_sync_ms;   /* writer: monotonic time of the last fdatasync */
 };
 
 /* A reader. Used by one thread at a time (its owner); it takes j->mu only to look at the
@@ -729,35 +732,207 @@ static void sync_if_due(sb_journal_t *j, int force) {
   pthread_mutex_unlock(&j->mu);
 }
 
-static void *writer_main(void *arg) {
-  sb_journal_t *j = arg;
-  j->last_sync_ms = mono_ms();
-  pthread_mutex_lock(&j->mu);
-  for (;;) {
-    while (!j->q_head && !j->stopping) {
-      j->writer_idle = 1;
-      if (j->dirty && j->o.fsync == SB_JOURNAL_FSYNC_INTERVAL) {
-        int64_t due = j->last_sync_ms + j->o.fsync_interval_ms;
-        struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
-        int w = pthread_cond_timedwait(&j->wake, &j->mu, &ts);
-        j->writer_idle = 0;
-        if (w == ETIMEDOUT) break;
-      } else {
-        pthread_cond_wait(&j->wake, &j->mu);
-      }
-      j->writer_idle = 0;
+/* --- the writer pool ---------------------------------------------------------------------
+ *
+ * Journals share a few writer threads instead of owning one each, so thousands of queues do
+ * not mean thousands of threads. A journal with queued appends is "scheduled": it sits in the
+ * pool's run queue or one pool thread is running it, never both and never two threads at
+ * once, so its batches are still written, synced and acknowledged strictly in order. A pool
+ * thread runs one batch (write, fdatasync, acknowledgements, as before) and puts the journal
+ * back at the tail of the run queue when more arrived meanwhile: busy journals take turns,
+ * and while one journal's fdatasync is in flight its next batch accumulates (group commit).
+ * Journals with fsync=interval that went idle dirty wait in a timed list until their fsync
+ * is due, then are scheduled like work.
+ *
+ * Threads start as journals open, one per open journal up to POOL_THREADS (so that many
+ * fdatasyncs of different journals can be in flight at once), and live for the process, as
+ * libuv's thread pool does; a fork()ed child starts with an empty pool.
+ *
+ * Lock order: a journal's mu, then the pool's mu. Acknowledgements run with neither held. */
+
+#define POOL_THREADS 8
+
+typedef struct timed {
+  sb_journal_t *j;
+  int64_t due; /* monotonic ms of its interval fsync */
+} timed_t;
+
+static struct pool {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;      /* work in the run queue, an earlier timed fsync */
+  pthread_cond_t handoff; /* a journal's handing was cleared */
+  sb_journal_t *head, *tail;
+  timed_t *timed; /* journals waiting for an interval fsync (j->timed set) */
+  size_t n_timed, timed_cap;
+  size_t journals; /* open journals */
+  unsigned n_threads;
+  pthread_once_t once;
+} g_pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT};
+
+static void pool_prefork(void) {
+  pthread_mutex_lock(&g_pool.mu);
+}
+static void pool_postfork_parent(void) {
+  pthread_mutex_unlock(&g_pool.mu);
+}
+static void pool_postfork_child(void) {
+  /* The threads stayed in the parent; journals the parent opened are not the child's. */
+  g_pool.head = g_pool.tail = NULL;
+  g_pool.n_timed = 0;
+  g_pool.journals = 0;
+  g_pool.n_threads = 0;
+  pthread_mutex_unlock(&g_pool.mu);
+}
+
+static void pool_init(void) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* interval fsync deadlines use mono_ms */
+  pthread_cond_init(&g_pool.cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_cond_init(&g_pool.handoff, NULL);
+  pthread_atfork(pool_prefork, pool_postfork_parent, pool_postfork_child);
+}
+
+/* Appends j to the run queue. Caller holds j->mu and has just set j->scheduled. */
+static void pool_push(sb_journal_t *j) {
+  pthread_mutex_lock(&g_pool.mu);
+  j->run_next = NULL;
+  if (g_pool.tail)
+    g_pool.tail->run_next = j;
+  else
+    g_pool.head = j;
+  g_pool.tail = j;
+  pthread_cond_signal(&g_pool.cv);
+  pthread_mutex_unlock(&g_pool.mu);
+}
+
+/* Schedules j unless it already is. Caller holds j->mu. */
+static void schedule(sb_journal_t *j) {
+  if (j->scheduled) return;
+  j->scheduled = 1;
+  pool_push(j);
+}
+
+static void timed_remove_locked(sb_journal_t *j) {
+  if (!j->timed) return;
+  for (size_t i = 0; i < g_pool.n_timed; i++)
+    if (g_pool.timed[i].j == j) {
+      g_pool.timed[i] = g_pool.timed[--g_pool.n_timed];
+      break;
     }
-    jnode_t *batch = take_batch(j);
-    int stop = !batch && j->stopping;
-    pthread_mutex_unlock(&j->mu);
-    if (stop) break;
-    if (batch) process_batch(j, batch);
-    sync_if_due(j, 0);
-    refresh_disk_free(j);
-    pthread_mutex_lock(&j->mu);
+  j->timed = 0;
+}
+
+/* Puts idle, dirty j on the timed list. Caller holds j->mu. Without memory the fsync waits
+ * for j's next append or its close. */
+static void timed_add(sb_journal_t *j) {
+  pthread_mutex_lock(&g_pool.mu);
+  if (!j->timed && g_pool.n_timed == g_pool.timed_cap) {
+    size_t nc = g_pool.timed_cap ? g_pool.timed_cap * 2 : 16;
+    timed_t *nt = realloc(g_pool.timed, nc * sizeof *nt);
+    if (nt) {
+      g_pool.timed = nt;
+      g_pool.timed_cap = nc;
+    }
   }
-  sync_if_due(j, 1);
+  if (!j->timed && g_pool.n_timed < g_pool.timed_cap) {
+    g_pool.timed[g_pool.n_timed++] = (timed_t){j, j->last_sync_ms + j->o.fsync_interval_ms};
+    j->timed = 1;
+    pthread_cond_signal(&g_pool.cv);
+  }
+  pthread_mutex_unlock(&g_pool.mu);
+}
+
+/* Runs one batch of j (j->scheduled is set and this thread owns j's writer fields). */
+static void run_journal(sb_journal_t *j) {
+  pthread_mutex_lock(&j->mu);
+  jnode_t *batch = take_batch(j);
+  pthread_mutex_unlock(&j->mu);
+  if (batch) process_batch(j, batch);
+  sync_if_due(j, 0);
+  refresh_disk_free(j);
+  pthread_mutex_lock(&j->mu);
+  if (j->q_head) {
+    pool_push(j); /* still scheduled: back of the queue */
+  } else {
+    j->scheduled = 0;
+    if (j->dirty && j->o.fsync == SB_JOURNAL_FSYNC_INTERVAL && !j->stopping) timed_add(j);
+    if (j->stopping) pthread_cond_broadcast(&j->idle);
+  }
+  pthread_mutex_unlock(&j->mu);
+}
+
+static void *pool_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&g_pool.mu);
+  for (;;) {
+    if (g_pool.head) {
+      sb_journal_t *j = g_pool.head;
+      g_pool.head = j->run_next;
+      if (!g_pool.head) g_pool.tail = NULL;
+      pthread_mutex_unlock(&g_pool.mu);
+      run_journal(j);
+      pthread_mutex_lock(&g_pool.mu);
+      continue;
+    }
+    size_t first = 0;
+    for (size_t i = 1; i < g_pool.n_timed; i++)
+      if (g_pool.timed[i].due < g_pool.timed[first].due) first = i;
+    if (!g_pool.n_timed) {
+      pthread_cond_wait(&g_pool.cv, &g_pool.mu);
+    } else if (g_pool.timed[first].due <= mono_ms()) {
+      sb_journal_t *j = g_pool.timed[first].j;
+      timed_remove_locked(j);
+      j->handing = 1; /* close waits for it to clear before it waits for the run */
+      pthread_mutex_unlock(&g_pool.mu);
+      pthread_mutex_lock(&j->mu); /* j->mu before the pool's */
+      schedule(j);
+      pthread_mutex_unlock(&j->mu);
+      pthread_mutex_lock(&g_pool.mu);
+      j->handing = 0;
+      pthread_cond_broadcast(&g_pool.handoff);
+    } else {
+      int64_t due = g_pool.timed[first].due;
+      struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
+      pthread_cond_timedwait(&g_pool.cv, &g_pool.mu, &ts);
+    }
+  }
   return NULL;
+}
+
+/* Registers an open journal, starting a pool thread while there are no more threads than
+ * journals (up to POOL_THREADS). Returns 0 or -errno. */
+static int pool_join(void) {
+  pthread_once(&g_pool.once, pool_init);
+  pthread_mutex_lock(&g_pool.mu);
+  int rc = 0;
+  if (g_pool.n_threads < POOL_THREADS && g_pool.n_threads <= g_pool.journals) {
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int e = pthread_create(&t, &at, pool_main, NULL);
+    pthread_attr_destroy(&at);
+    if (e == 0)
+      g_pool.n_threads++;
+    else if (!g_pool.n_threads)
+      rc = -e; /* no thread at all: the journal could never write */
+  }
+  if (!rc) g_pool.journals++;
+  pthread_mutex_unlock(&g_pool.mu);
+  return rc;
+}
+
+/* Unregisters closing j: off the timed list, and no pool thread still about to schedule it
+ * (it may have scheduled it: close then waits for that run). */
+static void pool_leave(sb_journal_t *j) {
+  pthread_mutex_lock(&g_pool.mu);
+  timed_remove_locked(j);
+  while (j->handing)
+    pthread_cond_wait(&g_pool.handoff, &g_pool.mu);
+  g_pool.journals--;
+  pthread_mutex_unlock(&g_pool.mu);
 }
 
 /* --- open, close, append ------------------------------------------------------------------ */
@@ -768,7 +943,7 @@ static void journal_free(sb_journal_t *j) {
   free(j->segs);
   if (j->lock_fd >= 0) close(j->lock_fd); /* releases the flock */
   if (j->dir_fd >= 0) close(j->dir_fd);
-  pthread_cond_destroy(&j->wake);
+  pthread_cond_destroy(&j->idle);
   pthread_mutex_destroy(&j->mu);
   free(j->dir);
   free(j);
@@ -787,11 +962,7 @@ int sb_journal_open(const char *dir, const sb_journal_opts_t *opts, sb_journal_t
   j->dir_fd = j->lock_fd = -1;
   j->disk_free = UINT64_MAX;
   pthread_mutex_init(&j->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* interval fsync deadlines use mono_ms */
-  pthread_cond_init(&j->wake, &ca);
-  pthread_condattr_destroy(&ca);
+  pthread_cond_init(&j->idle, NULL);
   int rc = 0;
   j->dir = strdup(dir);
   if (!j->dir) rc = SB_ENOMEM;
@@ -804,8 +975,8 @@ int sb_journal_open(const char *dir, const sb_journal_opts_t *opts, sb_journal_t
   if (!rc) rc = recover(j);
   if (!rc) {
     refresh_disk_free(j);
-    int e = pthread_create(&j->writer, NULL, writer_main, j);
-    if (e) rc = -e;
+    j->last_sync_ms = mono_ms();
+    rc = pool_join();
   }
   if (rc) {
     journal_free(j);
@@ -818,9 +989,17 @@ int sb_journal_open(const char *dir, const sb_journal_opts_t *opts, sb_journal_t
 int sb_journal_close(sb_journal_t *j) {
   pthread_mutex_lock(&j->mu);
   j->stopping = 1;
-  pthread_cond_signal(&j->wake);
+  while (j->scheduled) /* a pool thread finishes what was queued */
+    pthread_cond_wait(&j->idle, &j->mu);
   pthread_mutex_unlock(&j->mu);
-  pthread_join(j->writer, NULL);
+  /* A pool thread taking j off the timed list schedules it without the pool lock: leave the
+   * pool (which waits for such a hand-off), then wait for the run it may have started. */
+  pool_leave(j);
+  pthread_mutex_lock(&j->mu);
+  while (j->scheduled)
+    pthread_cond_wait(&j->idle, &j->mu);
+  pthread_mutex_unlock(&j->mu);
+  sync_if_due(j, 1); /* no pool thread touches j any more */
   journal_free(j);
   return 0;
 }
@@ -857,7 +1036,7 @@ int sb_journal_append(sb_journal_t *j, const sb_journal_entry_t *e, sb_journal_a
       j->q_head = x;
     j->q_tail = x;
     j->q_bytes += size;
-    if (j->writer_idle) pthread_cond_signal(&j->wake);
+    schedule(j);
   }
   pthread_mutex_unlock(&j->mu);
   if (rc) free(x);

@@ -5,10 +5,12 @@
  *
  * ## Threads
  *
- * A journal owns one writer thread. Every disk write and every fsync of records happens on
- * it; callers never block on the disk:
+ * Journals share a pool of writer threads (journal.c, "the writer pool": one per open journal
+ * up to 8, living for the process). Every disk write and every fsync of records happens on
+ * one of them, and one journal is only ever run by one at a time, so everything below holds
+ * per journal as if it had a thread of its own; callers never block on the disk:
  *
- *   producer threads                       writer thread
+ *   producer threads                       a writer thread
  *   sb_journal_append(e, cb, arg)
  *     encode + checksum e (caller's CPU)
  *     queue it under the mutex  -------->  take everything queued (up to a batch limit)
@@ -20,7 +22,7 @@
  * While one batch is being written and synced the next one accumulates, so N producers share
  * one fsync (group commit) without any timer.
  *
- * Acknowledgements are called ON THE WRITER THREAD. They must be short and must not block;
+ * Acknowledgements are called ON A WRITER THREAD. They must be short and must not block;
  * they may call sb_journal_append and the reader functions, but never sb_journal_close. A
  * libuv front-end copies (status, offset) into a queue owned by its loop and wakes the loop
  * with uv_async_send — the journal stays free of libuv so the broker, tests and tools can use
@@ -118,7 +120,7 @@ typedef struct sb_journal_stats {
   uint64_t bytes;    /* committed bytes in all segments, headers included */
 } sb_journal_stats_t;
 
-/* Called once per successfully queued append, on the writer thread (see "Threads"): status 0
+/* Called once per successfully queued append, on a writer thread (see "Threads"): status 0
  * and the record's offset, or a negative code (SB_ENOSPC when the disk is full, -errno from
  * a failed write or fdatasync) and offset 0. */
 typedef void (*sb_journal_ack_cb)(void *arg, int status, uint64_t offset);
@@ -132,7 +134,7 @@ void sb_journal_opts_default(sb_journal_opts_t *o);
 int sb_journal_parse_fsync(const char *s, sb_journal_opts_t *o);
 
 /* Opens (creating if needed) the journal in directory dir, recovering it as segment.h
- * describes, and starts its writer thread. opts may be NULL for the defaults. Returns 0 and
+ * describes, and joins the writer pool. opts may be NULL for the defaults. Returns 0 and
  * sets *out (caller closes with sb_journal_close); SB_EINVAL for bad options; SB_ESTATE when
  * another process holds the directory's LOCK; SB_ENOMEM; -errno for I/O errors. */
 int sb_journal_open(const char *dir, const sb_journal_opts_t *opts, sb_journal_t **out);

@@ -1021,3 +1021,65 @@ TEST(journal_retention_applies_when_rolling) {
   sb_journal_close(j);
   drop_dir(dir);
 }
+
+static int thread_count(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* 200 journals open at once share the writer pool: at most 8 writer threads, and every one of
+ * them still writes, syncs (interval fsyncs included) and acknowledges in order. */
+TEST(journals_share_a_bounded_writer_pool) {
+  enum { N = 200 };
+  char *dir = tmpdir();
+  static sb_journal_t *js[N];
+  int before = thread_count();
+  for (int i = 0; i < N; i++) {
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/j%03d", dir, i);
+    sb_journal_opts_t o;
+    sb_journal_opts_default(&o);
+    if (i % 2) REQUIRE(sb_journal_parse_fsync("interval:5", &o) == 0);
+    REQUIRE(sb_journal_open(sub, &o, &js[i]) == 0);
+  }
+  int during = thread_count();
+  CHECK(during - before <= 8);
+  atomic_store(&g_acks, 0);
+  atomic_store(&g_ack_errors, 0);
+  for (int round = 0; round < 5; round++)
+    for (int i = 0; i < N; i++) {
+      char val[32];
+      snprintf(val, sizeof val, "j%d-r%d", i, round);
+      sb_journal_entry_t e = {.value = val, .value_len = (uint32_t)strlen(val)};
+      REQUIRE(sb_journal_append(js[i], &e, count_cb, NULL) == 0);
+    }
+  while (atomic_load(&g_acks) < 5 * N)
+    usleep(1000);
+  CHECK_EQ_INT(atomic_load(&g_ack_errors), 0);
+  usleep(50000); /* the interval journals' background fsyncs are due after 5 ms */
+  for (int i = 0; i < N; i++) {
+    sb_journal_stats_t st;
+    sb_journal_stats(js[i], &st);
+    CHECK_EQ_INT(st.appended, 5);
+    CHECK(st.fsyncs >= 1);
+    sb_journal_reader_t *rd;
+    REQUIRE(sb_journal_reader_open(js[i], 0, 4096, &rd) == 0);
+    sb_journal_record_t r;
+    for (int round = 0; round < 5; round++) {
+      char want[32];
+      snprintf(want, sizeof want, "j%d-r%d", i, round);
+      REQUIRE(sb_journal_reader_next(rd, &r) == 0);
+      CHECK_EQ_INT(r.offset, (uint64_t)round);
+      CHECK(r.value_len == strlen(want) && memcmp(r.value, want, r.value_len) == 0);
+    }
+    sb_journal_reader_close(rd);
+  }
+  for (int i = 0; i < N; i++)
+    sb_journal_close(js[i]);
+  drop_dir(dir);
+}

@@ -22,6 +22,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,13 @@ int main(int argc, char **argv) {
     return bad;
   }
   snprintf(g_cycle, sizeof g_cycle, "%s", argc > 3 ? argv[3] : "0");
+  /* SIGTERM is taken below by sigtimedwait: a clean shutdown in the middle of the load (the
+   * driver sends it on some cycles instead of SIGKILL, so index snapshots get written with
+   * operations in flight). The threads inherit the blocked mask. */
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &term, NULL);
   pthread_t th[PRODUCERS + CONSUMERS + STREAMERS];
   for (int i = 0; i < PRODUCERS; i++)
     pthread_create(&th[i], NULL, producer, (void *)(intptr_t)i);
@@ -346,7 +354,8 @@ int main(int argc, char **argv) {
     pthread_create(&th[PRODUCERS + i], NULL, consumer, NULL);
   pthread_create(&th[PRODUCERS + CONSUMERS], NULL, appender, NULL);
   pthread_create(&th[PRODUCERS + CONSUMERS + 1], NULL, committer, NULL);
-  sleep(30); /* the driver kills us long before */
+  struct timespec limit = {30, 0}; /* the driver kills or stops us long before */
+  sigtimedwait(&term, NULL, &limit);
   atomic_store(&g_stop, 1);
   for (int i = 0; i < PRODUCERS + CONSUMERS + STREAMERS; i++)
     pthread_join(th[i], NULL);

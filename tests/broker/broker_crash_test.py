@@ -6,7 +6,10 @@
 Each cycle runs the helper's producers and consumers (3 + 2 threads on queue "work", whose
 poison messages dead-letter to "work-dlq" after 2 receives), kills it with SIGKILL 0-300 ms
 after its first acknowledgement of the cycle, and runs the helper's check mode on the same
-directory. After every cycle, over everything acknowledged in ANY cycle so far:
+directory. Every fifth cycle stops it with SIGTERM instead: a clean shutdown in the middle
+of the load, which writes the queues' index snapshots with operations in flight (the check
+mode's own clean close writes them too); later cycles recover from those snapshots plus the
+log after them. After every cycle, over everything acknowledged in ANY cycle so far:
   - every acknowledged send is stored (in "work" or dead-lettered in "work-dlq") unless a
     delete of it was attempted: nothing acknowledged is lost;
   - no message whose delete was acknowledged is stored: no delete is resurrected;
@@ -55,10 +58,16 @@ def main():
             while os.path.getsize(out) == 0 and time.monotonic() < deadline:
                 time.sleep(0.005)
             time.sleep(rnd.uniform(0.0, 0.3))
-            p.send_signal(signal.SIGKILL)
-            p.wait()
-        if p.returncode != -signal.SIGKILL:
-            print(f"cycle {cycle}: helper exited with {p.returncode} before the kill")
+            clean = cycle % 5 == 4
+            p.send_signal(signal.SIGTERM if clean else signal.SIGKILL)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        want = 0 if clean else -signal.SIGKILL
+        if p.returncode != want:
+            print(f"cycle {cycle}: helper exited with {p.returncode}, want {want}")
             ok = False
             break
         for line in read_lines(out):

@@ -69,7 +69,10 @@
 #define BAPI_READ_DEFAULT 100u     /* records of a read, claim or pending list without a max */
 #define BAPI_READ_BYTES (1u << 20) /* bytes of a read without max_bytes */
 #define BAPI_ACK_MAX 1000u         /* offsets per Ack */
-#define BAPI_SUB_NAMES_MAX 100u    /* channels, and patterns, per SubscribeChannels */
+/* A front-end may mark a call cancelled without running on_cancel (REST over HTTP/1.1 does when
+ * the connection closes), so the server streams also look this often. */
+#define BAPI_WATCH_MS 1000u
+#define BAPI_SUB_NAMES_MAX 100u /* channels, and patterns, per SubscribeChannels */
 
 typedef struct bapi_op bapi_op_t;
 
@@ -1967,10 +1970,12 @@ typedef struct tail_slot {
 } tail_slot_t;
 
 struct tail {
-  uv_async_t async;                /* on the call's loop; the tail is freed in its close callback */
-  sb_broker_t *b;                  /* borrowed */
-  sb_call_t *call;                 /* loop thread; NULL once finished */
-  pthread_mutex_t mu;              /* guards ready */
+  uv_async_t async;   /* on the call's loop; the tail is freed once it and watch closed */
+  uv_timer_t watch;   /* looks for a cancellation no on_cancel reported (BAPI_WATCH_MS) */
+  int handles;        /* of async and watch, not closed yet */
+  sb_broker_t *b;     /* borrowed */
+  sb_call_t *call;    /* loop thread; NULL once finished */
+  pthread_mutex_t mu; /* guards ready */
   tail_slot_t *ready, **ready_end; /* answers handed to the loop, oldest first */
   tail_slot_t setup;               /* the setup's answer */
   /* Request, copied by the handler; read-only afterwards. */
@@ -2002,6 +2007,7 @@ enum { TAIL_STEP_GET, TAIL_STEP_COMMITTED, TAIL_STEP_TIME };
 
 static void tail_closed(uv_handle_t *h) {
   tail_t *t = h->data;
+  if (--t->handles) return;
   pthread_mutex_destroy(&t->mu);
   free(t->want);
   free(t->parts);
@@ -2160,11 +2166,18 @@ static void tail_read_cb(void *arg, int status, const sb_broker_result_t *r) {
   tail_push(sl, status, packed, len);
 }
 
+static void tail_close(tail_t *t) {
+  if (uv_is_closing((uv_handle_t *)&t->async)) return;
+  uv_close((uv_handle_t *)&t->async, tail_closed);
+  uv_close((uv_handle_t *)&t->watch, tail_closed);
+}
+
 static void tail_finish(tail_t *t, sb_code_t code, const char *message) {
   if (!t->call) return;
   sb_call_finish(t->call, code, message);
   t->call = NULL;
-  if (!t->inflight) uv_close((uv_handle_t *)&t->async, tail_closed);
+  uv_timer_stop(&t->watch);
+  if (!t->inflight) tail_close(t);
 }
 
 /* Loop: maps an engine failure of a read or of the setup onto the call's end. */
@@ -2253,8 +2266,7 @@ static void tail_async(uv_async_t *h) {
     bt->packed = NULL;
   }
   if (t->call && t->ready_to_read) tail_read_idle(t);
-  if (!t->call && !t->inflight && !uv_is_closing((uv_handle_t *)&t->async))
-    uv_close((uv_handle_t *)&t->async, tail_closed);
+  if (!t->call && !t->inflight) tail_close(t);
 }
 
 static void tail_on_writable(sb_call_t *call, void *ud) {
@@ -2262,6 +2274,12 @@ static void tail_on_writable(sb_call_t *call, void *ud) {
   tail_t *t = ud;
   t->blocked = false;
   if (t->ready_to_read) tail_read_idle(t);
+}
+
+static void tail_watch(uv_timer_t *h) {
+  tail_t *t = h->data;
+  if (t->call && sb_call_cancelled(t->call))
+    tail_finish(t, SB_CODE_CANCELLED, "the client went away");
 }
 
 static void tail_on_cancel(sb_call_t *call, void *ud) {
@@ -2291,6 +2309,10 @@ static void tail_stream(sb_call_t *call, const Switchboard__Broker__V1__TailStre
     return;
   }
   t->async.data = t;
+  uv_timer_init(sb_call_loop(call), &t->watch);
+  t->watch.data = t;
+  t->handles = 2;
+  uv_timer_start(&t->watch, tail_watch, BAPI_WATCH_MS, BAPI_WATCH_MS);
   pthread_mutex_init(&t->mu, NULL);
   t->ready_end = &t->ready;
   t->b = ud;
@@ -2332,7 +2354,9 @@ static void tail_stream(sb_call_t *call, const Switchboard__Broker__V1__TailStre
 #define BAPI_SUB_TAKE 32u                  /* messages taken from the engine at once */
 
 typedef struct chsub {
-  uv_async_t async;     /* on the call's loop; the chsub is freed in its close callback */
+  uv_async_t async;     /* on the call's loop; the chsub is freed once it and watch closed */
+  uv_timer_t watch;     /* looks for a cancellation no on_cancel reported (BAPI_WATCH_MS) */
+  int handles;          /* of async and watch, not closed yet */
   sb_call_t *call;      /* loop thread; NULL once finished */
   sb_pubsub_sub_t *sub; /* the engine subscriber; NULL once closed */
   size_t buffer_bytes;  /* its bound */
@@ -2345,6 +2369,7 @@ typedef struct chsub {
 
 static void chsub_closed(uv_handle_t *h) {
   chsub_t *c = h->data;
+  if (--c->handles) return;
   pthread_mutex_destroy(&c->mu);
   free(c);
 }
@@ -2382,8 +2407,11 @@ static void chsub_finish(chsub_t *c, sb_code_t code, const char *message) {
     sb_pubsub_close(c->sub); /* no notify runs after this */
     c->sub = NULL;
   }
-  if (chsub_barrier_done(c) && !uv_is_closing((uv_handle_t *)&c->async))
+  uv_timer_stop(&c->watch);
+  if (chsub_barrier_done(c) && !uv_is_closing((uv_handle_t *)&c->async)) {
     uv_close((uv_handle_t *)&c->async, chsub_closed);
+    uv_close((uv_handle_t *)&c->watch, chsub_closed);
+  }
 }
 
 static int chsub_send(chsub_t *c, const Switchboard__Broker__V1__ChannelEvent *ev) {
@@ -2457,6 +2485,12 @@ static void chsub_on_writable(sb_call_t *call, void *ud) {
   chsub_pump(c);
 }
 
+static void chsub_watch(uv_timer_t *h) {
+  chsub_t *c = h->data;
+  if (c->call && sb_call_cancelled(c->call))
+    chsub_finish(c, SB_CODE_CANCELLED, "the client went away");
+}
+
 static void chsub_on_cancel(sb_call_t *call, void *ud) {
   (void)call;
   chsub_finish(ud, SB_CODE_CANCELLED, "the client went away");
@@ -2496,6 +2530,10 @@ static void subscribe_channels(sb_call_t *call,
     return;
   }
   c->async.data = c;
+  uv_timer_init(sb_call_loop(call), &c->watch);
+  c->watch.data = c;
+  c->handles = 2;
+  uv_timer_start(&c->watch, chsub_watch, BAPI_WATCH_MS, BAPI_WATCH_MS);
   pthread_mutex_init(&c->mu, NULL);
   c->call = call;
   c->buffer_bytes = req->buffer_bytes ? req->buffer_bytes : BAPI_SUB_BUFFER_DEFAULT;

@@ -18,44 +18,13 @@ import grpc
 import pytest
 
 import grpc_stubs
+from test_broker_api import Rest
 
 pb, pbg = grpc_stubs.generate(os.path.join(grpc_stubs.PROTO_DIR, "switchboard", "broker", "v1"),
                               ["broker.proto"], ["broker_pb2", "broker_pb2_grpc"])
 from google.protobuf import wrappers_pb2  # noqa: E402  (after the stubs put protobuf in place)
 
 TIMEOUT = 10
-
-
-class Rest:
-    """JSON over HTTP/1.1 to one server; returns (status, decoded body or None)."""
-
-    def __init__(self, port):
-        self.port = port
-
-    def call(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["content-type"] = "application/json"
-        conn.request(method, path, body=data, headers=headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-        conn.close()
-        return resp.status, (json.loads(raw) if raw else None)
-
-    def ok(self, method, path, body=None, status=200):
-        st, js = self.call(method, path, body)
-        assert st == status, f"{method} {path}: {st} {js}"
-        return js
-
-    def bad(self, method, path, body=None, status=400):
-        """An error answer: (its JSON body, the fields of its violations)."""
-        st, js = self.call(method, path, body)
-        assert st == status, f"{method} {path}: {st} {js}"
-        fields = [v["field"] for d in js.get("details", []) for v in d.get("fieldViolations", [])]
-        return js, fields
 
 
 class Sse:

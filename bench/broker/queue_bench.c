@@ -8,10 +8,12 @@
  *   queue_bench latency <dir> <rate> <seconds>
  *       one producer sends <rate> messages/s carrying their send time; one consumer long-polls
  *       and deletes. Prints p50_us, p99_us and max_us of send-call-to-delivery.
- *   queue_bench rss <dir> <count>
- *       stores <count> 64-byte messages (fsync=never, batches of 10, 32 batches in flight),
- *       prints the resident memory per stored message, then closes and reopens the broker
- *       and prints the restart time and the resident memory after it.
+ *   queue_bench rss <dir> <count> [bytes]
+ *       stores <count> messages of [bytes] (default 64; fsync=never, batches of 10, 32 batches
+ *       in flight), prints the resident memory per stored message, then closes and reopens
+ *       the broker and prints the restart time (from the index snapshot the clean shutdown
+ *       wrote), the time of a full replay (snapshot removed, as after a crash) and the
+ *       resident memory after the restart.
  *   queue_bench open <dir>
  *       opens an existing data directory and prints the time it took (for profiling restarts).
  */
@@ -209,16 +211,27 @@ static int run_latency(int rate, int seconds) {
   return 0;
 }
 
-static int run_rss(const char *dir, long count) {
+/* Seconds to open the broker on dir. */
+static double time_open(const char *dir) {
+  sb_broker_opts_t o;
+  sb_broker_opts_default(&o);
+  o.data_dir = dir;
+  int64_t t0 = now_us();
+  if (sb_broker_open(&o, &B)) return -1;
+  return (double)(now_us() - t0) / 1e6;
+}
+
+static int run_rss(const char *dir, long count, size_t bytes) {
   if (make_queue("bench", SB_BROKER_FSYNC_NEVER)) return 1;
   long before = rss_kib();
   sem_t win;
   sem_init(&win, 0, 32);
-  char body[64];
-  memset(body, 'x', sizeof body);
+  char *body = malloc(bytes);
+  if (!body) return 1;
+  memset(body, 'x', bytes);
   sb_broker_msg_t m[10];
   for (int i = 0; i < 10; i++)
-    m[i] = (sb_broker_msg_t){body, sizeof body, NULL, 0, NULL, 0, NULL, 0, NULL, 0, -1};
+    m[i] = (sb_broker_msg_t){body, bytes, NULL, 0, NULL, 0, NULL, 0, NULL, 0, -1};
   int64_t t0 = now_us();
   for (long i = 0; i < count; i += 10) {
     sem_wait(&win);
@@ -229,19 +242,28 @@ static int run_rss(const char *dir, long count) {
   double fill_s = (double)(now_us() - t0) / 1e6;
   long after = rss_kib();
   long stored = atomic_load(&sent_ok);
-  sb_broker_close(B);
-  sb_broker_opts_t o;
-  sb_broker_opts_default(&o);
-  o.data_dir = dir;
+  sb_broker_close(B); /* a clean shutdown: writes the index snapshot */
+  free(body);
   long base = rss_kib();
-  t0 = now_us();
-  if (sb_broker_open(&o, &B)) return 1;
-  double restart_s = (double)(now_us() - t0) / 1e6;
+  double restart_s = time_open(dir);
   long reopened = rss_kib();
-  printf("stored=%ld fill_per_s=%.0f rss_bytes_per_msg=%.1f restart_s=%.2f "
-         "restart_rss_bytes_per_msg=%.1f\n",
-         stored, stored / fill_s, (after - before) * 1024.0 / (double)stored, restart_s,
-         (reopened - base) * 1024.0 / (double)stored);
+  if (restart_s < 0) return 1;
+  sb_broker_close(B);
+  /* As after a crash before any clean shutdown: no snapshot, the whole journal replays. */
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -f '%s'/q-*/index.snap", dir);
+  if (system(cmd)) return 1;
+  double replay_s = time_open(dir);
+  if (replay_s < 0) return 1;
+  snprintf(cmd, sizeof cmd, "du -sb '%s' | cut -f1", dir);
+  FILE *du = popen(cmd, "r");
+  long long disk = 0;
+  if (!du || fscanf(du, "%lld", &disk) != 1) disk = 0;
+  if (du) pclose(du);
+  printf("stored=%ld bytes=%zu fill_per_s=%.0f rss_bytes_per_msg=%.1f log_bytes=%lld "
+         "restart_s=%.2f replay_s=%.2f restart_rss_bytes_per_msg=%.1f\n",
+         stored, bytes, stored / fill_s, (after - before) * 1024.0 / (double)stored, disk,
+         restart_s, replay_s, (reopened - base) * 1024.0 / (double)stored);
   return 0;
 }
 
@@ -268,7 +290,7 @@ int main(int argc, char **argv) {
   } else if (!strcmp(argv[1], "open")) {
     rc = 0;
   } else if (!strcmp(argv[1], "rss")) {
-    rc = run_rss(argv[2], atol(argv[3]));
+    rc = run_rss(argv[2], atol(argv[3]), argc > 4 ? (size_t)atol(argv[4]) : 64);
   } else {
     rc = 2;
   }

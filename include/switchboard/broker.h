@@ -153,6 +153,7 @@ typedef struct sb_queue_stats {
   uint64_t deleted;       /* deletes since start */
   uint64_t dead_lettered; /* moved to the dead-letter queue since start */
   uint64_t expired;       /* dropped by retention since start */
+  uint64_t replayed;      /* journal records replayed to open the queue (after its snapshot) */
 } sb_queue_stats_t;
 
 /* A queue as the broker knows it. */
@@ -298,8 +299,11 @@ int sb_move_list(sb_broker_t *b, const char *source, size_t max, sb_broker_cb cb
 /* --- topics ------------------------------------------------------------------------------
  *
  * A topic fans each published message out to its subscriptions. A subscription delivers into
- * a queue (durably: the publish is acknowledged once every matching queue holds its copy) or
- * to a callback (ephemeral: not persisted, for push front-ends such as pub/sub). Each
+ * a queue or a stream (durably: the publish is acknowledged once every matching queue and
+ * stream holds its copy) or to a callback (ephemeral: not persisted, for push front-ends such
+ * as pub/sub). A stream copy is appended under the publish's routing key (or, without one,
+ * its message group), so copies with the same key land in the same partition in order;
+ * with neither, partitions are taken in turn. Each
  * subscription selects messages with any combination of a filter policy (SNS syntax, on the
  * attributes or on the JSON body), a routing-key pattern (AMQP topic exchange: "*" one word,
  * "#" zero or more) and header matching (AMQP headers exchange); with none, it takes
@@ -316,6 +320,7 @@ int sb_move_list(sb_broker_t *b, const char *source, size_t max, sb_broker_cb cb
 typedef enum sb_sub_kind {
   SB_SUB_QUEUE = 0, /* copies go into a queue */
   SB_SUB_CALLBACK,  /* copies go to a function (not persisted) */
+  SB_SUB_STREAM,    /* copies are appended to a stream */
 } sb_sub_kind_t;
 
 /* A topic's configuration. */
@@ -326,6 +331,7 @@ typedef struct sb_topic_config {
 /* What a subscription takes and where it delivers. Borrowed for the call. */
 typedef struct sb_sub_config {
   char queue[SB_BROKER_NAME_MAX + 1];       /* SB_SUB_QUEUE: the target queue */
+  char stream[SB_BROKER_NAME_MAX + 1];      /* SB_SUB_STREAM: the target stream (queue "") */
   const char *filter;                       /* filter policy (JSON), or NULL for none */
   bool filter_body;                         /* apply the policy to the JSON body */
   const char *binding;                      /* routing-key pattern, or NULL for any key */
@@ -342,8 +348,9 @@ typedef struct sb_sub_config {
 typedef struct sb_sub_info {
   char id[SB_BROKER_ID_LEN + 1]; /* subscription id */
   const char *topic;             /* its topic */
-  sb_sub_kind_t kind;            /* queue or callback */
-  const char *queue;             /* target queue ("" for callbacks) */
+  sb_sub_kind_t kind;            /* queue, stream or callback */
+  const char *queue;             /* target queue ("" for the other kinds) */
+  const char *stream;            /* target stream ("" for the other kinds) */
   const char *filter;            /* policy text or "" */
   bool filter_body;              /* policy scope */
   const char *binding;           /* routing pattern or "" (any) */

@@ -809,6 +809,7 @@ static void run_op(sb_broker_t *b, sb__op_t *op) {
   if (op->kind == SB__OP_JOURNAL_ACK) {
     sb__queue_t *q = op->ack_queue;
     op->ack_fn(b, op->ack_ctx, op->ack_status, op->ack_seq);
+    if (q && op->ack_status == 0 && op->ack_seq >= q->applied) q->applied = op->ack_seq + 1;
     if (q) sb__queue_unpend(b, q);
     sb__op_free(op);
     return;
@@ -952,6 +953,8 @@ static void shutdown_broker(sb_broker_t *b) {
   sb_journal_close(b->catalog);
   b->catalog = NULL;
   drain(b);
+  for (size_t i = 0; i < b->n_queues; i++)
+    if (!b->queues[i]->deleted) sb__queue_snapshot(b, b->queues[i]);
   sb__stream_free_all(b);
   sb__move_free_all(b);
   sb__topic_free_all(b);

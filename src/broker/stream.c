@@ -78,6 +78,10 @@ static sb__stream_t *find(sb_broker_t *b, const char *name) {
   return found ? b->streams[i] : NULL;
 }
 
+bool sb__stream_exists(sb_broker_t *b, const char *name) {
+  return find(b, name) != NULL;
+}
+
 static sb__stream_t *by_id(sb_broker_t *b, uint64_t id) {
   for (size_t i = 0; i < b->n_streams; i++)
     if (b->streams[i]->id == id) return b->streams[i];

@@ -2,15 +2,15 @@
  * The topic engine: topics, subscriptions and fan-out (contract in broker.h, "topics"). Runs
  * on the broker thread. A queue copy of a publish is an ordinary send into the queue (an
  * internal SEND operation run directly, so the queue engine's rules — size, depth, FIFO
- * groups and deduplication — apply unchanged); the publish completes when every copy has.
+ * groups and deduplication — apply unchanged), and a stream copy an ordinary append (an
+ * internal STREAM_APPEND); the publish completes when every copy has.
  *
  * Catalog records (see broker_int.h for the catalog itself):
  *   'o' + topic   fifo, created, front-end attributes "x:<name>"
  *   'O' + topic   the topic was deleted (with its subscriptions)
- *   's' + sub id  topic, queue, filter, filter_body, binding, headers_any, dead_letter,
- *                 format, header pairs "h:<name>" (value) and "hp:<name>" (presence only),
- *                 front-end attributes "x:<name>"
- *   'S' + sub id  the subscription was removed
+ *   's' + sub id  topic, queue, stream (set instead of queue), filter, filter_body, binding,
+ * headers_any, dead_letter, format, header pairs "h:<name>" (value) and "hp:<name>" (presence
+ * only), front-end attributes "x:<name>" 'S' + sub id  the subscription was removed
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +165,7 @@ static int put_sub(sb_broker_t *b, const sb__sub_t *s, sb__op_t *op) {
   if (!r) return SB_ENOMEM;
   sb__rec_str(r, "topic", s->topic->name);
   sb__rec_str(r, "queue", s->queue);
+  sb__rec_str(r, "stream", s->stream);
   sb__rec_str(r, "filter", s->filter ? s->filter : "");
   sb__rec_num(r, "filter_body", s->filter_body);
   sb__rec_str(r, "binding", s->binding ? s->binding : "");
@@ -250,6 +251,7 @@ void sb__topic_replay(sb_broker_t *b, const sb_journal_record_t *r) {
     sb_sub_config_t c;
     memset(&c, 0, sizeof c);
     sb__rec_get(r, "queue", c.queue, sizeof c.queue);
+    sb__rec_get(r, "stream", c.stream, sizeof c.stream);
     sb__rec_get(r, "dead_letter", c.dead_letter, sizeof c.dead_letter);
     sb__rec_get(r, "format", c.format, sizeof c.format);
     c.filter_body = sb__rec_getnum(r, "filter_body") != 0;
@@ -273,8 +275,9 @@ void sb__topic_replay(sb_broker_t *b, const sb_journal_record_t *r) {
       s = calloc(1, sizeof *s);
       if (s) {
         snprintf(s->id, sizeof s->id, "%.36s", name);
-        s->kind = SB_SUB_QUEUE;
+        s->kind = c.stream[0] ? SB_SUB_STREAM : SB_SUB_QUEUE;
         snprintf(s->queue, sizeof s->queue, "%s", c.queue);
+        snprintf(s->stream, sizeof s->stream, "%s", c.stream);
       }
     }
     if (s && sub_apply(s, &c) == 0) {
@@ -300,7 +303,7 @@ void sb__topic_compact(sb_broker_t *b) {
   for (size_t t = 0; t < b->n_topics; t++) {
     if (put_topic(b, b->topics[t], NULL)) return;
     for (size_t i = 0; i < b->topics[t]->n_subs; i++)
-      if (b->topics[t]->subs[i]->kind == SB_SUB_QUEUE && put_sub(b, b->topics[t]->subs[i], NULL))
+      if (b->topics[t]->subs[i]->kind != SB_SUB_CALLBACK && put_sub(b, b->topics[t]->subs[i], NULL))
         return;
   }
 }
@@ -339,6 +342,7 @@ static int sub_info(sb__op_t *op, const sb__sub_t *s, sb_sub_info_t *in) {
   in->topic = astr(op, s->topic ? s->topic->name : "");
   in->kind = s->kind;
   in->queue = astr(op, s->queue);
+  in->stream = astr(op, s->stream);
   in->filter = astr(op, s->filter);
   in->filter_body = s->filter_body;
   in->binding = astr(op, s->binding);
@@ -359,7 +363,7 @@ static int sub_info(sb__op_t *op, const sb__sub_t *s, sb_sub_info_t *in) {
   in->filtered = s->filtered;
   in->failed = s->failed;
   in->dead_lettered = s->dead_lettered;
-  return in->kv && in->topic ? 0 : SB_ENOMEM;
+  return in->kv && in->topic && in->queue && in->stream ? 0 : SB_ENOMEM;
 }
 
 static void result_sub(sb_broker_t *b, sb__op_t *op, const sb__sub_t *s) {
@@ -387,11 +391,10 @@ static void publish_step_done(sb_broker_t *b, sb__op_t *op) {
 
 static void send_copy(sb_broker_t *b, copy_t *c, const char *queue);
 
-static void copy_done(void *arg, int status, const sb_broker_result_t *r) {
-  copy_t *c = arg;
+/* Settles copy c with status st: counts it, or retries it into the dead-letter queue. */
+static void copy_settle(copy_t *c, int st) {
   sb__op_t *p = c->parent;
   sb_broker_t *b = c->b;
-  int st = status ? status : (r->n ? r->sent[0].status : SB_EINVAL);
   sb__sub_t *s = c->sub;
   s->pending--;
   if (st == 0) {
@@ -412,6 +415,41 @@ static void copy_done(void *arg, int status, const sb_broker_result_t *r) {
   }
   if (!s->topic && !s->pending) sub_free(s);
   publish_step_done(b, p);
+}
+
+static void copy_done(void *arg, int status, const sb_broker_result_t *r) {
+  copy_settle(arg, status ? status : (r->n ? r->sent[0].status : SB_EINVAL));
+}
+
+static void stream_copy_done(void *arg, int status, const sb_broker_result_t *r) {
+  (void)r;
+  copy_settle(arg, status);
+}
+
+/* Appends copy c to stream, keyed by the publish's routing key or else its group; always
+ * ends in copy_settle. */
+static void append_copy(sb_broker_t *b, copy_t *c, const char *stream) {
+  sb__op_t *op = sb__op_new(SB__OP_STREAM_APPEND, stream_copy_done, c);
+  if (!op) {
+    copy_settle(c, SB_ENOMEM);
+    return;
+  }
+  snprintf(op->name, sizeof op->name, "%s", stream);
+  op->msgs = &c->msg; /* lives in the parent's arena, which outlives this op */
+  op->n = 1;
+  op->partition = -1;
+  const char *key =
+      c->parent->routing_key && *c->parent->routing_key ? c->parent->routing_key : c->msg.group;
+  if (key && *key) {
+    size_t kl = strlen(key);
+    op->key_len = kl < SB_STREAM_KEY_MAX ? kl : SB_STREAM_KEY_MAX;
+    if (!(op->key = (uint8_t *)sb__arena_copy(&op->arena, key, op->key_len))) {
+      sb__op_free(op);
+      copy_settle(c, SB_ENOMEM);
+      return;
+    }
+  }
+  sb__stream_run(b, op);
 }
 
 /* Sends copy c into queue; always ends in copy_done (directly when the queue is missing). */
@@ -545,7 +583,10 @@ static void run_publish(sb_broker_t *b, sb__op_t *op) {
     }
     s->pending++;
     op->outstanding++;
-    send_copy(b, c, s->queue);
+    if (s->kind == SB_SUB_STREAM)
+      append_copy(b, c, s->stream);
+    else
+      send_copy(b, c, s->queue);
   }
   publish_step_done(b, op);
 }
@@ -590,8 +631,12 @@ static void run_create(sb_broker_t *b, sb__op_t *op) {
 
 static void run_subscribe(sb_broker_t *b, sb__topic_t *t, sb__op_t *op) {
   sb_sub_config_t *c = &op->sub;
-  bool callback = op->deliver != NULL;
-  if (!callback) {
+  bool callback = op->deliver != NULL, to_stream = !callback && c->stream[0];
+  if (to_stream && !sb__stream_exists(b, c->stream)) {
+    sb__op_finish(b, op, SB_ENOTFOUND);
+    return;
+  }
+  if (!callback && !to_stream) {
     sb__queue_t *q = sb__queue_find(b, c->queue);
     if (!q) {
       sb__op_finish(b, op, SB_ENOTFOUND);
@@ -608,8 +653,11 @@ static void run_subscribe(sb_broker_t *b, sb__topic_t *t, sb__op_t *op) {
     return;
   }
   sb__make_id(s->id);
-  s->kind = callback ? SB_SUB_CALLBACK : SB_SUB_QUEUE;
-  if (!callback) snprintf(s->queue, sizeof s->queue, "%s", c->queue);
+  s->kind = callback ? SB_SUB_CALLBACK : to_stream ? SB_SUB_STREAM : SB_SUB_QUEUE;
+  if (to_stream)
+    snprintf(s->stream, sizeof s->stream, "%s", c->stream);
+  else if (!callback)
+    snprintf(s->queue, sizeof s->queue, "%s", c->queue);
   s->fn = op->deliver;
   s->ud = op->deliver_ud;
   int rc = sub_apply(s, c);
@@ -676,7 +724,7 @@ void sb__topic_run(sb_broker_t *b, sb__op_t *op) {
     }
     int rc;
     if (op->kind == SB__OP_UNSUBSCRIBE) {
-      bool durable = s->kind == SB_SUB_QUEUE;
+      bool durable = s->kind != SB_SUB_CALLBACK;
       char id[SB_BROKER_ID_LEN + 1];
       memcpy(id, s->id, sizeof id);
       sub_remove(s);
@@ -690,8 +738,9 @@ void sb__topic_run(sb_broker_t *b, sb__op_t *op) {
       return;
     }
     result_sub(b, op, s);
-    rc = s->kind == SB_SUB_QUEUE ? put_sub(b, s, op) : 0;
-    if (rc || s->kind != SB_SUB_QUEUE) sb__op_finish(b, op, rc);
+    bool durable = s->kind != SB_SUB_CALLBACK;
+    rc = durable ? put_sub(b, s, op) : 0;
+    if (rc || !durable) sb__op_finish(b, op, rc);
     return;
   }
   sb__topic_t *t = topic_find(b, op->name);
@@ -856,7 +905,10 @@ static int sub_op(sb_broker_t *b, sb__op_kind_t kind, const char *name, const sb
 
 int sb_topic_subscribe(sb_broker_t *b, const char *topic, const sb_sub_config_t *c, sb_broker_cb cb,
                        void *arg) {
-  if (!c || (sb_broker_check_name(c->queue, false) && sb_broker_check_name(c->queue, true)))
+  if (!c || !memchr(c->queue, 0, sizeof c->queue) || !memchr(c->stream, 0, sizeof c->stream))
+    return SB_EINVAL;
+  if (c->stream[0] ? c->queue[0] || sb_broker_check_name(c->stream, false)
+                   : sb_broker_check_name(c->queue, false) && sb_broker_check_name(c->queue, true))
     return SB_EINVAL;
   return sub_op(b, SB__OP_SUBSCRIBE, topic, c, NULL, NULL, cb, arg);
 }

@@ -2,7 +2,9 @@
  * Tests of the work-queue engine through the public broker API (broker.h): send, receive,
  * delete, visibility, delay, long poll, dead-lettering with byte-identical payloads, move
  * tasks, FIFO groups and deduplication, purge, depth limits, retention, and recovery of
- * everything acknowledged after the broker is closed and reopened.
+ * everything acknowledged after the broker is closed and reopened, from the journal alone,
+ * from an index snapshot, from an older snapshot plus the journal after it, and past a
+ * damaged snapshot.
  *
  * Each call is made synchronous by waiting on a condition variable the callback (which runs
  * on the broker thread) signals; the callback deep-copies what the test inspects because
@@ -19,6 +21,8 @@
 #include "sb_test.h"
 #include "switchboard/broker.h"
 #include "switchboard/error.h"
+
+#include <glob.h>
 
 #include "sync.h"
 
@@ -93,11 +97,15 @@ TEST(send_receive_delete_and_stale_receipts) {
   char id[37];
   CHECK_EQ_INT(send1(b, "work", "hello", id), 0);
   CHECK_EQ_INT(strlen(id), 36);
+  int64_t t0 = wall_ms();
   res_t *r = recv(b, "work", 10, 50, 0);
+  int64_t t1 = wall_ms();
   CHECK_EQ_INT(r->n, 1);
   CHECK_EQ_STR(r->m[0].id, id);
   CHECK_MEM(r->m[0].body, "hello", 5);
   CHECK_EQ_INT(r->m[0].receive_count, 1);
+  int64_t first_ms = r->m[0].first_receive_ms; /* in ms, not rounded to a second */
+  CHECK(first_ms >= t0 && first_ms <= t1);
   char first_receipt[SB_BROKER_RECEIPT_LEN + 1];
   memcpy(first_receipt, r->m[0].receipt, sizeof first_receipt);
   free(r);
@@ -109,6 +117,7 @@ TEST(send_receive_delete_and_stale_receipts) {
   CHECK_EQ_INT(r->n, 1);
   CHECK_EQ_STR(r->m[0].id, id); /* stable id across redelivery */
   CHECK_EQ_INT(r->m[0].receive_count, 2);
+  CHECK_EQ_INT(r->m[0].first_receive_ms, first_ms);
   CHECK(strcmp(r->m[0].receipt, first_receipt) != 0);
   CHECK_EQ_INT(del(b, "work", first_receipt), SB_ESTATE); /* stale handle */
   CHECK_EQ_INT(del(b, "work", "garbage"), SB_EINVAL);
@@ -457,6 +466,7 @@ TEST(restart_keeps_acknowledged_state) {
   res_t *r = recv(b, "keep", 2, 60000, 0);
   REQUIRE(r->n == 2);
   CHECK_EQ_INT(del(b, "keep", r->m[0].receipt), 0); /* ids[0] deleted, ids[1] in flight */
+  int64_t first_ms = r->m[1].first_receive_ms;
   free(r);
   sb_broker_close(b);
 
@@ -473,6 +483,7 @@ TEST(restart_keeps_acknowledged_state) {
   CHECK_EQ_INT(r->n, 2);
   CHECK_EQ_STR(r->m[0].id, ids[1]);
   CHECK_EQ_INT(r->m[0].receive_count, 2); /* the receive before the restart counted */
+  CHECK_EQ_INT(r->m[0].first_receive_ms, first_ms);
   CHECK_EQ_STR(r->m[1].id, ids[2]);
   CHECK_EQ_INT(r->m[1].receive_count, 1);
   free(r);
@@ -513,4 +524,163 @@ TEST(consumer_dedup_helper) {
   CHECK_EQ_INT(sb_dedup_check_and_add(d, "c", 1, 2000), 0); /* expired */
   CHECK_EQ_INT(sb_dedup_check_and_add(d, "", 0, 0), SB_EINVAL);
   sb_dedup_free(d);
+}
+
+/* Sends n messages "b<i>" (delay_ms for the first `delayed` of them). */
+static void send_n(sb_broker_t *b, const char *q, int from, int n, int delayed) {
+  for (int i = from; i < from + n; i++) {
+    char body[16];
+    snprintf(body, sizeof body, "b%d", i);
+    sb_broker_msg_t m = {.body = body, .body_len = strlen(body), .delay_ms = -1};
+    if (i - from < delayed) m.delay_ms = 60000;
+    res_t *r;
+    RUN(r, sb_queue_send(b, q, &m, 1, on_done, r));
+    CHECK_EQ_INT(r->status ? r->status : r->sent[0].status, 0);
+    free(r);
+  }
+}
+
+/* Receives up to n messages with a long lease and deletes them; returns how many. */
+static int take_n(sb_broker_t *b, const char *q, int n) {
+  int done = 0;
+  while (done < n) {
+    res_t *r = recv(b, q, (size_t)(n - done < 10 ? n - done : 10), 600000, 0);
+    size_t got = r->n;
+    for (size_t i = 0; i < got; i++)
+      CHECK_EQ_INT(del(b, q, r->m[i].receipt), 0);
+    free(r);
+    if (!got) break;
+    done += (int)got;
+  }
+  return done;
+}
+
+/* Copies (save) or restores every index.snap under dir to/from <file>.kept. */
+static int snaps(const char *dir, bool save) {
+  char pat[256];
+  snprintf(pat, sizeof pat, "%s/q-*/index.snap", dir);
+  glob_t g;
+  if (glob(pat, 0, NULL, &g)) return 0;
+  int n = 0;
+  for (size_t i = 0; i < g.gl_pathc; i++) {
+    char kept[512], cmd[1200];
+    snprintf(kept, sizeof kept, "%s.kept", g.gl_pathv[i]);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", save ? g.gl_pathv[i] : kept,
+             save ? kept : g.gl_pathv[i]);
+    if (system(cmd) == 0) n++;
+  }
+  globfree(&g);
+  return n;
+}
+
+TEST(index_snapshots) {
+  char *dir = tmpdir();
+  sb_broker_t *b = open_broker(dir);
+  REQUIRE(b);
+  sb_queue_config_t c;
+  sb_queue_config_default(&c);
+  c.fsync = SB_BROKER_FSYNC_NEVER;
+  CHECK_EQ_INT(create(b, "snap", &c), 0);
+  send_n(b, "snap", 0, 3000, 5);
+  CHECK_EQ_INT(take_n(b, "snap", 50), 50);
+  res_t *held = recv(b, "snap", 10, 600000, 0); /* in flight at shutdown */
+  CHECK_EQ_INT(held->n, 10);
+  free(held);
+  sb_queue_config_t fc = c;
+  fc.fifo = true;
+  CHECK_EQ_INT(create(b, "snap.fifo", &fc), 0);
+  for (int i = 0; i < 6; i++) {
+    char body[8], dd[8];
+    snprintf(body, sizeof body, "f%d", i);
+    snprintf(dd, sizeof dd, "d%d", i);
+    sb_broker_msg_t m = {.body = body,
+                         .body_len = strlen(body),
+                         .group = i % 2 ? "odd" : "even",
+                         .group_len = i % 2 ? 3 : 4,
+                         .dedup = dd,
+                         .dedup_len = strlen(dd),
+                         .delay_ms = -1};
+    res_t *r;
+    RUN(r, sb_queue_send(b, "snap.fifo", &m, 1, on_done, r));
+    free(r);
+  }
+  res_t *f = recv(b, "snap.fifo", 1, 600000, 0); /* "even" in flight */
+  CHECK_EQ_INT(f->n, 1);
+  CHECK_MEM(f->m[0].body, "f0", 2);
+  free(f);
+  sb_broker_close(b);
+  CHECK_EQ_INT(snaps(dir, true), 2); /* a clean shutdown wrote both */
+
+  b = open_broker(dir);
+  REQUIRE(b);
+  sb_queue_stats_t s = stats(b, "snap");
+  CHECK_EQ_INT(s.replayed, 0); /* all from the snapshot */
+  CHECK_EQ_INT(s.visible, 2945);
+  CHECK_EQ_INT(s.delayed, 5);
+  CHECK_EQ_INT(s.in_flight, 0);
+  res_t *r = recv(b, "snap", 10, 600000, 0); /* the ten held ones, received once before */
+  CHECK_EQ_INT(r->n, 10);
+  CHECK_EQ_INT(r->m[0].receive_count, 2);
+  CHECK_MEM(r->m[0].body, "b55", 3);
+  for (size_t i = 0; i < r->n; i++)
+    CHECK_EQ_INT(del(b, "snap", r->m[i].receipt), 0);
+  free(r);
+  f = recv(b, "snap.fifo", 10, 600000, 0); /* groups in order, from their first message */
+  CHECK_EQ_INT(f->n, 6);
+  int pos[6] = {-1, -1, -1, -1, -1, -1};
+  for (size_t i = 0; i < f->n; i++)
+    if (f->m[i].body[0] == 'f' && f->m[i].body[1] >= '0' && f->m[i].body[1] <= '5')
+      pos[f->m[i].body[1] - '0'] = (int)i;
+  CHECK(pos[0] >= 0 && pos[0] < pos[2] && pos[2] < pos[4]); /* each group in send order */
+  CHECK(pos[1] >= 0 && pos[1] < pos[3] && pos[3] < pos[5]);
+  CHECK_EQ_INT(f->m[pos[0] < 0 ? 0 : pos[0]].receive_count, 2);
+  free(f);
+  sb_broker_msg_t again = {.body = "f9",
+                           .body_len = 2,
+                           .group = "odd",
+                           .group_len = 3,
+                           .dedup = "d3",
+                           .dedup_len = 2,
+                           .delay_ms = -1};
+  res_t *dup;
+  RUN(dup, sb_queue_send(b, "snap.fifo", &again, 1, on_done, dup));
+  CHECK(dup->sent[0].duplicate); /* the dedup window came back too */
+  free(dup);
+  /* Work after the snapshot: the old file must replay it from the journal. */
+  CHECK_EQ_INT(take_n(b, "snap", 100), 100);
+  send_n(b, "snap", 5000, 7, 0);
+  sb_broker_close(b);
+  CHECK_EQ_INT(snaps(dir, false), 2); /* back to the older snapshots */
+
+  b = open_broker(dir);
+  REQUIRE(b);
+  s = stats(b, "snap");
+  CHECK(s.replayed >= 7 && s.replayed < 200); /* the sends, deletes and receives since */
+  CHECK_EQ_INT(s.visible, 2945 - 10 - 100 + 7);
+  CHECK_EQ_INT(s.delayed, 5);
+  sb_broker_close(b);
+
+  /* A damaged snapshot is ignored: a full replay gives the same state. */
+  char pat[256];
+  snprintf(pat, sizeof pat, "%s/q-*/index.snap", dir);
+  glob_t g;
+  REQUIRE(glob(pat, 0, NULL, &g) == 0);
+  for (size_t i = 0; i < g.gl_pathc; i++) {
+    FILE *fp = fopen(g.gl_pathv[i], "r+b");
+    REQUIRE(fp);
+    fseek(fp, 100, SEEK_SET);
+    int byte = fgetc(fp);
+    fseek(fp, 100, SEEK_SET);
+    fputc(0x5a ^ byte, fp); /* flips bits of one entry byte */
+    fclose(fp);
+  }
+  globfree(&g);
+  b = open_broker(dir);
+  REQUIRE(b);
+  s = stats(b, "snap");
+  CHECK(s.replayed > 3000); /* everything */
+  CHECK_EQ_INT(s.visible, 2945 - 10 - 100 + 7);
+  CHECK_EQ_INT(s.delayed, 5);
+  sb_broker_close(b);
+  drop_dir(dir);
 }

@@ -39,6 +39,13 @@ static inline int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The broker's clock (timestamps in results are wall-clock ms). */
+static inline int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static inline void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
   nanosleep(&ts, NULL);
@@ -60,7 +67,7 @@ typedef struct msgcopy {
   char group[64];
   char dlq_source[96];
   uint32_t receive_count, dlq_receive_count;
-  int64_t sent_ms;
+  int64_t sent_ms, first_receive_ms;
 } msgcopy_t;
 
 /* One operation's outcome, filled by the callback. */
@@ -113,6 +120,7 @@ static inline void copy_delivery(msgcopy_t *c, const sb_broker_delivery_t *d) {
   c->receive_count = d->receive_count;
   c->dlq_receive_count = d->dlq_receive_count;
   c->sent_ms = d->sent_ms;
+  c->first_receive_ms = d->first_receive_ms;
 }
 
 static inline void on_done(void *arg, int status, const sb_broker_result_t *r) {

@@ -442,3 +442,43 @@ def test_slow_subscriber_is_dropped(stub, rest):
     finally:
         slow.cancel()
         fast.close()
+
+
+def test_topic_fans_out_to_a_stream(stub, rest):
+    """A topic's subscription may target a stream: copies are appended under the routing key,
+    next to queue copies, and filters apply as for queues."""
+    rest.ok("POST", "/v1/topics", {"name": "prices"})
+    rest.ok("POST", "/v1/streams", {"name": "ticks", "config": {"partitions": 4}})
+    rest.ok("POST", "/v1/queues", {"name": "all"})
+    sub = rest.ok("POST", "/v1/topics/prices/subscriptions",
+                  {"stream": "ticks", "filterPolicy": json.dumps({"venue": ["x"]})})
+    assert sub["stream"] == "ticks" and "queue" not in sub
+    stub.Subscribe(pb.SubscribeRequest(topic="prices", queue="all"), timeout=TIMEOUT)
+    subs = rest.ok("GET", "/v1/topics/prices/subscriptions")["subscriptions"]
+    assert sorted((s.get("queue", ""), s.get("stream", "")) for s in subs) == \
+        [("", "ticks"), ("all", "")]
+    for i, (key, venue) in enumerate([("ACME", "x"), ("ACME", "x"), ("INIT", "y")]):
+        res = rest.ok("POST", "/v1/topics/prices:publish", {
+            "text": f"{key}-{i}", "routingKey": key,
+            "attributes": {"venue": {"stringValue": venue}}})
+        assert res["deliveries"] == ("2" if venue == "x" else "1"), res
+    # Both ACME copies in the key's partition, in order; the filtered one is absent.
+    parts = rest.ok("GET", "/v1/streams/ticks")["partitions"]
+    assert sum(int(p.get("nextOffset", "0")) for p in parts) == 2
+    p = [i for i, part in enumerate(parts) if part.get("nextOffset")][0]
+    recs = rest.ok("GET", f"/v1/streams/ticks/partitions/{p}/records")["records"]
+    assert [(r["keyText"], r["text"]) for r in recs] == [("ACME", "ACME-0"), ("ACME", "ACME-1")]
+    assert recs[0]["headers"]["venue"]["stringValue"] == "x"
+    # The stream target is checked like a queue.
+    js, fields = rest.bad("POST", "/v1/topics/prices/subscriptions",
+                          {"stream": "ticks", "queue": "all"})
+    assert fields == ["stream"], js
+    _, fields = rest.bad("POST", "/v1/topics/prices/subscriptions", {})
+    assert fields == ["queue"]
+    js, _ = rest.bad("POST", "/v1/topics/prices/subscriptions", {"stream": "nope"}, status=404)
+    assert "nope" in js["message"]
+    rest.ok("DELETE", f"/v1/subscriptions/{sub['id']}", status=204)
+    rest.ok("POST", "/v1/topics/prices:publish", {"text": "after", "routingKey": "ACME",
+                                                  "attributes": {"venue": {"stringValue": "x"}}})
+    parts = rest.ok("GET", "/v1/streams/ticks")["partitions"]
+    assert sum(int(p.get("nextOffset", "0")) for p in parts) == 2

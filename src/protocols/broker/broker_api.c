@@ -357,6 +357,18 @@ static int check_name(sb_call_t *call, const char *field, const char *name) {
                    "must be 1..80 characters of [A-Za-z0-9_-], ending in .fifo for FIFO");
 }
 
+/* Checks a stream name field; answers the call and returns -1 when it is bad. */
+static int check_stream(sb_call_t *call, const char *field, const char *name) {
+  if (name && name[0] && sb_broker_check_name(name, false) == 0) return 0;
+  return bad_field(call, field, "must be 1..80 characters of [A-Za-z0-9_-]");
+}
+
+/* A group or consumer name: 1..64 bytes without '/'. */
+static int check_group(sb_call_t *call, const char *field, const char *name) {
+  if (name && name[0] && strlen(name) <= SB_STREAM_GROUP_MAX && !strchr(name, '/')) return 0;
+  return bad_field(call, field, "must be 1..64 bytes without '/'");
+}
+
 /* ---- engine results -> messages (broker thread, scratch memory from a) ---- */
 
 #define NEW(a, type, init)                                                                         \
@@ -738,6 +750,7 @@ static Switchboard__Broker__V1__Subscription *sub_of(sb_arena_t *a, const sb_sub
   m->id = (char *)s->id;
   m->topic = (char *)(s->topic ? s->topic : "");
   m->queue = (char *)(s->queue ? s->queue : "");
+  m->stream = (char *)(s->stream ? s->stream : "");
   m->filter_policy = (char *)(s->filter ? s->filter : "");
   m->filter_body = s->filter_body;
   m->binding_key = (char *)(s->binding ? s->binding : "");
@@ -1179,10 +1192,20 @@ static void delete_topic(sb_call_t *call, const Switchboard__Broker__V1__DeleteT
 
 static void subscribe(sb_call_t *call, const Switchboard__Broker__V1__SubscribeRequest *req,
                       Switchboard__Broker__V1__Subscription *res, void *ud) {
-  if (check_name(call, "topic", req->topic) || check_name(call, "queue", req->queue)) return;
+  bool to_stream = req->stream && req->stream[0];
+  if (check_name(call, "topic", req->topic)) return;
+  if (to_stream && req->queue && req->queue[0]) {
+    bad_field(call, "stream", "set queue or stream, not both");
+    return;
+  }
+  if (to_stream ? check_stream(call, "stream", req->stream) : check_name(call, "queue", req->queue))
+    return;
   sb_sub_config_t c;
   memset(&c, 0, sizeof c);
-  snprintf(c.queue, sizeof c.queue, "%s", req->queue);
+  if (to_stream)
+    snprintf(c.stream, sizeof c.stream, "%s", req->stream);
+  else
+    snprintf(c.queue, sizeof c.queue, "%s", req->queue);
   if (req->filter_policy && req->filter_policy[0]) {
     const char *why = "invalid filter policy";
     if (sb_topic_check_filter(req->filter_policy, strlen(req->filter_policy), &why)) {
@@ -1209,8 +1232,8 @@ static void subscribe(sb_call_t *call, const Switchboard__Broker__V1__SubscribeR
   }
   c.kv = kv;
   c.n_kv = req->n_attributes;
-  bapi_op_t *op =
-      op_new(call, &res->base, build_sub, "topic '%s' or queue '%s'", req->topic, req->queue);
+  bapi_op_t *op = op_new(call, &res->base, build_sub, "topic '%s' or %s '%s'", req->topic,
+                         to_stream ? "stream" : "queue", to_stream ? req->stream : req->queue);
   if (op) op_started(op, sb_topic_subscribe(ud, req->topic, &c, op_done, op), "binding_key");
 }
 
@@ -1684,18 +1707,6 @@ static int stage_append(bapi_op_t *op, const sb_broker_result_t *r) {
   if (--op->pending) return 0;
   build_append(op); /* nothing was started */
   return 1;
-}
-
-/* Checks a stream name field; answers the call and returns -1 when it is bad. */
-static int check_stream(sb_call_t *call, const char *field, const char *name) {
-  if (name && name[0] && sb_broker_check_name(name, false) == 0) return 0;
-  return bad_field(call, field, "must be 1..80 characters of [A-Za-z0-9_-]");
-}
-
-/* A group or consumer name: 1..64 bytes without '/'. */
-static int check_group(sb_call_t *call, const char *field, const char *name) {
-  if (name && name[0] && strlen(name) <= SB_STREAM_GROUP_MAX && !strchr(name, '/')) return 0;
-  return bad_field(call, field, "must be 1..64 bytes without '/'");
 }
 
 static void create_stream(sb_call_t *call, const Switchboard__Broker__V1__CreateStreamRequest *req,

@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 import time
+import urllib.parse
 
 import grpc
 import pytest
@@ -60,7 +61,9 @@ class Sse:
 
 @pytest.fixture
 def server(server_factory):
-    return server_factory(kind="switchboard")
+    # HTTP/1.1 event streams whose client left are only noticed on the next write, or when
+    # the shutdown's grace period ends: keep that short.
+    return server_factory("--shutdown-grace-ms", "2000", kind="switchboard")
 
 
 @pytest.fixture
@@ -482,3 +485,36 @@ def test_topic_fans_out_to_a_stream(stub, rest):
                                                   "attributes": {"venue": {"stringValue": "x"}}})
     parts = rest.ok("GET", "/v1/streams/ticks")["partitions"]
     assert sum(int(p.get("nextOffset", "0")) for p in parts) == 2
+
+
+def test_trpc_subscriptions(server, rest):
+    """The server streams are tRPC subscriptions too (Server-Sent Events in tRPC's framing)."""
+    rest.ok("POST", "/v1/streams", {"name": "trail"})
+    rest.ok("POST", "/v1/streams/trail/records", {"records": [{"text": "one"}]})
+
+    def path(proc, inp):
+        return f"/trpc/{proc}?input=" + urllib.parse.quote(json.dumps(inp))
+
+    sse = Sse(server.port, path("tailStream", {"stream": "trail", "start": "POSITION_BEGINNING"}))
+    try:
+        assert sse.next() == {}  # tRPC's "connected" event
+        assert sse.next()["text"] == "one"
+        rest.ok("POST", "/v1/streams/trail/records", {"records": [{"text": "two"}]})
+        assert sse.next()["text"] == "two"
+    finally:
+        sse.close()
+    sse = Sse(server.port, path("subscribeChannels", {"patterns": ["t*"]}))
+    try:
+        assert sse.next() == {}
+        assert sse.next() == {"subscribed": {"patterns": 1}}
+        rest.ok("POST", "/v1/channels/topic-1:publish", {"text": "hey"})
+        assert sse.next() == {"message": {"channel": "topic-1", "pattern": "t*", "text": "hey"}}
+    finally:
+        sse.close()
+    sse = Sse(server.port, path("tailStream", {"stream": "nope"}))
+    try:
+        assert sse.next() == {}
+        err = sse.next()
+        assert err["data"]["code"] == "NOT_FOUND" and "nope" in err["message"], err
+    finally:
+        sse.close()

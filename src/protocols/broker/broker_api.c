@@ -2251,6 +2251,8 @@ static void tail_async(uv_async_t *h) {
   t->ready = NULL;
   t->ready_end = &t->ready;
   pthread_mutex_unlock(&t->mu);
+  if (t->call && sb_call_cancelled(t->call))
+    tail_finish(t, SB_CODE_CANCELLED, "the client went away");
   while (list) {
     tail_slot_t *bt = list;
     list = bt->next;
@@ -2293,9 +2295,12 @@ static void tail_watch(uv_timer_t *h) {
     tail_finish(t, SB_CODE_CANCELLED, "the client went away");
 }
 
+/* The call is finished from the async callback, not from inside the front-end's cancellation
+ * (the tRPC front-end still walks its exchange after on_cancel returns). */
 static void tail_on_cancel(sb_call_t *call, void *ud) {
   (void)call;
-  tail_finish(ud, SB_CODE_CANCELLED, "the client went away");
+  tail_t *t = ud;
+  uv_async_send(&t->async);
 }
 
 static void tail_stream(sb_call_t *call, const Switchboard__Broker__V1__TailStreamRequest *req,
@@ -2438,8 +2443,8 @@ static int chsub_send(chsub_t *c, const Switchboard__Broker__V1__ChannelEvent *e
 /* Loop: the subscribed event once the barrier answered, then messages while the transport
  * takes them. */
 static void chsub_pump(chsub_t *c) {
-  if (!c->call) {
-    chsub_finish(c, SB_CODE_OK, NULL);
+  if (!c->call || sb_call_cancelled(c->call)) {
+    chsub_finish(c, SB_CODE_CANCELLED, "the client went away");
     return;
   }
   if (!c->confirmed) {
@@ -2502,9 +2507,11 @@ static void chsub_watch(uv_timer_t *h) {
     chsub_finish(c, SB_CODE_CANCELLED, "the client went away");
 }
 
+/* Finished from the async callback, as tail_on_cancel explains. */
 static void chsub_on_cancel(sb_call_t *call, void *ud) {
   (void)call;
-  chsub_finish(ud, SB_CODE_CANCELLED, "the client went away");
+  chsub_t *c = ud;
+  uv_async_send(&c->async);
 }
 
 /* Checks a channel or pattern list; answers the call and returns -1 when one is bad. */

@@ -73,6 +73,13 @@ int sb_server_port(const sb_server_t *srv);
  * period, then everything is closed. Safe from any thread and from a signal handler. */
 void sb_server_stop(sb_server_t *srv);
 
+/* Registers fn to run once when the server starts to stop: on the thread that calls
+ * sb_server_stop(), before the workers are told (sb_server_run calls it from its own thread,
+ * not from a signal handler). For what holds requests open, such as long polls, so they can
+ * answer within the grace period. One hook; a second call replaces the first. Only before
+ * sb_server_start(). */
+void sb_server_on_stop(sb_server_t *srv, void (*fn)(void *ud), void *ud);
+
 /* Blocks until every worker has stopped. Returns 0. */
 int sb_server_wait(sb_server_t *srv);
 

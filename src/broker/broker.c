@@ -815,6 +815,12 @@ static void run_op(sb_broker_t *b, sb__op_t *op) {
     return;
   }
   switch (op->kind) {
+  case SB__OP_END_WAITS:
+    for (size_t i = 0; i < b->n_queues; i++)
+      sb__queue_end_waiters(b, b->queues[i]);
+    sb__stream_end_waits(b);
+    sb__op_finish(b, op, 0);
+    return;
   case SB__OP_CREATE:
     run_create(b, op);
     return;
@@ -1133,6 +1139,11 @@ int sb_queue_delete(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg
 int sb_queue_get(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg) {
   return sb__simple_op(b, SB__OP_GET, name, cb, arg);
 }
+int sb_broker_end_waits(sb_broker_t *b, sb_broker_cb cb, void *arg) {
+  sb__op_t *op = sb__op_new(SB__OP_END_WAITS, cb, arg);
+  return op ? sb__post(b, op) : SB_ENOMEM;
+}
+
 int sb_queue_purge(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg) {
   return sb__simple_op(b, SB__OP_PURGE, name, cb, arg);
 }

@@ -208,6 +208,13 @@ struct sb__queue {
   size_t ready_head, ready_n, ready_cap; /* ring; ready_cap is a power of two */
 
   sb__qtimer_t *timers; /* min-heap by when; owned */
+  /* Retention works from the head of the entries, which are in seq order; sent_ms mostly is
+   * too, except for copies that keep an older send time (dead-lettered and redriven
+   * messages). Those also go into this min-heap by sent_ms (when = sent_ms), so they expire
+   * on time even behind younger messages. Stale entries (deleted since) are skipped. */
+  sb__qtimer_t *old;
+  size_t n_old, old_cap;
+  int64_t newest_sent_ms; /* the largest sent_ms inserted so far */
   size_t n_timers, timers_cap;
 
   sb__qgroup_t *groups; /* FIFO groups; owned */
@@ -269,6 +276,7 @@ typedef enum sb__op_kind {
   SB__OP_STREAM_ACK,
   SB__OP_STREAM_CLAIM,
   SB__OP_STREAM_PENDING,
+  SB__OP_END_WAITS,   /* end every long poll now */
   SB__OP_JOURNAL_ACK, /* internal: a journal acknowledgement to process */
 } sb__op_kind_t;
 
@@ -540,6 +548,8 @@ void sb__stream_sweep(sb_broker_t *b, int64_t now);
 int64_t sb__stream_due(sb_broker_t *b, uint64_t id, int64_t now);
 /* Ends long polls and closes every journal (shutdown, before the final drain). */
 void sb__stream_close_all(sb_broker_t *b);
+/* Ends every stream long poll now. */
+void sb__stream_end_waits(sb_broker_t *b);
 void sb__stream_free_all(sb_broker_t *b);
 /* Whether a live stream has this id (its s-<id>-* directories are not orphans). */
 bool sb__stream_owns(sb_broker_t *b, uint64_t id);

@@ -461,6 +461,12 @@ static int insert(sb_broker_t *b, sb__queue_t *q, uint64_t seq, int64_t sent_ms,
     gi = group_get(q, group && *group ? group : "");
     if (!gi || group_push(&q->groups[gi - 1], seq)) return SB_ENOMEM;
   }
+  if (sent_ms < q->newest_sent_ms) {
+    if (grow((void **)&q->old, &q->old_cap, q->n_old + 1, sizeof *q->old)) return SB_ENOMEM;
+    timer_push_heap(q->old, &q->n_old, (sb__qtimer_t){sent_ms, seq});
+  } else {
+    q->newest_sent_ms = sent_ms;
+  }
   sb__qmsg_t *e = &q->m[q->len++];
   memset(e, 0, sizeof *e);
   e->seq = seq;
@@ -809,6 +815,13 @@ static int snap_load(sb_broker_t *b, sb__queue_t *q, snap_t *s, uint64_t first, 
     e->state = SB__M_GONE; /* set_state counts it from nothing */
     q->live++;
     set_state(q, e, st);
+    if (e->sent_ms >= q->newest_sent_ms) {
+      q->newest_sent_ms = e->sent_ms;
+    } else if (!grow((void **)&q->old, &q->old_cap, q->n_old + 1, sizeof *q->old)) {
+      timer_push_heap(q->old, &q->n_old, (sb__qtimer_t){e->sent_ms, e->seq});
+    } else {
+      rc = SB_ENOMEM;
+    }
     if (st == SB__M_DELAYED) {
       rc = timer_add(b, q, e->visible_at, e->seq);
     } else if (e->group) {
@@ -924,6 +937,7 @@ static void index_free(sb__queue_t *q) {
   m_free(q);
   free(q->ready);
   free(q->timers);
+  free(q->old);
   for (size_t i = 0; i < q->n_groups; i++) {
     free(q->groups[i].id);
     free(q->groups[i].seqs);
@@ -941,6 +955,9 @@ static void index_free(sb__queue_t *q) {
   q->ready_head = q->ready_n = q->ready_cap = 0;
   q->timers = NULL;
   q->n_timers = q->timers_cap = 0;
+  q->old = NULL;
+  q->n_old = q->old_cap = 0;
+  q->newest_sent_ms = 0;
   q->groups = NULL;
   q->n_groups = q->groups_cap = 0;
   q->group_hash = NULL;
@@ -1616,6 +1633,16 @@ void sb__queue_sweep(sb_broker_t *b, sb__queue_t *q, int64_t now) {
     if (e->sent_ms >= cutoff || e->state == SB__M_MOVING || e->state == SB__M_DELETING) break;
     remove_entry(q, e);
     q->stats.expired++;
+  }
+  while (q->n_old && q->old[0].when < cutoff) {
+    sb__qtimer_t t = q->old[0];
+    sb__qmsg_t *e = sb__queue_entry(q, t.seq);
+    if (e && (e->state == SB__M_MOVING || e->state == SB__M_DELETING)) break; /* retry later */
+    timer_pop_heap(q->old, &q->n_old);
+    if (e) {
+      remove_entry(q, e);
+      q->stats.expired++;
+    }
   }
   if (q->cfg.fifo) dedup_expire(q, now);
   uint64_t first, next;

@@ -65,12 +65,16 @@ struct sb__stream {
   size_t n_groups;                   /* count */
   sb__op_t *wait_first, *wait_last;  /* long-poll reads, oldest first (linked by op->next) */
   uint64_t pending;                  /* appends whose acknowledgement is not processed yet */
+  uint64_t gj_written;               /* offsets in group-journal records since the last
+                                        compaction (or open): what replay would walk */
+  bool gj_compacting;                /* a compaction's records are being written */
   bool deleted;                      /* unlisted; freed at pending == 0 */
   int64_t next_deadline;             /* earliest long-poll deadline registered */
 };
 
 static int open_groups(sb_broker_t *b, sb__stream_t *s);
 static int group_deliver(sb_broker_t *b, sb__stream_t *s, sb__op_t *op);
+static void gj_maybe_compact(sb_broker_t *b, sb__stream_t *s);
 
 static sb__stream_t *find(sb_broker_t *b, const char *name) {
   bool found;
@@ -298,9 +302,11 @@ void sb__stream_compact(sb_broker_t *b) {
 }
 
 void sb__stream_sweep(sb_broker_t *b, int64_t now) {
-  for (size_t i = 0; i < b->n_streams; i++)
+  for (size_t i = 0; i < b->n_streams; i++) {
     for (uint32_t p = 0; p < b->streams[i]->cfg.partitions; p++)
       sb_journal_retain(b->streams[i]->j[p], 0, now);
+    gj_maybe_compact(b, b->streams[i]);
+  }
 }
 
 /* --- reading ------------------------------------------------------------------------------ */
@@ -476,7 +482,16 @@ static uint32_t consumer_idx(sgroup_t *g, const char *name) {
 
 /* Group journal records: key 'd' (delivered), 'c' (claimed) or 'a' (acknowledged); headers
  * "g" (group) and, for 'd' and 'c', "c" (consumer); value: u32 partition, then u64 offsets;
- * timestamp: when. Replaying them in order rebuilds every pending list. */
+ * timestamp: when. Replaying them in order rebuilds every pending list.
+ *
+ * Compaction writes the state instead: key 's', headers "g" (group) and one "k" per consumer
+ * of the group in index order; value: u32 partition, u8 reset, u64 next offset to deliver
+ * (SB_STREAM_NO_OFFSET for none), then entries of u64 offset, u32 consumer index, u16
+ * delivery count, i64 last delivery (ms), in offset order, at most GJ_CHUNK per record. A
+ * record with reset set (the first of each partition) empties that pending list before
+ * adding its entries, so whatever older records replay before it, the state after it is
+ * the state it was written from. Once every 's' record is durable, the sealed segments
+ * below the first are dropped. */
 static int gj_write(sb_broker_t *b, sb__stream_t *s, char kind, const char *group,
                     const char *consumer, uint32_t p, const uint64_t *offs, size_t n, int64_t ts,
                     sb__ack_fn fn, void *ctx) {
@@ -493,6 +508,7 @@ static int gj_write(sb_broker_t *b, sb__stream_t *s, char kind, const char *grou
   sb_journal_entry_t e = {&key, 1, v, (uint32_t)(4 + 8 * n), h, consumer ? 2 : 1, ts};
   int rc = sb__append_j(b, s->gj, &e, fn, ctx);
   free(v);
+  if (!rc) s->gj_written += n;
   return rc;
 }
 
@@ -500,8 +516,71 @@ static void gj_noop(sb_broker_t *b, void *ctx, int status, uint64_t seq) {
   (void)b, (void)ctx, (void)status, (void)seq;
 }
 
+#define GJ_CHUNK 4096       /* entries per 's' record */
+#define GJ_ENTRY 22         /* bytes per entry in an 's' record */
+#define GJ_COMPACT_MIN 4096 /* offsets written before compaction is considered */
+
+static uint64_t le(const uint8_t *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void pel_clear(pel_t *l) {
+  l->head = l->len = l->live = 0;
+}
+
+/* Replays an 's' record (see above). */
+static void gj_replay_state(sb__stream_t *s, const sb_journal_record_t *r) {
+  if (r->value_len < 13 || (r->value_len - 13) % GJ_ENTRY) return;
+  char group[SB_STREAM_GROUP_MAX + 1];
+  if (!sb__rec_get(r, "g", group, sizeof group)) return;
+  uint32_t p = (uint32_t)le(r->value, 4);
+  if (p >= s->cfg.partitions) return;
+  sgroup_t *g = group_get(s, group, true);
+  if (!g) return;
+  uint32_t map[SB_JOURNAL_HEADERS_MAX];
+  uint32_t n_map = 0, pos = 0;
+  const uint8_t *nm, *v;
+  uint16_t nl;
+  uint32_t vl;
+  while (n_map < SB_JOURNAL_HEADERS_MAX && sb_journal_header_next(r, &pos, &nm, &nl, &v, &vl)) {
+    if (nl != 1 || nm[0] != 'k' || vl > SB_STREAM_GROUP_MAX) continue;
+    char name[SB_STREAM_GROUP_MAX + 1];
+    memcpy(name, v, vl);
+    name[vl] = 0;
+    map[n_map++] = consumer_idx(g, name);
+  }
+  pel_t *l = &g->pel[p];
+  if (r->value[4]) {
+    pel_clear(l);
+    g->next_deliver[p] = le(r->value + 5, 8);
+  }
+  for (uint32_t k = 13; k < r->value_len; k += GJ_ENTRY) {
+    uint64_t off = le(r->value + k, 8);
+    uint32_t c = (uint32_t)le(r->value + k + 8, 4);
+    if (c >= n_map || map[c] == UINT32_MAX || pel_add(l, off, map[c], 0)) continue;
+    pentry_t *e = &l->e[l->len - 1];
+    if (e->offset != off) continue; /* out of order: pel_add kept the earlier one */
+    e->count = (uint16_t)le(r->value + k + 12, 2);
+    e->last_ms = (int64_t)le(r->value + k + 14, 8);
+  }
+}
+
 static void gj_replay(sb__stream_t *s, const sb_journal_record_t *r) {
+  if (r->key_len == 1 && r->key[0] == 's') {
+    gj_replay_state(s, r);
+    s->gj_written += (r->value_len - 13) / GJ_ENTRY;
+    return;
+  }
   if (r->key_len != 1 || r->value_len < 4 || (r->value_len - 4) % 8) return;
+  s->gj_written += (r->value_len - 4) / 8;
   char group[SB_STREAM_GROUP_MAX + 1], consumer[SB_STREAM_GROUP_MAX + 1] = "";
   if (!sb__rec_get(r, "g", group, sizeof group)) return;
   bool has_c = sb__rec_get(r, "c", consumer, sizeof consumer);
@@ -531,6 +610,105 @@ static void gj_replay(sb__stream_t *s, const sb_journal_record_t *r) {
       pel_remove(l, e, true);
     }
   }
+}
+
+/* A compaction in flight: its records' acknowledgements. */
+typedef struct gj_compaction {
+  sb__stream_t *s;
+  uint64_t first;     /* lowest offset of its records */
+  size_t outstanding; /* records not yet acknowledged */
+  bool failed;        /* one could not be written: keep every segment */
+} gj_compaction_t;
+
+static void gj_compacted(sb_broker_t *b, void *ctx, int status, uint64_t seq) {
+  gj_compaction_t *c = ctx;
+  sb__stream_t *s = c->s;
+  if (status) c->failed = true;
+  if (seq < c->first) c->first = seq;
+  if (--c->outstanding == 0) {
+    if (!c->failed && !s->deleted && !b->stopping) sb_journal_retain(s->gj, c->first, 0);
+    s->gj_compacting = false;
+    free(c);
+  }
+  if (--s->pending == 0 && s->deleted) stream_free(b, s);
+}
+
+/* Appends one 's' record of partition p's entries [from, to) of g. */
+static int gj_put_state(sb_broker_t *b, sb__stream_t *s, const sgroup_t *g, uint32_t p, bool reset,
+                        size_t from, size_t to, gj_compaction_t *c) {
+  const pel_t *l = &g->pel[p];
+  size_t n = 0;
+  for (size_t i = from; i < to; i++)
+    n += !l->e[i].gone;
+  uint8_t *v = malloc(13 + GJ_ENTRY * n);
+  sb_journal_header_t *h = malloc((g->n_consumers + 1) * sizeof *h);
+  if (!v || !h) {
+    free(v);
+    free(h);
+    return SB_ENOMEM;
+  }
+  put_le(v, p, 4);
+  v[4] = reset;
+  put_le(v + 5, g->next_deliver[p], 8);
+  uint8_t *w = v + 13;
+  for (size_t i = from; i < to; i++) {
+    const pentry_t *e = &l->e[i];
+    if (e->gone) continue;
+    put_le(w, e->offset, 8);
+    put_le(w + 8, e->consumer, 4);
+    put_le(w + 12, e->count, 2);
+    put_le(w + 14, (uint64_t)e->last_ms, 8);
+    w += GJ_ENTRY;
+  }
+  h[0] = (sb_journal_header_t){"g", 1, g->name, (uint32_t)strlen(g->name)};
+  for (size_t i = 0; i < g->n_consumers; i++)
+    h[i + 1] = (sb_journal_header_t){"k", 1, g->consumers[i], (uint32_t)strlen(g->consumers[i])};
+  char key = 's';
+  sb_journal_entry_t e = {
+      &key, 1, v, (uint32_t)(13 + GJ_ENTRY * n), h, (uint16_t)(g->n_consumers + 1), sb__now_ms()};
+  int rc = sb__append_j(b, s->gj, &e, gj_compacted, c);
+  free(v);
+  free(h);
+  if (!rc) {
+    c->outstanding++;
+    s->pending++;
+  }
+  return rc;
+}
+
+/* Rewrites the group journal's state when replaying it has become much longer than the
+ * state itself (more offsets written than four times the pending entries, and at least
+ * GJ_COMPACT_MIN). */
+static void gj_maybe_compact(sb_broker_t *b, sb__stream_t *s) {
+  if (!s->gj || s->gj_compacting || s->deleted || s->gj_written < GJ_COMPACT_MIN) return;
+  uint64_t live = 0;
+  for (size_t i = 0; i < s->n_groups; i++) {
+    if (s->groups[i].n_consumers + 1 > SB_JOURNAL_HEADERS_MAX) return; /* too many to name */
+    for (uint32_t p = 0; p < s->cfg.partitions; p++)
+      live += s->groups[i].pel[p].live;
+  }
+  if (s->gj_written <= 4 * live) return;
+  gj_compaction_t *c = calloc(1, sizeof *c);
+  if (!c) return;
+  *c = (gj_compaction_t){s, UINT64_MAX, 1, false}; /* 1: held until every record is queued */
+  s->pending++;
+  s->gj_compacting = true;
+  int rc = 0;
+  for (size_t i = 0; i < s->n_groups && !rc; i++) {
+    const sgroup_t *g = &s->groups[i];
+    for (uint32_t p = 0; p < s->cfg.partitions && !rc; p++) {
+      const pel_t *l = &g->pel[p];
+      size_t from = l->head;
+      do {
+        size_t to = from + GJ_CHUNK < l->len ? from + GJ_CHUNK : l->len;
+        rc = gj_put_state(b, s, g, p, from == l->head, from, to, c);
+        from = to;
+      } while (!rc && from < l->len);
+    }
+  }
+  if (rc) c->failed = true;
+  s->gj_written = live;
+  gj_compacted(b, c, 0, UINT64_MAX); /* releases the hold */
 }
 
 static int open_groups(sb_broker_t *b, sb__stream_t *s) {
@@ -922,6 +1100,11 @@ void sb__stream_run(sb_broker_t *b, sb__op_t *op) {
   default:
     sb__op_finish(b, op, SB_EINVAL);
   }
+}
+
+void sb__stream_end_waits(sb_broker_t *b) {
+  for (size_t i = 0; i < b->n_streams; i++)
+    end_waiters(b, b->streams[i]);
 }
 
 void sb__stream_close_all(sb_broker_t *b) {

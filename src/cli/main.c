@@ -31,6 +31,10 @@ static void usage(FILE *f) {
           sb_cli_broker_usage(), sb_serve_usage());
 }
 
+static void end_long_polls(void *ud) {
+  sb_broker_end_waits(ud, NULL, NULL);
+}
+
 static int cmd_serve(int argc, char **argv) {
   sb_serve_opts_t opts;
   char err[256];
@@ -85,6 +89,9 @@ static int cmd_serve(int argc, char **argv) {
   sb_sns_t *sns = NULL;
   if (!rc) rc = sb_sns_attach(rpc, broker, &sqs_cfg, &sns);
   if (!rc) rc = sb_sqs_attach(rpc, broker, &sqs_cfg, &sqs);
+  /* Long polls would hold their requests through the shutdown grace period: end them as
+   * the server starts to stop, so they answer (empty) and their connections close. */
+  sb_server_on_stop(srv, end_long_polls, broker);
   if (!rc) rc = sb_server_run(srv);
   if (rc)
     sb_log(SB_LOG_ERROR, "start_failed", "addr=%s error=\"%s\"", opts.server.http_addr,

@@ -33,7 +33,7 @@
 #define SB_ACCEPT_RETRY_MS 100u /* re-check a paused listener this often */
 #define SB_MAX_ROUTES 64u
 #define SB_STATUS_MAX 600 /* metrics index statuses 0..599 */
-#define SB_REQ_POOL 64u    /* recycled exchanges kept per worker */
+#define SB_REQ_POOL 64u   /* recycled exchanges kept per worker */
 
 typedef struct sb__worker sb__worker_t;
 typedef struct sb__conn sb__conn_t;
@@ -72,7 +72,9 @@ struct sb_server {
   sb__worker_t *workers; /* array of nworkers; owned */
   int port;              /* bound port, 0 before start */
   int started;
-  _Atomic int stopping;        /* set once by sb_server_stop() */
+  _Atomic int stopping;      /* set once by sb_server_stop() */
+  void (*on_stop)(void *ud); /* sb_server_on_stop(): runs when stopping is set */
+  void *on_stop_ud;
   _Atomic uint32_t conns_open; /* across workers; compared to cfg.max_connections */
   uint64_t start_ms;           /* uv_hrtime()/1e6 at start, for uptime */
 };
@@ -94,10 +96,10 @@ struct sb__worker {
   int stopping;            /* stop observed on this loop */
   sb__conn_t *conns;       /* all open connections (doubly linked) */
   unsigned nconns;
-  sb__conn_t *dirty; /* connections needing flush/input processing (singly linked) */
-  uint8_t *rbuf;     /* SB_READ_BUF bytes, owned; borrowed by one read at a time */
-  uint64_t date_sec; /* second the cached date header was made for */
-  char date[40];     /* "Tue, 24 Nov 2026 10:00:00 GMT" */
+  sb__conn_t *dirty;       /* connections needing flush/input processing (singly linked) */
+  uint8_t *rbuf;           /* SB_READ_BUF bytes, owned; borrowed by one read at a time */
+  uint64_t date_sec;       /* second the cached date header was made for */
+  char date[40];           /* "Tue, 24 Nov 2026 10:00:00 GMT" */
   char date_block[96];     /* "date: <date>\r\nserver: switchboard\r\n" for HTTP/1 */
   size_t date_block_len;   /* bytes of date_block */
   sb_http_req_t *req_pool; /* recycled exchanges, linked through next */
@@ -124,9 +126,9 @@ struct sb__conn {
   sb__h2_t *h2;              /* owned; set when proto == H2 */
   sb_http_req_t *reqs;       /* exchanges the transport still holds (doubly linked) */
   uint64_t last_io_ms;       /* loop time of the last read or write progress */
-  uint64_t deadline_ms;   /* loop time the current timeout expires; 0 = none */
-  uint64_t timer_due_ms;  /* when the armed timer fires; 0 = not armed. It may fire before
-                             deadline_ms and then re-arms (lazy timeouts, see conn.c). */
+  uint64_t deadline_ms;      /* loop time the current timeout expires; 0 = none */
+  uint64_t timer_due_ms;     /* when the armed timer fires; 0 = not armed. It may fire before
+                                deadline_ms and then re-arms (lazy timeouts, see conn.c). */
   uint64_t req_start_ms;     /* loop time the current h1 request's first byte arrived */
   uint8_t proto;             /* enum sb__conn_proto */
   uint8_t tls_handshaking;   /* SSL_do_handshake has not finished */

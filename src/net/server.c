@@ -521,6 +521,7 @@ void sb_server_stop(sb_server_t *srv) {
   if (!srv->started) return;
   int expected = 0;
   if (!atomic_compare_exchange_strong(&srv->stopping, &expected, 1)) return;
+  if (srv->on_stop) srv->on_stop(srv->on_stop_ud);
   for (unsigned i = 0; i < srv->nworkers; i++)
     uv_async_send(&srv->workers[i].stop_async);
 }
@@ -556,6 +557,12 @@ int sb_server_run(sb_server_t *srv) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   sb_log(SB_LOG_INFO, "stopped", NULL);
   return 0;
+}
+
+void sb_server_on_stop(sb_server_t *srv, void (*fn)(void *ud), void *ud) {
+  if (srv->started) return;
+  srv->on_stop = fn;
+  srv->on_stop_ud = ud;
 }
 
 void sb_server_free(sb_server_t *srv) {

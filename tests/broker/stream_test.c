@@ -1,8 +1,11 @@
 /*
  * Tests of the stream engine (src/broker/stream.c): key partitioning, reads from an offset,
  * from the end with a long poll, and from a time; committed offsets and lag; retention; and
- * records and offsets surviving a restart.
+ * records and offsets surviving a restart; group pending lists and claims; and the group
+ * journal compacted to its state, then replayed from it.
  */
+#include <glob.h>
+
 #include "sync.h"
 
 typedef struct sres {
@@ -328,6 +331,86 @@ TEST(group_pending_lists_acks_and_claims) {
   free(r);
   SRUN(r, sb_stream_group_read(b, "jobs", "other", "x", 0, 10, 0, on_p, r));
   CHECK_EQ_INT(r->n, 5); /* another group starts at the beginning */
+  free(r);
+  sb_broker_close(b);
+  drop_dir(dir);
+}
+
+static size_t group_segments(const char *dir) {
+  char pat[256];
+  snprintf(pat, sizeof pat, "%s/s-*-g/*.seg", dir);
+  glob_t g;
+  if (glob(pat, 0, NULL, &g)) return 0;
+  size_t n = g.gl_pathc;
+  globfree(&g);
+  return n;
+}
+
+static sb_broker_t *open_small_segments(const char *dir) {
+  sb_broker_opts_t o;
+  sb_broker_opts_default(&o);
+  o.data_dir = dir;
+  o.segment_bytes = 4096;
+  sb_broker_t *b = NULL;
+  return sb_broker_open(&o, &b) ? NULL : b;
+}
+
+TEST(group_journal_compaction) {
+  char *dir = tmpdir();
+  sb_broker_t *b = open_small_segments(dir);
+  REQUIRE(b);
+  sb_stream_config_t c;
+  sb_stream_config_default(&c);
+  c.partitions = 1;
+  c.fsync = SB_BROKER_FSYNC_NEVER;
+  sres_t *cr;
+  SRUN(cr, sb_stream_create(b, "big", &c, on_s, cr));
+  CHECK_EQ_INT(cr->status, 0);
+  free(cr);
+  for (int i = 0; i < 3000; i++)
+    free(append(b, "big", 0, NULL, "r"));
+  /* Deliver everything, acknowledge all but every 500th: about 6,000 offsets written to the
+   * group journal for 6 pending entries. */
+  for (int round = 0; round < 30; round++) {
+    pres_t *r;
+    SRUN(r, sb_stream_group_read(b, "big", "g", "alice", 0, 100, 0, on_p, r));
+    REQUIRE(r->status == 0 && r->n == 16 && r->off[0] == (uint64_t)round * 100);
+    free(r);
+    uint64_t acks[100];
+    size_t n = 0;
+    for (uint64_t o = (uint64_t)round * 100; o < (uint64_t)round * 100 + 100; o++)
+      if (o % 500) acks[n++] = o;
+    SRUN(r, sb_stream_ack(b, "big", "g", 0, acks, n, on_p, r));
+    CHECK_EQ_INT(r->status, 0);
+    free(r);
+  }
+  size_t before = group_segments(dir);
+  CHECK(before >= 8);
+  size_t after = before;
+  for (int i = 0; i < 50 && after >= before; i++) { /* the sweep runs every second */
+    sleep_ms(100);
+    after = group_segments(dir);
+  }
+  fprintf(stderr, "group journal segments: %zu before compaction, %zu after\n", before, after);
+  CHECK(after <= 2);
+  sb_broker_close(b);
+
+  b = open_small_segments(dir);
+  REQUIRE(b);
+  pres_t *r;
+  SRUN(r, sb_stream_pending(b, "big", "g", 0, 16, on_p, r));
+  CHECK_EQ_INT(r->count, 6);
+  CHECK_EQ_INT(r->n, 6);
+  for (size_t i = 0; i < r->n; i++) {
+    CHECK_EQ_INT(r->off[i], i * 500);
+    CHECK_EQ_STR(r->consumer[i], "alice");
+    CHECK_EQ_INT(r->deliveries[i], 1);
+  }
+  free(r);
+  free(append(b, "big", 0, NULL, "new"));
+  SRUN(r, sb_stream_group_read(b, "big", "g", "bob", 0, 100, 0, on_p, r));
+  CHECK_EQ_INT(r->n, 1); /* only the new record: the delivery position survived too */
+  CHECK_EQ_INT(r->off[0], 3000);
   free(r);
   sb_broker_close(b);
   drop_dir(dir);

@@ -1,12 +1,14 @@
 /*
- * The broker commands: queue, send, recv, tail, dlq and stats against a running server, over
- * gRPC with the project's client (include/switchboard/client.h) and BrokerService's generated
- * stubs (proto/switchboard/broker/v1/broker.proto).
+ * The broker commands: queue, send, recv, tail, dlq, stats, stream, append and publish against a
+ * running server, over gRPC with the project's client (include/switchboard/client.h) and
+ * BrokerService's generated stubs (proto/switchboard/broker/v1/broker.proto).
  *
  * Each command is a short sequence of calls, so the client runs synchronously: one private
- * libuv loop, run until the call in flight has ended (rpc()). Responses are copied out of
- * the client's callback (where they are borrowed) by a serialize/deserialize round trip, and
- * freed by the command with protobuf_c_message_free_unpacked().
+ * libuv loop, run until the call in flight has ended (rpc()). Responses are copied out of the
+ * client's callback (where they are borrowed) by a serialize/deserialize round trip, and freed
+ * by the command with protobuf_c_message_free_unpacked(). `tail --stream` and `tail --channel`
+ * follow a server stream instead (follow()): the loop runs until the stream ends or a signal
+ * arrives, and the client's callbacks print each message as it comes.
  *
  * Exit status: 0; 1 when the server answered an error or could not be reached (the message
  * goes to stderr); 2 for a usage error.
@@ -33,6 +35,8 @@
 #define CLI_BODY_MAX (1u << 20)           /* bytes of a body read from stdin */
 #define CLI_POLL_MS 200u                  /* progress polling interval of dlq redrive */
 #define CLI_BAR_WIDTH 40                  /* characters of the progress bar */
+#define CLI_NAMES_MAX 16u                 /* --channel, --pattern, --partition options */
+#define CLI_RECORDS_MAX 100u              /* bodies per append (AppendRecords' limit) */
 
 typedef Switchboard__Broker__V1__Queue Queue;
 
@@ -129,20 +133,31 @@ static void release(void *msg) {
 /* Options every broker command understands; fields unused by a command stay at their
  * defaults. Strings are borrowed from argv. */
 typedef struct opts {
-  const char *addr;                 /* --addr */
-  const char *attrs[CLI_ATTRS_MAX]; /* --attr name=value (a filter for dlq: name[=value]) */
-  size_t n_attrs;                   /* count */
-  const char *group, *dedup;        /* --group, --dedup */
-  const char *dlq;                  /* --dlq (queue create) */
-  const char *to;                   /* --to (dlq redrive) */
-  const char *prefix;               /* --prefix (queue list) */
-  const char *topic;                /* --topic (tail) */
-  long delay, visibility, wait;     /* --delay, --visibility, --wait in ms; -1 when unset */
-  long max, max_receives, rate;     /* --max, --max-receives, --rate; -1 when unset */
-  long retention, max_messages;     /* --retention ms, --max-messages (queue create) */
-  int fifo, ack, dry_run, verbose;  /* flags */
-  char **args;                      /* positional arguments */
-  int n_args;                       /* count */
+  const char *addr;                    /* --addr */
+  const char *attrs[CLI_ATTRS_MAX];    /* --attr name=value (a filter for dlq: name[=value]) */
+  size_t n_attrs;                      /* count */
+  const char *group, *dedup;           /* --group, --dedup */
+  const char *dlq;                     /* --dlq (queue create) */
+  const char *to;                      /* --to (dlq redrive) */
+  const char *prefix;                  /* --prefix (queue list) */
+  const char *topic;                   /* --topic (tail) */
+  const char *stream;                  /* --stream (tail) */
+  const char *key;                     /* --key (append) */
+  const char *channels[CLI_NAMES_MAX]; /* --channel (publish, tail) */
+  size_t n_channels;                   /* count */
+  const char *patterns[CLI_NAMES_MAX]; /* --pattern (tail) */
+  size_t n_patterns;                   /* count */
+  long partitions[CLI_NAMES_MAX];      /* --partition (append: one; tail: any) */
+  size_t n_partitions;                 /* count */
+  long n_parts;                        /* --partitions (stream create); -1 when unset */
+  long offset;                         /* --offset (tail); -1 when unset */
+  int from_beginning;                  /* --from-beginning (tail) */
+  long delay, visibility, wait;        /* --delay, --visibility, --wait in ms; -1 when unset */
+  long max, max_receives, rate;        /* --max, --max-receives, --rate; -1 when unset */
+  long retention, max_messages;        /* --retention ms, --max-messages (queue create) */
+  int fifo, ack, dry_run, verbose;     /* flags */
+  char **args;                         /* positional arguments */
+  int n_args;                          /* count */
 } opts_t;
 
 enum {
@@ -165,7 +180,15 @@ enum {
   O_FIFO,
   O_ACK,
   O_DRY,
-  O_VERBOSE
+  O_VERBOSE,
+  O_STREAM,
+  O_KEY,
+  O_CHANNEL,
+  O_PATTERN,
+  O_PARTITION,
+  O_PARTITIONS,
+  O_OFFSET,
+  O_BEGINNING
 };
 
 static const struct option long_opts[] = {
@@ -189,6 +212,14 @@ static const struct option long_opts[] = {
     {"ack", no_argument, NULL, O_ACK},
     {"dry-run", no_argument, NULL, O_DRY},
     {"verbose", no_argument, NULL, O_VERBOSE},
+    {"stream", required_argument, NULL, O_STREAM},
+    {"key", required_argument, NULL, O_KEY},
+    {"channel", required_argument, NULL, O_CHANNEL},
+    {"pattern", required_argument, NULL, O_PATTERN},
+    {"partition", required_argument, NULL, O_PARTITION},
+    {"partitions", required_argument, NULL, O_PARTITIONS},
+    {"offset", required_argument, NULL, O_OFFSET},
+    {"from-beginning", no_argument, NULL, O_BEGINNING},
     {0, 0, 0, 0},
 };
 
@@ -209,7 +240,7 @@ static int parse(int argc, char **argv, opts_t *o) {
   memset(o, 0, sizeof *o);
   o->addr = CLI_DEFAULT_ADDR;
   o->delay = o->visibility = o->wait = o->max = o->max_receives = o->rate = -1;
-  o->retention = o->max_messages = -1;
+  o->retention = o->max_messages = o->n_parts = o->offset = -1;
   /* getopt_long permutes argv so positional arguments may come anywhere; argv[0] is skipped,
    * so shift by one. */
   optind = 0;
@@ -282,6 +313,40 @@ static int parse(int argc, char **argv, opts_t *o) {
     case O_VERBOSE:
       o->verbose = 1;
       break;
+    case O_STREAM:
+      o->stream = optarg;
+      break;
+    case O_KEY:
+      o->key = optarg;
+      break;
+    case O_CHANNEL:
+    case O_PATTERN:
+    case O_PARTITION: {
+      size_t *n = ch == O_CHANNEL   ? &o->n_channels
+                  : ch == O_PATTERN ? &o->n_patterns
+                                    : &o->n_partitions;
+      if (*n == CLI_NAMES_MAX) {
+        fprintf(stderr, "switchboard: at most %u --channel, --pattern or --partition\n",
+                CLI_NAMES_MAX);
+        return -1;
+      }
+      if (ch == O_CHANNEL)
+        o->channels[(*n)++] = optarg;
+      else if (ch == O_PATTERN)
+        o->patterns[(*n)++] = optarg;
+      else
+        bad = number("--partition", optarg, &o->partitions[(*n)++]);
+      break;
+    }
+    case O_PARTITIONS:
+      bad = number("--partitions", optarg, &o->n_parts);
+      break;
+    case O_OFFSET:
+      bad = number("--offset", optarg, &o->offset);
+      break;
+    case O_BEGINNING:
+      o->from_beginning = 1;
+      break;
     default:
       return -1;
     }
@@ -294,15 +359,19 @@ static int parse(int argc, char **argv, opts_t *o) {
 
 /* ---- printing ---- */
 
-static void print_body(const Switchboard__Broker__V1__Message *m) {
-  if (!m->body.len)
-    printf("%s\n", m->text ? m->text : "");
+static void print_payload(const ProtobufCBinaryData *bytes, const char *text) {
+  if (!bytes->len)
+    printf("%s\n", text ? text : "");
   else {
     /* Binary bodies print as hex so a terminal stays usable. */
-    for (size_t i = 0; i < m->body.len; i++)
-      printf("%02x", m->body.data[i]);
+    for (size_t i = 0; i < bytes->len; i++)
+      printf("%02x", bytes->data[i]);
     printf("\n");
   }
+}
+
+static void print_body(const Switchboard__Broker__V1__Message *m) {
+  print_payload(&m->body, m->text);
 }
 
 static void print_message(const Switchboard__Broker__V1__Message *m, int verbose) {
@@ -565,7 +634,14 @@ static void on_signal(int sig) {
 
 /* Follows a queue (or a topic, through a temporary queue subscribed to it) until
  * interrupted: long polls and prints. Polls in short waits so an interrupt ends it soon. */
+static int tail_stream(cli_t *c, const opts_t *o);
+static int tail_channels(cli_t *c, const opts_t *o);
+
 static int cmd_tail(cli_t *c, const opts_t *o) {
+  if (!!o->topic + !!o->stream + !!(o->n_channels || o->n_patterns) > 1)
+    return usage_error("tail takes one of QUEUE, --topic, --stream and --channel/--pattern");
+  if (o->stream) return tail_stream(c, o);
+  if (o->n_channels || o->n_patterns) return tail_channels(c, o);
   if ((o->topic && o->n_args != 0) || (!o->topic && o->n_args != 1))
     return usage_error("tail QUEUE | tail --topic TOPIC");
   char tmp[SB_BROKER_NAME_MAX + 1] = "";
@@ -750,7 +826,384 @@ static int cmd_queue(cli_t *c, const opts_t *o) {
   return usage_error("queue create|list|delete|stats");
 }
 
-/* Every queue with its depth and counters, then every topic with its subscription count. */
+/* ---- streams and pub/sub ---- */
+
+typedef Switchboard__Broker__V1__Stream Stream;
+
+static int stream_create(cli_t *c, const opts_t *o, const char *name) {
+  Switchboard__Broker__V1__CreateStreamRequest req =
+      SWITCHBOARD__BROKER__V1__CREATE_STREAM_REQUEST__INIT;
+  Switchboard__Broker__V1__StreamConfig cfg = SWITCHBOARD__BROKER__V1__STREAM_CONFIG__INIT;
+  req.name = (char *)name;
+  req.config = &cfg;
+  if (o->n_parts >= 0) cfg.partitions = (uint32_t)o->n_parts;
+  if (o->retention >= 0) cfg.retention_ms = (uint64_t)o->retention;
+  Stream *s = rpc(c, "CreateStream", &req.base, 0);
+  if (!s) return 1;
+  printf("%s\n", s->name);
+  release(s);
+  return 0;
+}
+
+static Stream *get_stream(cli_t *c, const char *name) {
+  Switchboard__Broker__V1__GetStreamRequest req = SWITCHBOARD__BROKER__V1__GET_STREAM_REQUEST__INIT;
+  req.name = (char *)name;
+  return rpc(c, "GetStream", &req.base, 0);
+}
+
+/* Records stored now, all partitions together. */
+static unsigned long long stream_records(const Stream *s) {
+  unsigned long long n = 0;
+  for (size_t i = 0; i < s->n_partitions; i++)
+    n += s->partitions[i]->next_offset - s->partitions[i]->first_offset;
+  return n;
+}
+
+static void print_stream_header(void) {
+  printf("%-32s %10s %9s %9s\n", "STREAM", "PARTITIONS", "RECORDS", "GROUPS");
+}
+
+static void print_stream_row(const Stream *s) {
+  printf("%-32s %10zu %9llu %9zu\n", s->name, s->n_partitions, stream_records(s), s->n_groups);
+}
+
+/* Every stream (all pages); with `table`, each with its partitions, records and groups. */
+static int stream_list(cli_t *c, const char *prefix, int table) {
+  char token[SB_BROKER_NAME_MAX + 1] = "";
+  int header = 0;
+  for (;;) {
+    Switchboard__Broker__V1__ListStreamsRequest req =
+        SWITCHBOARD__BROKER__V1__LIST_STREAMS_REQUEST__INIT;
+    req.prefix = (char *)(prefix ? prefix : "");
+    req.page_token = token;
+    Switchboard__Broker__V1__ListStreamsResponse *res = rpc(c, "ListStreams", &req.base, 0);
+    if (!res) return 1;
+    for (size_t i = 0; i < res->n_names; i++) {
+      if (!table) {
+        printf("%s\n", res->names[i]);
+        continue;
+      }
+      Stream *s = get_stream(c, res->names[i]);
+      if (s && !header++) print_stream_header();
+      if (s) print_stream_row(s); /* a stream deleted meanwhile is skipped */
+      release(s);
+    }
+    int more = res->next_page_token && res->next_page_token[0];
+    if (more) snprintf(token, sizeof token, "%s", res->next_page_token);
+    release(res);
+    if (!more) return 0;
+  }
+}
+
+static int stream_stats(cli_t *c, const char *name) {
+  Stream *s = get_stream(c, name);
+  if (!s) return 1;
+  const Switchboard__Broker__V1__StreamConfig *cfg = s->config;
+  printf("stream           %s\n", s->name);
+  printf("partitions       %zu\n", s->n_partitions);
+  printf("records          %llu\n", stream_records(s));
+  printf("retention_ms     %llu\n", (unsigned long long)(cfg ? cfg->retention_ms : 0));
+  printf("\n%-9s %12s %12s\n", "PARTITION", "FIRST", "NEXT");
+  for (size_t i = 0; i < s->n_partitions; i++)
+    printf("%-9u %12llu %12llu\n", s->partitions[i]->partition,
+           (unsigned long long)s->partitions[i]->first_offset,
+           (unsigned long long)s->partitions[i]->next_offset);
+  if (s->n_groups) printf("\n%-32s %9s  %s\n", "GROUP", "LAG", "COMMITTED (partition:offset)");
+  for (size_t i = 0; i < s->n_groups; i++) {
+    const Switchboard__Broker__V1__ConsumerGroup *g = s->groups[i];
+    printf("%-32s %9llu ", g->name, (unsigned long long)g->lag);
+    for (size_t k = 0; k < g->n_committed; k++)
+      printf(" %u:%llu", g->committed[k]->partition, (unsigned long long)g->committed[k]->offset);
+    printf("\n");
+  }
+  release(s);
+  return 0;
+}
+
+static int stream_delete(cli_t *c, const char *name) {
+  Switchboard__Broker__V1__DeleteStreamRequest req =
+      SWITCHBOARD__BROKER__V1__DELETE_STREAM_REQUEST__INIT;
+  req.name = (char *)name;
+  void *res = rpc(c, "DeleteStream", &req.base, 0);
+  release(res);
+  return res ? 0 : 1;
+}
+
+static int cmd_stream(cli_t *c, const opts_t *o) {
+  if (o->n_args < 1) return usage_error("stream create|list|delete|stats");
+  const char *sub = o->args[0];
+  if (strcmp(sub, "list") == 0 && o->n_args == 1) return stream_list(c, o->prefix, o->verbose);
+  if (o->n_args != 2) return usage_error("stream create|delete|stats NAME");
+  if (strcmp(sub, "create") == 0) return stream_create(c, o, o->args[1]);
+  if (strcmp(sub, "delete") == 0) return stream_delete(c, o->args[1]);
+  if (strcmp(sub, "stats") == 0) return stream_stats(c, o->args[1]);
+  return usage_error("stream create|list|delete|stats");
+}
+
+/* Appends each BODY as one record (or stdin as one), in order, in one call; prints where each
+ * went. */
+static int cmd_append(cli_t *c, const opts_t *o) {
+  if (o->n_args < 1 || o->n_args > 1 + (int)CLI_RECORDS_MAX)
+    return usage_error("append STREAM [--key K] [--partition N] BODY... (at most 100)");
+  if (o->n_partitions > 1) return usage_error("append takes one --partition");
+  size_t n = o->n_args > 1 ? (size_t)o->n_args - 1 : 1;
+  char *in = NULL;
+  size_t in_len = 0;
+  if (o->n_args == 1 && !(in = read_stdin(&in_len))) return 1;
+  Switchboard__Broker__V1__AppendEntry ents[CLI_RECORDS_MAX], *pents[CLI_RECORDS_MAX];
+  Google__Protobuf__UInt32Value part = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+  part.value = o->n_partitions ? (uint32_t)o->partitions[0] : 0;
+  for (size_t i = 0; i < n; i++) {
+    switchboard__broker__v1__append_entry__init(&ents[i]);
+    if (in) {
+      ents[i].value.data = (uint8_t *)in;
+      ents[i].value.len = in_len;
+    } else
+      ents[i].text = o->args[1 + i];
+    if (o->key) ents[i].key_text = (char *)o->key;
+    if (o->n_partitions) ents[i].partition = &part;
+    pents[i] = &ents[i];
+  }
+  Switchboard__Broker__V1__AppendRecordsRequest req =
+      SWITCHBOARD__BROKER__V1__APPEND_RECORDS_REQUEST__INIT;
+  req.stream = o->args[0];
+  req.records = pents;
+  req.n_records = n;
+  Switchboard__Broker__V1__AppendRecordsResponse *res = rpc(c, "AppendRecords", &req.base, 0);
+  free(in);
+  if (!res) return 1;
+  int rc = 0;
+  for (size_t i = 0; i < res->n_results; i++) {
+    const Switchboard__Broker__V1__AppendResult *r = res->results[i];
+    if (r->code) {
+      fprintf(stderr, "switchboard: record %zu: %s: %s\n", i, sb_code_name((sb_code_t)r->code),
+              r->error);
+      rc = 1;
+    } else
+      printf("partition=%u offset=%llu\n", r->partition, (unsigned long long)r->offset);
+  }
+  release(res);
+  return rc;
+}
+
+static int cmd_publish(cli_t *c, const opts_t *o) {
+  if (o->n_channels != 1 || o->n_args > 1)
+    return usage_error("publish --channel CHANNEL [BODY] (or the body on stdin)");
+  char *in = NULL;
+  size_t in_len = 0;
+  Switchboard__Broker__V1__PublishChannelRequest req =
+      SWITCHBOARD__BROKER__V1__PUBLISH_CHANNEL_REQUEST__INIT;
+  req.channel = (char *)o->channels[0];
+  if (o->n_args == 1)
+    req.text = o->args[0];
+  else {
+    if (!(in = read_stdin(&in_len))) return 1;
+    req.data.data = (uint8_t *)in;
+    req.data.len = in_len;
+  }
+  Switchboard__Broker__V1__PublishChannelResponse *res = rpc(c, "PublishChannel", &req.base, 0);
+  free(in);
+  if (!res) return 1;
+  printf("%llu\n", (unsigned long long)res->receivers);
+  release(res);
+  return 0;
+}
+
+/* A server stream followed until it ends or SIGINT/SIGTERM; with a consumer group, the
+ * offsets after every printed record are committed as they go, at most one commit in flight
+ * (later ones coalesce), and the last before exit. Lives on the command's stack; every
+ * callback that refers to it has run before the command returns (it frees the client). */
+typedef struct follow {
+  cli_t *c;
+  int verbose;
+  int done;          /* the stream ended */
+  sb_code_t code;    /* ... with this status */
+  char message[512]; /* ... and message */
+  int stopped;       /* a signal asked to stop */
+  uv_signal_t sig[2];
+  const char *stream, *group;              /* group commits, or group NULL */
+  uint64_t next[SB_STREAM_PARTITIONS_MAX]; /* per partition: the offset to commit */
+  uint8_t dirty[SB_STREAM_PARTITIONS_MAX]; /* ... not committed yet */
+  int committing;                          /* a commit is in flight */
+  int commit_failed;                       /* a commit answered an error (printed) */
+} follow_t;
+
+static void follow_signal(uv_signal_t *h, int signum) {
+  (void)signum;
+  follow_t *f = h->data;
+  f->stopped = 1;
+}
+
+static void follow_done(sb_code_t code, const char *message, void *ud) {
+  follow_t *f = ud;
+  f->done = 1;
+  f->code = code;
+  snprintf(f->message, sizeof f->message, "%s", message ? message : "");
+}
+
+static void follow_commit(follow_t *f);
+
+static void commit_done(sb_code_t code, const char *message, void *ud) {
+  follow_t *f = ud;
+  f->committing = 0;
+  if (code != SB_CODE_OK) {
+    fprintf(stderr, "switchboard: commit: %s: %s\n", sb_code_name(code), message);
+    f->commit_failed = 1;
+    return;
+  }
+  follow_commit(f);
+}
+
+/* Starts a commit of the dirty partitions unless one is in flight. */
+static void follow_commit(follow_t *f) {
+  if (f->committing || f->commit_failed) return;
+  Switchboard__Broker__V1__PartitionOffset po[SB_STREAM_PARTITIONS_MAX],
+      *ppo[SB_STREAM_PARTITIONS_MAX];
+  size_t n = 0;
+  for (uint32_t p = 0; p < SB_STREAM_PARTITIONS_MAX; p++) {
+    if (!f->dirty[p]) continue;
+    switchboard__broker__v1__partition_offset__init(&po[n]);
+    po[n].partition = p;
+    po[n].offset = f->next[p];
+    ppo[n] = &po[n];
+    n++;
+    f->dirty[p] = 0;
+  }
+  if (!n) return;
+  Switchboard__Broker__V1__CommitOffsetsRequest req =
+      SWITCHBOARD__BROKER__V1__COMMIT_OFFSETS_REQUEST__INIT;
+  req.stream = (char *)f->stream;
+  req.group = (char *)f->group;
+  req.offsets = ppo;
+  req.n_offsets = n;
+  int rc = sb_client_call(f->c->client, method("CommitOffsets"), &req.base, CLI_TIMEOUT_MS, NULL,
+                          commit_done, f);
+  if (rc) {
+    fprintf(stderr, "switchboard: commit: %s\n", sb_strerror(rc));
+    f->commit_failed = 1;
+    return;
+  }
+  f->committing = 1;
+}
+
+static void on_record(const ProtobufCMessage *msg, void *ud) {
+  follow_t *f = ud;
+  const Switchboard__Broker__V1__Record *r = (const void *)msg;
+  if (f->verbose) {
+    printf("# partition=%u offset=%llu", r->partition, (unsigned long long)r->offset);
+    if (r->key_text && r->key_text[0]) printf(" key=%s", r->key_text);
+    printf("\n");
+  }
+  print_payload(&r->value, r->text);
+  fflush(stdout);
+  if (f->group && r->partition < SB_STREAM_PARTITIONS_MAX) {
+    f->next[r->partition] = r->offset + 1;
+    f->dirty[r->partition] = 1;
+    follow_commit(f);
+  }
+}
+
+static void on_channel_event(const ProtobufCMessage *msg, void *ud) {
+  follow_t *f = ud;
+  const Switchboard__Broker__V1__ChannelEvent *ev = (const void *)msg;
+  if (ev->subscribed) {
+    /* On stderr, so stdout carries messages only: a script may wait for this line before it
+     * publishes. */
+    fprintf(stderr, "# subscribed to %u channel(s) and %u pattern(s)\n", ev->subscribed->channels,
+            ev->subscribed->patterns);
+    return;
+  }
+  if (!ev->message) return;
+  if (f->verbose)
+    printf("# channel=%s%s%s\n", ev->message->channel,
+           ev->message->pattern && ev->message->pattern[0] ? " pattern=" : "",
+           ev->message->pattern ? ev->message->pattern : "");
+  print_payload(&ev->message->data, ev->message->text);
+  fflush(stdout);
+}
+
+/* Calls server-streaming method `name` and follows it until it ends or a signal; then
+ * flushes group commits and frees the client (which ends the stream). Returns the exit
+ * status. */
+static int follow(cli_t *c, follow_t *f, const char *name, const ProtobufCMessage *req,
+                  sb_client_msg_cb on_message) {
+  static const int signums[2] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; i++) {
+    uv_signal_init(&c->loop, &f->sig[i]);
+    f->sig[i].data = f;
+    uv_signal_start(&f->sig[i], follow_signal, signums[i]);
+  }
+  int rc = sb_client_call(c->client, method(name), req, 0, on_message, follow_done, f);
+  if (rc) {
+    fprintf(stderr, "switchboard: %s: %s\n", name, sb_strerror(rc));
+    f->done = 1;
+    f->code = SB_CODE_INTERNAL;
+  }
+  while (!f->done && !f->stopped && !f->commit_failed)
+    uv_run(&c->loop, UV_RUN_ONCE);
+  /* What was printed is committed before the stream ends. */
+  while (f->group && !f->commit_failed && (f->committing || memchr(f->dirty, 1, sizeof f->dirty))) {
+    follow_commit(f);
+    if (f->committing) uv_run(&c->loop, UV_RUN_ONCE);
+  }
+  sb_client_free(c->client);
+  c->client = NULL;
+  for (int i = 0; i < 2; i++)
+    uv_close((uv_handle_t *)&f->sig[i], NULL);
+  while (uv_run(&c->loop, UV_RUN_NOWAIT))
+    ;
+  if (f->commit_failed) return 1;
+  if (f->stopped || f->code == SB_CODE_OK) return 0;
+  if (f->code == SB_CODE_UNAVAILABLE && strstr(f->message, "connect"))
+    fprintf(stderr, "switchboard: cannot reach a server at %s: %s\n", c->addr, f->message);
+  else
+    fprintf(stderr, "switchboard: %s: %s\n", sb_code_name(f->code), f->message);
+  return 1;
+}
+
+static int tail_stream(cli_t *c, const opts_t *o) {
+  if (o->n_args || (o->from_beginning && o->offset >= 0))
+    return usage_error("tail --stream NAME [--from-beginning | --offset N] [--group G] "
+                       "[--partition N]...");
+  Switchboard__Broker__V1__TailStreamRequest req =
+      SWITCHBOARD__BROKER__V1__TAIL_STREAM_REQUEST__INIT;
+  uint32_t parts[CLI_NAMES_MAX];
+  for (size_t i = 0; i < o->n_partitions; i++)
+    parts[i] = (uint32_t)o->partitions[i];
+  req.stream = (char *)o->stream;
+  req.partitions = parts;
+  req.n_partitions = o->n_partitions;
+  if (o->from_beginning) req.start = SWITCHBOARD__BROKER__V1__POSITION__POSITION_BEGINNING;
+  if (o->offset >= 0) {
+    req.start = SWITCHBOARD__BROKER__V1__POSITION__POSITION_OFFSET;
+    req.offset = (uint64_t)o->offset;
+  }
+  req.group = (char *)(o->group ? o->group : "");
+  follow_t f;
+  memset(&f, 0, sizeof f);
+  f.c = c;
+  f.verbose = o->verbose;
+  f.stream = o->stream;
+  f.group = o->group;
+  return follow(c, &f, "TailStream", &req.base, on_record);
+}
+
+static int tail_channels(cli_t *c, const opts_t *o) {
+  if (o->n_args) return usage_error("tail --channel C... | --pattern P...");
+  Switchboard__Broker__V1__SubscribeChannelsRequest req =
+      SWITCHBOARD__BROKER__V1__SUBSCRIBE_CHANNELS_REQUEST__INIT;
+  req.channels = (char **)o->channels;
+  req.n_channels = o->n_channels;
+  req.patterns = (char **)o->patterns;
+  req.n_patterns = o->n_patterns;
+  follow_t f;
+  memset(&f, 0, sizeof f);
+  f.c = c;
+  f.verbose = o->verbose;
+  return follow(c, &f, "SubscribeChannels", &req.base, on_channel_event);
+}
+/* Every queue with its depth and counters, then every topic with its subscription count, every
+ * stream with its size, and the pub/sub counters. */
 static int cmd_stats(cli_t *c, const opts_t *o) {
   if (queue_list(c, o->prefix, 0)) return 1;
   Switchboard__Broker__V1__ListTopicsRequest req =
@@ -769,11 +1222,24 @@ static int cmd_stats(cli_t *c, const opts_t *o) {
     release(t);
   }
   release(res);
+  printf("\n");
+  if (stream_list(c, NULL, 1)) return 1;
+  Switchboard__Broker__V1__GetPubSubStatsRequest pr =
+      SWITCHBOARD__BROKER__V1__GET_PUB_SUB_STATS_REQUEST__INIT;
+  Switchboard__Broker__V1__PubSubStats *ps = rpc(c, "GetPubSubStats", &pr.base, 0);
+  if (!ps) return 1;
+  printf("\npubsub: %llu channel(s), %llu pattern(s), %llu subscriber(s), %llu published, "
+         "%llu delivered, %llu dropped\n",
+         (unsigned long long)ps->channels, (unsigned long long)ps->patterns,
+         (unsigned long long)ps->subscribers, (unsigned long long)ps->published,
+         (unsigned long long)ps->delivered, (unsigned long long)ps->dropped);
+  release(ps);
   return 0;
 }
 
 int sb_cli_is_broker(const char *cmd) {
-  static const char *const cmds[] = {"queue", "send", "recv", "tail", "dlq", "stats"};
+  static const char *const cmds[] = {"queue", "send",   "recv",   "tail",   "dlq",
+                                     "stats", "stream", "append", "publish"};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (strcmp(cmd, cmds[i]) == 0) return 1;
   return 0;
@@ -789,7 +1255,14 @@ const char *sb_cli_broker_usage(void) {
          "  tail QUEUE [--ack] [--verbose] | tail --topic TOPIC   (until Ctrl-C)\n"
          "  dlq list DLQ [--attr k[=v]]\n"
          "  dlq redrive DLQ [--to QUEUE] [--rate N] [--dry-run [--attr k[=v]]]\n"
-         "  stats        depth and counters of every queue and topic\n"
+         "  stream create NAME [--partitions N] [--retention MS]\n"
+         "  stream list [--prefix P] [--verbose]   stream delete NAME   stream stats NAME\n"
+         "  append STREAM [BODY]... [--key K] [--partition N]   (no BODY: one from stdin)\n"
+         "  tail --stream NAME [--from-beginning | --offset N] [--group G] [--partition N]...\n"
+         "               (--group starts at the group's offsets and commits what it printed)\n"
+         "  publish --channel CHANNEL [BODY]   (no BODY: stdin)\n"
+         "  tail --channel CHANNEL... --pattern GLOB...   (until Ctrl-C)\n"
+         "  stats        depth and counters of every queue, topic, stream and of pub/sub\n"
          "  (broker commands talk to a running server: --addr HOST:PORT, default " CLI_DEFAULT_ADDR
          ")\n";
 }
@@ -810,6 +1283,12 @@ int sb_cli_broker(const char *cmd, int argc, char **argv) {
     rc = cmd_tail(&c, &o);
   else if (strcmp(cmd, "dlq") == 0)
     rc = cmd_dlq(&c, &o);
+  else if (strcmp(cmd, "stream") == 0)
+    rc = cmd_stream(&c, &o);
+  else if (strcmp(cmd, "append") == 0)
+    rc = cmd_append(&c, &o);
+  else if (strcmp(cmd, "publish") == 0)
+    rc = cmd_publish(&c, &o);
   else
     rc = cmd_stats(&c, &o);
   cli_close(&c);

@@ -48,6 +48,12 @@ class Rest:
         assert st == status, f"{method} {path}: {st} {js}"
         return js
 
+    def bad(self, method, path, body=None, status=400):
+        """An error answer: (its JSON body, the fields of its violations)."""
+        st, js = self.call(method, path, body)
+        assert st == status, f"{method} {path}: {st} {js}"
+        return js, violations(js)
+
 
 @pytest.fixture
 def server(server_factory):

@@ -227,11 +227,16 @@ int sb_broker_open(const sb_broker_opts_t *opts, sb_broker_t **out);
  * journals and frees b. Call from a thread other than the broker's. */
 void sb_broker_close(sb_broker_t *b);
 
-/* Ends every long poll waiting now (queue receives and stream reads answer with what they
- * have, usually nothing); later ones wait as usual. A server calls it when it starts to
- * stop, so requests held by long polls answer at once instead of holding the shutdown.
- * cb (may be NULL) runs when they have ended. Returns 0, SB_ENOMEM or SB_ESTATE (closing). */
+/* Drains: ends every long poll waiting now (queue receives and stream reads answer with what
+ * they have, usually nothing), and from then on long polls do not wait. A server calls it
+ * when it starts to stop, so requests held by long polls answer at once instead of holding
+ * the shutdown; front-ends with open streams (tails, subscriptions) watch
+ * sb_broker_draining() and end them. cb (may be NULL) runs when the waits have ended.
+ * Returns 0, SB_ENOMEM or SB_ESTATE (closing). */
 int sb_broker_end_waits(sb_broker_t *b, sb_broker_cb cb, void *arg);
+
+/* Whether sb_broker_end_waits() was called. Any thread. */
+bool sb_broker_draining(const sb_broker_t *b);
 
 /* Checks a queue name: 1..80 of [A-Za-z0-9_-], FIFO queues end in ".fifo". Returns 0 or
  * SB_EINVAL. */

@@ -1139,7 +1139,12 @@ int sb_queue_delete(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg
 int sb_queue_get(sb_broker_t *b, const char *name, sb_broker_cb cb, void *arg) {
   return sb__simple_op(b, SB__OP_GET, name, cb, arg);
 }
+bool sb_broker_draining(const sb_broker_t *b) {
+  return atomic_load(&b->draining);
+}
+
 int sb_broker_end_waits(sb_broker_t *b, sb_broker_cb cb, void *arg) {
+  atomic_store(&b->draining, true);
   sb__op_t *op = sb__op_new(SB__OP_END_WAITS, cb, arg);
   return op ? sb__post(b, op) : SB_ENOMEM;
 }

@@ -97,6 +97,7 @@
 #define SB_BROKER_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -411,8 +412,9 @@ struct sb_broker {
   uv_thread_t thread;
   pthread_mutex_t mu; /* guards inbox_first/last and closing */
   sb__op_t *inbox_first, *inbox_last;
-  bool closing;  /* no new operations */
-  bool stopping; /* broker thread: finish and exit */
+  bool closing;          /* no new operations */
+  _Atomic bool draining; /* sb_broker_end_waits: long polls do not wait */
+  bool stopping;         /* broker thread: finish and exit */
 
   /* broker thread only */
   sb_journal_t *catalog;

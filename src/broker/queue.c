@@ -1277,6 +1277,7 @@ void sb__queue_receive(sb_broker_t *b, sb__queue_t *q, sb__op_t *op) {
   int64_t now = sb__now_ms();
   if (!q->wait_first) deliver(b, q, op, now); /* older long polls are served first */
   int64_t wait = op->wait_ms >= 0 ? op->wait_ms : (int64_t)q->cfg.receive_wait_ms;
+  if (atomic_load(&b->draining)) wait = 0;
   if (op->n_dl || wait <= 0) {
     sb__op_finish(b, op, 0);
     return;

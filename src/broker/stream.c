@@ -405,7 +405,7 @@ static void end_waiters(sb_broker_t *b, sb__stream_t *s) {
 
 static void run_read(sb_broker_t *b, sb__stream_t *s, sb__op_t *op) {
   int rc = op->kind == SB__OP_STREAM_GREAD ? group_deliver(b, s, op) : read_records(s, op);
-  if (rc || op->n_records || op->wait_ms <= 0) {
+  if (rc || op->n_records || op->wait_ms <= 0 || atomic_load(&b->draining)) {
     sb__op_finish(b, op, rc);
     return;
   }

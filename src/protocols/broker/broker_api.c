@@ -2293,6 +2293,8 @@ static void tail_watch(uv_timer_t *h) {
   tail_t *t = h->data;
   if (t->call && sb_call_cancelled(t->call))
     tail_finish(t, SB_CODE_CANCELLED, "the client went away");
+  else if (t->call && sb_broker_draining(t->b))
+    tail_finish(t, SB_CODE_UNAVAILABLE, "the server is shutting down");
 }
 
 /* The call is finished from the async callback, not from inside the front-end's cancellation
@@ -2371,8 +2373,10 @@ static void tail_stream(sb_call_t *call, const Switchboard__Broker__V1__TailStre
 
 typedef struct chsub {
   uv_async_t async;     /* on the call's loop; the chsub is freed once it and watch closed */
-  uv_timer_t watch;     /* looks for a cancellation no on_cancel reported (BAPI_WATCH_MS) */
+  uv_timer_t watch;     /* looks for a cancellation no on_cancel reported, or a draining
+                           broker (BAPI_WATCH_MS) */
   int handles;          /* of async and watch, not closed yet */
+  sb_broker_t *b;       /* borrowed */
   sb_call_t *call;      /* loop thread; NULL once finished */
   sb_pubsub_sub_t *sub; /* the engine subscriber; NULL once closed */
   size_t buffer_bytes;  /* its bound */
@@ -2505,6 +2509,8 @@ static void chsub_watch(uv_timer_t *h) {
   chsub_t *c = h->data;
   if (c->call && sb_call_cancelled(c->call))
     chsub_finish(c, SB_CODE_CANCELLED, "the client went away");
+  else if (c->call && sb_broker_draining(c->b))
+    chsub_finish(c, SB_CODE_UNAVAILABLE, "the server is shutting down");
 }
 
 /* Finished from the async callback, as tail_on_cancel explains. */
@@ -2553,6 +2559,7 @@ static void subscribe_channels(sb_call_t *call,
   c->handles = 2;
   uv_timer_start(&c->watch, chsub_watch, BAPI_WATCH_MS, BAPI_WATCH_MS);
   pthread_mutex_init(&c->mu, NULL);
+  c->b = ud;
   c->call = call;
   c->buffer_bytes = req->buffer_bytes ? req->buffer_bytes : BAPI_SUB_BUFFER_DEFAULT;
   c->n_channels = (uint32_t)req->n_channels;

@@ -695,8 +695,9 @@ static void on_abort_before(sb_http_req_t *req, int err, void *ud) {
   rest_call_t *rc = ud;
   (void)err;
   if (rc->invoked) {
-    /* The handler still holds the call; it finishes it, and rest_finish ends the exchange. */
-    rc->call->cancelled = 1;
+    /* The handler still holds the call; it finishes it (perhaps from on_cancel, told here),
+     * and rest_finish ends the exchange. */
+    sb__call_cancel(rc->call);
     return;
   }
   /* The body was still arriving: nobody else will release the call or the exchange. */

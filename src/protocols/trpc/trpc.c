@@ -609,8 +609,12 @@ static void on_abort(sb_http_req_t *req, int err, void *ud) {
     x_free(x);
     return;
   }
+  /* A handler may finish its call inside on_cancel, and the last one to finish completes x:
+   * hold x for the walk, as dispatch does. */
+  x->pending++;
   for (size_t i = 0; i < x->n; i++)
     if (x->items[i].call) sb__call_cancel(x->items[i].call);
+  if (--x->pending == 0) x_complete(x);
 }
 
 static void on_writable(sb_http_req_t *req, void *ud) {

@@ -71,6 +71,12 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
  * a snapshot is loaded, populated up front: first-touch page faults, not reading, dominate
  * loading a large index (about 3 ns per byte on a virtual machine). Capacity is in whole
  * pages. */
+#ifdef MADV_POPULATE_WRITE
+#define SB_MADV_POPULATE_WRITE MADV_POPULATE_WRITE
+#else
+#define SB_MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL */
+#endif
+
 static size_t m_bytes(size_t cap) {
   return cap * sizeof(sb__qmsg_t);
 }
@@ -80,11 +86,16 @@ static int m_reserve(sb__queue_t *q, size_t need, bool populate) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE), nc = q->cap ? q->cap : 1;
   while (nc < need)
     nc *= 2;
+  if (populate) nc = need; /* populated pages are resident: no room beyond the snapshot */
   size_t bytes = (m_bytes(nc) + page - 1) / page * page;
   void *p = q->m ? mremap(q->m, m_bytes(q->cap), bytes, MREMAP_MAYMOVE)
-                 : mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+                 : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return SB_ENOMEM;
+  /* Large vectors ask for transparent huge pages (512 times fewer faults where the system
+   * has them); a snapshot load populates the whole vector in one call. Both are hints: on
+   * kernels without them the pages fault in as they are written. */
+  if (bytes >= (2u << 20)) madvise(p, bytes, MADV_HUGEPAGE);
+  if (populate) madvise(p, bytes, SB_MADV_POPULATE_WRITE);
   q->m = p;
   q->cap = bytes / sizeof(sb__qmsg_t);
   return 0;
@@ -602,9 +613,12 @@ static void sum_init(snap_sum_t *s) {
     s->lane[i] = UINT64_C(0x5B0A2D) + (uint64_t)i;
 }
 
+/* Words are read in host order (the file is host-layout anyway, see broker_int.h). */
 static void sum_block(snap_sum_t *s, const uint8_t *p) {
+  uint64_t w[4];
+  memcpy(w, p, sizeof w);
   for (int i = 0; i < 4; i++)
-    s->lane[i] = sum_mix(s->lane[i], get_u64(p + 8 * i));
+    s->lane[i] = sum_mix(s->lane[i], w[i]);
 }
 
 static void sum_add(snap_sum_t *s, const void *data, size_t n) {
@@ -664,19 +678,24 @@ void sb__queue_snapshot(sb_broker_t *b, sb__queue_t *q) {
   memset(hdr, 0, sizeof hdr);
   snap_w_t w = {.f = f, .err = fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr};
   sum_init(&w.sum);
+  /* Live entries, written as they will be loaded (held ones visible again, in_ready set for
+   * what goes into the ready ring), so loading them needs no pass that rewrites them. */
   uint64_t n = 0;
-  for (size_t i = q->head; i < q->len;) { /* runs of live entries */
-    if (q->m[i].state == SB__M_GONE) {
-      i++;
-      continue;
+  sb__qmsg_t chunk[256];
+  size_t k = 0;
+  for (size_t i = q->head; i < q->len; i++) {
+    if (q->m[i].state == SB__M_GONE) continue;
+    sb__qmsg_t e = q->m[i];
+    if (e.state != SB__M_DELAYED) e.state = SB__M_VISIBLE;
+    e.in_ready = e.state == SB__M_VISIBLE && !e.group;
+    chunk[k++] = e;
+    n++;
+    if (k == sizeof chunk / sizeof *chunk) {
+      snap_put(&w, chunk, sizeof chunk);
+      k = 0;
     }
-    size_t j = i;
-    while (j < q->len && q->m[j].state != SB__M_GONE)
-      j++;
-    snap_put(&w, &q->m[i], (j - i) * sizeof *q->m);
-    n += j - i;
-    i = j;
   }
+  snap_put(&w, chunk, k * sizeof *chunk);
   uint8_t u[8];
   for (size_t g = 0; g < q->n_groups; g++) {
     size_t l = strlen(q->groups[g].id);
@@ -756,13 +775,7 @@ static bool snap_read(sb_broker_t *b, sb__queue_t *q, uint64_t next, snap_t *s) 
   sum_add(&sum, q->m, s->n * sizeof *q->m);
   sum_add(&sum, s->rest, s->rest_len);
   if (sum_final(&sum) != get_u64(hdr + 40)) goto out;
-  for (uint64_t i = 0; i < s->n; i++) {
-    const sb__qmsg_t *e = &q->m[i];
-    if (e->seq >= s->applied || (i && e->seq <= q->m[i - 1].seq) || e->group > s->n_groups ||
-        (e->group && !q->cfg.fifo))
-      goto out;
-  }
-  ok = true;
+  ok = true; /* entries are checked as snap_load walks them */
 out:
   fclose(f);
   if (!ok) {
@@ -791,30 +804,35 @@ static int snap_load(sb_broker_t *b, sb__queue_t *q, snap_t *s, uint64_t first, 
     pos += 2 + l;
     if (group_get(q, id) != g + 1) rc = SB_ECORRUPT; /* a duplicate name, or no memory */
   }
-  q->head = q->len = 0;
-  size_t n_ready = 0;
-  for (uint64_t i = 0; i < s->n && !rc; i++) {
-    if (q->m[i].seq < first) continue;
-    sb__qmsg_t e = q->m[i];
-    bool delayed = e.state == SB__M_DELAYED && e.visible_at > now;
-    e.state = delayed ? SB__M_DELAYED : SB__M_VISIBLE;
-    e.in_ready = 0;
-    if (!delayed && !e.group) n_ready++;
-    q->m[q->len++] = e;
-  }
-  if (!rc && n_ready) {
+  /* Entries below the journal's first offset (a prefix: they are sorted) are gone. */
+  size_t h = 0;
+  while (h < s->n && q->m[h].seq < first)
+    h++;
+  q->head = h;
+  q->len = s->n;
+  if (!rc && s->n > h && !q->cfg.fifo) { /* room for every entry: untouched pages cost nothing */
     size_t cap = 64;
-    while (cap < n_ready)
+    while (cap < s->n - h)
       cap *= 2;
     if (!(q->ready = malloc(cap * sizeof *q->ready))) rc = SB_ENOMEM;
     q->ready_cap = cap;
   }
-  for (size_t i = 0; i < q->len && !rc; i++) {
+  /* One pass: check each entry, count it, and index it (ready ring, group ring or timer). */
+  uint64_t prev = 0;
+  for (size_t i = h; i < s->n && !rc; i++) {
     sb__qmsg_t *e = &q->m[i];
-    uint8_t st = e->state;
-    e->state = SB__M_GONE; /* set_state counts it from nothing */
+    if (e->seq >= s->applied || (i > h && e->seq <= prev) || e->group > s->n_groups ||
+        (e->state != SB__M_VISIBLE && e->state != SB__M_DELAYED) ||
+        e->in_ready != (e->state == SB__M_VISIBLE && !e->group)) {
+      rc = SB_ECORRUPT;
+      break;
+    }
+    prev = e->seq;
+    if (e->state == SB__M_DELAYED && e->visible_at <= now) {
+      e->state = SB__M_VISIBLE; /* its delay ended while the broker was down */
+      e->in_ready = !e->group;
+    }
     q->live++;
-    set_state(q, e, st);
     if (e->sent_ms >= q->newest_sent_ms) {
       q->newest_sent_ms = e->sent_ms;
     } else if (!grow((void **)&q->old, &q->old_cap, q->n_old + 1, sizeof *q->old)) {
@@ -822,13 +840,15 @@ static int snap_load(sb_broker_t *b, sb__queue_t *q, snap_t *s, uint64_t first, 
     } else {
       rc = SB_ENOMEM;
     }
-    if (st == SB__M_DELAYED) {
-      rc = timer_add(b, q, e->visible_at, e->seq);
-    } else if (e->group) {
-      rc = group_push(&q->groups[e->group - 1], e->seq);
+    if (e->state == SB__M_DELAYED) {
+      q->n_delayed++;
+      if (!rc) rc = timer_add(b, q, e->visible_at, e->seq);
     } else {
-      q->ready[q->ready_n++] = e->seq;
-      e->in_ready = 1;
+      q->n_visible++;
+      if (e->group)
+        rc = rc ? rc : group_push(&q->groups[e->group - 1], e->seq);
+      else
+        q->ready[q->ready_n++] = e->seq;
     }
   }
   for (size_t g = 0; g < q->n_groups && !rc; g++)

@@ -30,18 +30,18 @@ static void check(int ok, const char *what) {
   }
 }
 
-static void well_formed(const sqs_node_t *n, int depth) {
+static void well_formed(const aws_node_t *n, int depth) {
   check(depth < 80, "tree too deep");
-  if (n->kind == SQS_STR) {
+  if (n->kind == AWS_STR) {
     check(n->s != NULL && n->s[n->len] == 0, "string not terminated");
     return;
   }
   size_t count = 0;
-  for (const sqs_node_t *c = n->child; c; c = c->next) {
+  for (const aws_node_t *c = n->child; c; c = c->next) {
     count++;
-    if (n->kind == SQS_MAP) {
+    if (n->kind == AWS_MAP) {
       check(c->key != NULL, "map member without key");
-      for (const sqs_node_t *d = n->child; d != c; d = d->next)
+      for (const aws_node_t *d = n->child; d != c; d = d->next)
         check(d->key_len != c->key_len || memcmp(d->key, c->key, c->key_len) != 0,
               "duplicate map key");
     } else {
@@ -52,20 +52,20 @@ static void well_formed(const sqs_node_t *n, int depth) {
   check(count == n->n, "member count");
 }
 
-static void write_json(sb_jw_t *w, const sqs_node_t *n) {
+static void write_json(sb_jw_t *w, const aws_node_t *n) {
   switch (n->kind) {
-  case SQS_STR:
+  case AWS_STR:
     sb_jw_str(w, n->s, n->len);
     break;
-  case SQS_LIST:
+  case AWS_LIST:
     sb_jw_arr_begin(w);
-    for (const sqs_node_t *c = n->child; c; c = c->next)
+    for (const aws_node_t *c = n->child; c; c = c->next)
       write_json(w, c);
     sb_jw_arr_end(w);
     break;
-  case SQS_MAP:
+  case AWS_MAP:
     sb_jw_obj_begin(w);
-    for (const sqs_node_t *c = n->child; c; c = c->next) {
+    for (const aws_node_t *c = n->child; c; c = c->next) {
       sb_jw_key(w, c->key, c->key_len);
       write_json(w, c);
     }
@@ -74,10 +74,10 @@ static void write_json(sb_jw_t *w, const sqs_node_t *n) {
   }
 }
 
-static int equal(const sqs_node_t *a, const sqs_node_t *b) {
+static int equal(const aws_node_t *a, const aws_node_t *b) {
   if (a->kind != b->kind || a->n != b->n) return 0;
-  if (a->kind == SQS_STR) return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
-  for (const sqs_node_t *x = a->child, *y = b->child; x; x = x->next, y = y->next) {
+  if (a->kind == AWS_STR) return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+  for (const aws_node_t *x = a->child, *y = b->child; x; x = x->next, y = y->next) {
     if (!y || (x->key == NULL) != (y->key == NULL)) return 0;
     if (x->key && (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len))) return 0;
     if (!equal(x, y)) return 0;
@@ -85,10 +85,10 @@ static int equal(const sqs_node_t *a, const sqs_node_t *b) {
   return 1;
 }
 
-static void escapes(const sqs_node_t *n) {
-  if (n->kind == SQS_STR) {
+static void escapes(const aws_node_t *n) {
+  if (n->kind == AWS_STR) {
     sb_buf_t b = {0};
-    check(sb__sqs_xml_text(&b, n->s, n->len) == 0, "xml escape failed");
+    check(sb__aws_xml_text(&b, n->s, n->len) == 0, "xml escape failed");
     const uint8_t *p = sb_buf_head(&b);
     for (size_t i = 0; i < sb_buf_pending(&b); i++)
       check(p[i] != '<' && p[i] != '\r' && (p[i] != '&' || i + 1 < sb_buf_pending(&b)),
@@ -96,7 +96,7 @@ static void escapes(const sqs_node_t *n) {
     sb_buf_free(&b);
     return;
   }
-  for (const sqs_node_t *c = n->child; c; c = c->next)
+  for (const aws_node_t *c = n->child; c; c = c->next)
     escapes(c);
 }
 
@@ -107,14 +107,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t len = size - 1;
   sb_arena_t a;
   sb_arena_init(&a);
-  sqs_node_t *root = NULL;
+  aws_node_t *root = NULL;
   const char *err = NULL;
-  int rc = json ? sb__sqs_decode_json(&a, body, len, &root, &err)
-                : sb__sqs_decode_form(&a, body, len, &root, &err);
+  int rc = json ? sb__aws_decode_json(&a, body, len, &root, &err)
+                : sb__aws_decode_form(&a, body, len, &root, &err);
   check(rc == 0 || rc == SB_ENOMEM || (rc == SB_EINVAL && err != NULL),
         "an error without its description");
   if (rc == 0) {
-    check(root && root->kind == SQS_MAP, "root is not a map");
+    check(root && root->kind == AWS_MAP, "root is not a map");
     well_formed(root, 0);
     escapes(root);
     sb_buf_t out = {0};
@@ -122,8 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sb_jw_init(&w, &out);
     write_json(&w, root);
     if (sb_jw_error(&w) == 0) {
-      sqs_node_t *again = NULL;
-      int rc2 = sb__sqs_decode_json(&a, sb_buf_head(&out), sb_buf_pending(&out), &again, &err);
+      aws_node_t *again = NULL;
+      int rc2 = sb__aws_decode_json(&a, sb_buf_head(&out), sb_buf_pending(&out), &again, &err);
       check(rc2 == 0, "re-encoded tree does not decode");
       check(equal(root, again), "JSON round trip changed the tree");
     }

@@ -3,6 +3,7 @@
  * service, waking the loop from the broker thread, and answering in the request's protocol.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,12 +136,138 @@ void sb__aws_empty(aws_req_t *r) {
   sb__aws_end(r, &e);
 }
 
-static void on_closed(uv_handle_t *h) {
-  aws_req_t *r = h->data;
+/* ---- hand-offs between a worker loop and the broker thread ----
+ *
+ * Each worker loop with live requests has one aws_loop_t: one async handle that the broker
+ * thread signals for every request it is done with, and the list of those requests. The
+ * broker thread completes requests in bursts (one fdatasync acknowledges the sends of every
+ * waiting client), so one wake-up of the loop answers many of them; libuv coalesces the
+ * signals sent before the loop runs the callback. The loop also keeps finished requests for
+ * reuse, with their buffers, so a busy loop allocates little per request.
+ *
+ * Life: created by a loop's first request, closed (and the idle requests freed) when its
+ * last live request was freed; its handle keeps the loop running while requests are live,
+ * as one handle per request did before. The broker thread holds mu from pushing a request
+ * until uv_async_send() returned, and the loop takes the list under mu, so the loop cannot
+ * answer a request — and free the last one and this struct — while a signal for it is still
+ * being sent. */
+typedef struct aws_loop {
+  uv_loop_t *loop;       /* the worker loop; borrowed */
+  uv_async_t async;      /* signalled by the broker thread */
+  pthread_mutex_t mu;    /* guards done */
+  aws_req_t *done;       /* requests the broker side ended, newest first; under mu */
+  size_t live;           /* requests of this loop not yet freed; loop thread only */
+  aws_req_t *pool;       /* idle requests kept for reuse, linked by next; loop thread only */
+  size_t n_pool;         /* entries of pool */
+  struct aws_loop *next; /* the other loops of this thread */
+} aws_loop_t;
+
+/* The aws_loop_t of each loop this thread runs (usually one). */
+static _Thread_local aws_loop_t *tl_loops;
+
+static void req_free(aws_req_t *r) {
   sb_buf_free(&r->in);
   sb_buf_free(&r->out);
   sb_arena_free(&r->arena);
   free(r);
+}
+
+static void loop_closed(uv_handle_t *h) {
+  aws_loop_t *lp = h->data;
+  pthread_mutex_destroy(&lp->mu);
+  free(lp);
+}
+
+static void respond(aws_req_t *r);
+
+static void loop_async(uv_async_t *a) {
+  aws_loop_t *lp = a->data;
+  pthread_mutex_lock(&lp->mu);
+  aws_req_t *list = lp->done;
+  lp->done = NULL;
+  pthread_mutex_unlock(&lp->mu);
+  aws_req_t *fifo = NULL; /* oldest first, for fairness */
+  while (list) {
+    aws_req_t *n = list->next;
+    list->next = fifo;
+    fifo = list;
+    list = n;
+  }
+  while (fifo) {
+    aws_req_t *n = fifo->next;
+    fifo->pending = 0;
+    respond(fifo); /* may free fifo, and lp with the last request */
+    fifo = n;
+  }
+}
+
+static aws_loop_t *loop_get(uv_loop_t *l) {
+  for (aws_loop_t *lp = tl_loops; lp; lp = lp->next)
+    if (lp->loop == l) return lp;
+  aws_loop_t *lp = calloc(1, sizeof *lp);
+  if (!lp) return NULL;
+  if (pthread_mutex_init(&lp->mu, NULL)) {
+    free(lp);
+    return NULL;
+  }
+  if (uv_async_init(l, &lp->async, loop_async)) {
+    pthread_mutex_destroy(&lp->mu);
+    free(lp);
+    return NULL;
+  }
+  lp->async.data = lp;
+  lp->loop = l;
+  lp->next = tl_loops;
+  tl_loops = lp;
+  return lp;
+}
+
+/* Ends a request's life on its loop: pooled or freed; the loop's hand-off closes with its
+ * last request. */
+static void req_release(aws_req_t *r) {
+  aws_loop_t *lp = r->lp;
+  sb_arena_free(&r->arena);
+  if (lp->n_pool < AWS_POOL_MAX && r->in.cap <= AWS_POOL_BUF_MAX &&
+      r->out.cap <= AWS_POOL_BUF_MAX) {
+    r->next = lp->pool;
+    lp->pool = r;
+    lp->n_pool++;
+  } else {
+    req_free(r);
+  }
+  if (--lp->live) return;
+  for (aws_loop_t **pp = &tl_loops; *pp; pp = &(*pp)->next)
+    if (*pp == lp) {
+      *pp = lp->next;
+      break;
+    }
+  while (lp->pool) {
+    aws_req_t *n = lp->pool->next;
+    req_free(lp->pool);
+    lp->pool = n;
+  }
+  uv_close((uv_handle_t *)&lp->async, loop_closed);
+}
+
+/* A zeroed request of svc on lp, reusing an idle one's buffers when it has one. */
+static aws_req_t *req_new(aws_loop_t *lp, const aws_service_t *svc) {
+  aws_req_t *r = lp->pool;
+  if (r && r->svc == svc) {
+    lp->pool = r->next;
+    lp->n_pool--;
+    sb_buf_t in = r->in, out = r->out;
+    memset(r, 0, svc->req_size);
+    r->in = in;
+    r->out = out;
+    sb_buf_reset(&r->in);
+    sb_buf_reset(&r->out);
+  } else {
+    r = calloc(1, svc->req_size);
+    if (!r) return NULL;
+  }
+  r->lp = lp;
+  lp->live++;
+  return r;
 }
 
 /* Sends the outcome and ends the exchange; runs on the loop. */
@@ -159,17 +286,16 @@ static void respond(aws_req_t *r) {
   }
   sb_http_respond(h, status, NULL, sb_buf_head(&r->out), sb_buf_pending(&r->out));
   r->http = NULL;
-  uv_close((uv_handle_t *)&r->async, on_closed);
-}
-
-static void on_async(uv_async_t *a) {
-  aws_req_t *r = a->data;
-  r->pending = 0;
-  respond(r);
+  req_release(r);
 }
 
 void sb__aws_wake(aws_req_t *r) {
-  uv_async_send(&r->async);
+  aws_loop_t *lp = r->lp;
+  pthread_mutex_lock(&lp->mu);
+  r->next = lp->done;
+  lp->done = r;
+  uv_async_send(&lp->async);
+  pthread_mutex_unlock(&lp->mu);
 }
 
 static void on_data(sb_http_req_t *req, const uint8_t *data, size_t len, void *ud) {
@@ -199,13 +325,12 @@ static void on_abort(sb_http_req_t *req, int err, void *ud) {
 static void on_request(sb_http_req_t *req, void *ud) {
   const aws_frontend_t *fe = ud;
   const aws_service_t *svc = fe->svc;
-  aws_req_t *r = calloc(1, svc->req_size);
-  if (!r || uv_async_init(sb_http_req_loop(req), &r->async, on_async)) {
-    free(r);
+  aws_loop_t *lp = loop_get(sb_http_req_loop(req));
+  aws_req_t *r = lp ? req_new(lp, svc) : NULL;
+  if (!r) {
     sb_http_respond(req, 500, "text/plain", "out of memory\n", 14);
     return;
   }
-  r->async.data = r;
   r->svc = svc;
   r->owner = fe->owner;
   r->http = req;

@@ -37,12 +37,13 @@
  *    response into r->out (the broker's result is only borrowed during the callback, so
  *    encoding there saves a deep copy) and calls sb__aws_wake().
  * 4. On the loop the outcome (r->out, or r->err encoded in the request's protocol) is sent and
- *    the exchange ended; the request is freed once its async handle closed.
+ *    the exchange ended; the request is freed or kept for reuse by the loop's next request.
  *
  * Nothing touches a request concurrently: the loop leaves it alone while r->pending, the
- * broker side does not touch it after the wake-up, and uv_async_send orders the broker
- * thread's writes before the loop's reads. A pending request's async handle keeps its worker
- * loop running until the operation ends.
+ * broker side does not touch it after the wake-up, and the wake-up (a mutex and
+ * uv_async_send) orders the broker thread's writes before the loop's reads. A worker loop with
+ * live requests keeps an async handle open (aws.c), which keeps the loop running until the
+ * last operation ended.
  */
 #ifndef SB_PROTOCOLS_AWS_H
 #define SB_PROTOCOLS_AWS_H
@@ -59,11 +60,13 @@
 #include "switchboard/rpc.h"
 #include "switchboard/sqs.h"
 
-#define AWS_MAX_PARAMS 4096u /* form pairs or JSON values per request */
-#define AWS_MAX_INDEX 1000u  /* largest N of a flattened Query member */
-#define AWS_MAX_KEY_DEPTH 8u /* dotted segments of one Query key */
-#define AWS_HOST_MAX 256u    /* bytes of the Host kept for URLs */
-#define AWS_ERR_MSG_MAX 512u /* bytes of an error message */
+#define AWS_MAX_PARAMS 4096u           /* form pairs or JSON values per request */
+#define AWS_MAX_INDEX 1000u            /* largest N of a flattened Query member */
+#define AWS_MAX_KEY_DEPTH 8u           /* dotted segments of one Query key */
+#define AWS_HOST_MAX 256u              /* bytes of the Host kept for URLs */
+#define AWS_ERR_MSG_MAX 512u           /* bytes of an error message */
+#define AWS_POOL_MAX 128u              /* finished requests a worker loop keeps for reuse */
+#define AWS_POOL_BUF_MAX (64u * 1024u) /* a kept request's buffers hold at most this much */
 
 typedef enum aws_kind {
   AWS_STR = 0, /* s/len */
@@ -190,7 +193,8 @@ struct aws_req {
   const aws_service_t *svc;      /* static */
   void *owner;                   /* the service's state (sb_sqs_t, sb_sns_t); borrowed */
   sb_http_req_t *http;           /* the exchange, until it is answered */
-  uv_async_t async;              /* wakes the loop after broker operations */
+  struct aws_loop *lp;           /* the hand-offs of the request's loop (aws.c) */
+  struct aws_req *next;          /* in that loop's list of ended or idle requests */
   int json;                      /* 1: AWS JSON 1.0, 0: Query */
   int tls;                       /* the request came over TLS: https URLs */
   int pending;                   /* a broker operation owns the request */

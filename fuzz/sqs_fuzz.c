@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the SQS front-end's request decoders (src/protocols/sqs/decode.c), the
+ * libFuzzer target: the AWS front-ends' request decoders (src/protocols/aws/decode.c), the
  * Query form decoder and the AWS JSON 1.0 decoder, checked against each other.
  *
  * The first input byte selects the decoder (even: form, odd: JSON); the rest is the body.
@@ -11,6 +11,8 @@
  *      Query rewriting (Attribute.N.Name -> Attributes{...}) produces what the JSON protocol
  *      would have sent.
  *   3. Every string through the XML text escaper must come out without a raw '<', '&' or CR.
+ * With bit 1 of the first byte set, the rest is a queue Policy document instead, edited by
+ * AddPermission's and RemovePermission's editor (policy.c; see policy() below).
  * Any disagreement aborts. Seeds in fuzz/corpus/sqs/.
  */
 #include <stdint.h>
@@ -100,8 +102,47 @@ static void escapes(const aws_node_t *n) {
     escapes(c);
 }
 
+/* The Policy editor (policy.c) on a document from the network (SetQueueAttributes): adding a
+ * statement gives a JSON object from which the same statement can be removed again, and
+ * removing never fails but for a missing label or a document it refuses. */
+static void policy(sb_arena_t *a, const char *body, size_t len) {
+  const char *doc = sb_arena_strndup(a, body, len);
+  if (!doc) return;
+  const char *acc[] = {"111122223333", "444455556666"}, *act[] = {"SendMessage"};
+  sqs_permission_t add = {"l", "arn:aws:sqs:us-east-1:000000000000:q", acc, 2, act, 1};
+  sqs_permission_t del = {"l", add.arn, NULL, 0, NULL, 0};
+  const char *out = NULL, *back = NULL;
+  int rc = sb__sqs_policy_edit(a, doc, &add, &out);
+  check(rc == 0 || rc == 1 || rc == SB_EINVAL || rc == SB_ELIMIT || rc == SB_ENOMEM,
+        "policy edit: unexpected status");
+  if (rc == 0) {
+    /* Valid JSON, but for nesting: a lone statement one level below the limit goes one
+     * level deeper into the Statement list. */
+    sb_jr_t jr;
+    sb_jr_init(&jr, out, strlen(out));
+    sb_jtok_t t;
+    while ((t = sb_jr_next(&jr)) != SB_JT_END && t != SB_JT_ERROR)
+      ;
+    check(t == SB_JT_END || strcmp(jr.err, "nesting too deep") == 0,
+          "an edited policy is not valid JSON");
+    sb_jr_free(&jr);
+    int rc2 = sb__sqs_policy_edit(a, out, &del, &back);
+    check(rc2 == 0 || rc2 == SB_ENOMEM || t != SB_JT_END, "the added statement cannot be removed");
+  }
+  rc = sb__sqs_policy_edit(a, doc, &del, &back);
+  check(rc == 0 || rc == 1 || rc == SB_EINVAL || rc == SB_ELIMIT || rc == SB_ENOMEM,
+        "policy remove: unexpected status");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
+  if (data[0] & 2) {
+    sb_arena_t pa;
+    sb_arena_init(&pa);
+    policy(&pa, (const char *)data + 1, size - 1);
+    sb_arena_free(&pa);
+    return 0;
+  }
   int json = data[0] & 1;
   const char *body = (const char *)data + 1;
   size_t len = size - 1;

@@ -2,7 +2,8 @@
  * Tests of the SQS front-end's codecs (src/protocols/sqs/decode.c, encode.c): the Query form
  * decoder's rewriting of flattened members, the JSON decoder, their agreement, malformed
  * input, the attribute MD5 (vectors computed by tests/interop/sqs_helpers.py's independent
- * implementation of AWS's documented algorithm) and the response encoder's two forms.
+ * implementation of AWS's documented algorithm), the response encoder's two forms and the
+ * Policy editor of AddPermission/RemovePermission (src/protocols/sqs/policy.c).
  */
 #include <string.h>
 
@@ -149,4 +150,51 @@ TEST(sqs_encoder_both_forms) {
                "</ResponseMetadata></ListQueueTagsResponse>");
   sb_buf_free(&x);
   sb_buf_free(&j);
+}
+
+/* The Policy editor keeps what it does not own byte for byte: foreign members in their
+ * order, escapes in keys, other statements with their whitespace; a lone statement becomes a
+ * list; duplicate and missing labels and documents it cannot edit are refused. */
+TEST(sqs_policy_edit) {
+  sb_arena_t a;
+  sb_arena_init(&a);
+  const char *acc[] = {"111122223333"}, *act[] = {"SendMessage", "GetQueueUrl"};
+  const char *arn = "arn:aws:sqs:us-east-1:000000000000:q";
+  sqs_permission_t add = {"l", arn, acc, 1, act, 2};
+  sqs_permission_t del = {"l", arn, NULL, 0, NULL, 0};
+  const char *out = NULL;
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, NULL, &add, &out), 0);
+  CHECK_EQ_STR(out, "{\"Version\":\"2012-10-17\",\"Id\":\"arn:aws:sqs:us-east-1:000000000000:q/"
+                    "SQSDefaultPolicy\",\"Statement\":[{\"Sid\":\"l\",\"Effect\":\"Allow\","
+                    "\"Principal\":{\"AWS\":\"arn:aws:iam::111122223333:root\"},\"Action\":["
+                    "\"SQS:SendMessage\",\"SQS:GetQueueUrl\"],\"Resource\":\"arn:aws:sqs:us-"
+                    "east-1:000000000000:q\"}]}");
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, out, &add, &out), 1);
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, out, &del, &out), 0);
+  CHECK_EQ_STR(out, "");
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, "", &del, &out), 1);
+
+  const char *own = " { \"Id\" : \"x\", \"St\\u0061tement\" : { \"Sid\" : \"o\", \"N\": 1.5e3 } ,"
+                    " \"Z\":[true,null] } ";
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, own, &add, &out), 0);
+  const char *added = strstr(out, "{\"Sid\":\"l\"");
+  CHECK(added != NULL);
+  CHECK_EQ_INT(strncmp(out,
+                       "{\"Id\":\"x\",\"St\\u0061tement\":[{ \"Sid\" : \"o\", \"N\": 1.5e3 },"
+                       "{\"Sid\":\"l\"",
+                       66),
+               0);
+  CHECK(strstr(out, "}],\"Z\":[true,null]}") != NULL);
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, out, &del, &out), 0);
+  CHECK_EQ_STR(out, "{\"Id\":\"x\",\"St\\u0061tement\":[{ \"Sid\" : \"o\", \"N\": 1.5e3 }],"
+                    "\"Z\":[true,null]}");
+  /* No Statement member: one is appended. */
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, "{\"Version\":\"1\"}", &add, &out), 0);
+  CHECK_EQ_INT(strncmp(out, "{\"Version\":\"1\",\"Statement\":[{\"Sid\":\"l\"", 38), 0);
+  /* Not an object, two Statement members, broken JSON. */
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, "[1]", &add, &out), SB_EINVAL);
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, "{\"Statement\":[],\"Statement\":[]}", &add, &out),
+               SB_EINVAL);
+  CHECK_EQ_INT(sb__sqs_policy_edit(&a, "{\"Statement\":[{\"Sid\":\"l\"}", &del, &out), SB_EINVAL);
+  sb_arena_free(&a);
 }

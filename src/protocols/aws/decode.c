@@ -73,6 +73,8 @@ static const struct rule {
     {"MessageAttributeName", "MessageAttributeNames", R_LIST_STR, NULL, NULL},
     {"MessageSystemAttributeName", "MessageSystemAttributeNames", R_LIST_STR, NULL, NULL},
     {"TagKey", "TagKeys", R_LIST_STR, NULL, NULL},
+    {"AWSAccountId", "AWSAccountIds", R_LIST_STR, NULL, NULL},
+    {"ActionName", "Actions", R_LIST_STR, NULL, NULL},
     {"StringListValue", "StringListValues", R_LIST_STR, NULL, NULL},
     {"BinaryListValue", "BinaryListValues", R_LIST_STR, NULL, NULL},
     {"SendMessageBatchRequestEntry", "Entries", R_LIST_MAP, NULL, NULL},

@@ -33,8 +33,11 @@
 
 #define SQS_MAX_REQUEST (SB_BROKER_MESSAGE_MAX * 2u + 65536u) /* a batch, base64'd attrs */
 #define SQS_HOST_MAX 256u                                     /* bytes of the Host we echo */
-#define SQS_ARN_MAX 256u                                      /* bytes of an ARN */
-#define SQS_LIST_DEFAULT 1000u                                /* ListQueues without MaxResults */
+#define SQS_POLICY_MAX 20480u                                 /* bytes of a Policy document */
+#define SQS_KV_VALUE_MAX 1000u /* bytes of one kv value the broker keeps (sb_queue_update) */
+#define SQS_POLICY_CHUNKS ((SQS_POLICY_MAX + SQS_KV_VALUE_MAX - 1) / SQS_KV_VALUE_MAX)
+#define SQS_ARN_MAX 256u       /* bytes of an ARN */
+#define SQS_LIST_DEFAULT 1000u /* ListQueues without MaxResults */
 #define SQS_MOVE_RATE_MAX 500u
 #define SQS_POLL_SLICE_MS                                                                          \
   1000 /* a long poll waits in the engine this long at a time */ /* MaxNumberOfMessagesPerSecond   \
@@ -150,6 +153,7 @@ struct sqs_req {
   char after[SB_BROKER_NAME_MAX + 1]; /* list pagination: continue after this name */
   size_t max_results;                 /* list pagination: page size, 0 = all */
   sb_queue_config_t cfg;              /* CreateQueue: the configuration to create */
+  sqs_permission_t perm;              /* AddPermission, RemovePermission */
   int (*after_dlq)(sqs_req_t *r);     /* runs once RedrivePolicy's queue is known to exist */
 };
 
@@ -325,6 +329,71 @@ static int add_kv(sqs_req_t *r, const char *name, size_t nlen, const char *value
   return 0;
 }
 
+static const char *kv_find(const sb_queue_info_t *q, const char *name) {
+  for (size_t i = 0; i < q->n_kv; i++)
+    if (strcmp(q->kv[i].name, name) == 0) return q->kv[i].value;
+  return NULL;
+}
+
+/* ---- the Policy attribute ----
+ *
+ * A policy document (up to SQS_POLICY_MAX bytes) is longer than one kv value of the broker
+ * (SQS_KV_VALUE_MAX), so it is kept in chunks: "Policy" holds the first SQS_KV_VALUE_MAX
+ * bytes, "Policy+1", "Policy+2", ... the rest; an update writes every chunk name, empty ones
+ * removing what a longer document left. */
+
+static void policy_chunk_name(size_t i, char out[16]) {
+  if (i == 0)
+    memcpy(out, "Policy", 7);
+  else
+    snprintf(out, 16, "Policy+%zu", i);
+}
+
+/* The queue's Policy document with its chunks joined (in r's arena), or NULL when none. */
+static const char *policy_of(sqs_req_t *r, const sb_queue_info_t *q) {
+  const char *first = kv_find(q, "Policy");
+  if (!first || !*first) return NULL;
+  const char *parts[SQS_POLICY_CHUNKS];
+  size_t n = 0, total = 0;
+  for (; n < SQS_POLICY_CHUNKS; n++) {
+    char name[16];
+    policy_chunk_name(n, name);
+    parts[n] = kv_find(q, name);
+    if (!parts[n] || !*parts[n]) break;
+    total += strlen(parts[n]);
+  }
+  if (n == 1) return first;
+  char *doc = sb_arena_alloc(&r->b.arena, total + 1);
+  if (!doc) return first; /* out of memory: the first chunk, which JSON readers refuse */
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t l = strlen(parts[i]);
+    memcpy(doc + o, parts[i], l);
+    o += l;
+  }
+  doc[o] = 0;
+  return doc;
+}
+
+/* Adds doc's chunks to r->patch; unless creating, also empties the unused chunk names. */
+static int add_policy_kv(sqs_req_t *r, const char *doc, size_t len, int creating) {
+  if (len > SQS_POLICY_MAX) {
+    fail(r, &E_ATTR_VALUE, "Invalid value for the parameter Policy. Reason: longer than %u bytes.",
+         SQS_POLICY_MAX);
+    return -1;
+  }
+  size_t used = (len + SQS_KV_VALUE_MAX - 1) / SQS_KV_VALUE_MAX; /* chunks doc fills */
+  for (size_t i = 0; i < (creating ? used : SQS_POLICY_CHUNKS); i++) {
+    size_t off = i * SQS_KV_VALUE_MAX;
+    size_t n = off < len ? len - off : 0;
+    if (n > SQS_KV_VALUE_MAX) n = SQS_KV_VALUE_MAX;
+    char name[16];
+    policy_chunk_name(i, name);
+    if (add_kv(r, name, strlen(name), n ? doc + off : "", n)) return -1;
+  }
+  return 0;
+}
+
 /* Parses RedrivePolicy {"deadLetterTargetArn": ..., "maxReceiveCount": ...}; "" removes. */
 static int parse_redrive(sqs_req_t *r, const aws_node_t *v) {
   sqs_patch_t *pt = &r->patch;
@@ -472,7 +541,9 @@ static int parse_attrs(sqs_req_t *r, const aws_node_t *attrs, int creating) {
         }
       }
       if (kv_attrs[i].fifo) pt->fifo_only = 1;
-      if (add_kv(r, k, strlen(k), a->s, a->len)) return -1;
+      if (strcmp(k, "Policy") == 0 ? add_policy_kv(r, a->s, a->len, creating)
+                                   : add_kv(r, k, strlen(k), a->s, a->len))
+        return -1;
       done = 1;
     }
     if (!done) {
@@ -785,12 +856,6 @@ static const char *const queue_attr_names[] = {"Policy",
                                                "SqsManagedSseEnabled"};
 #define N_QUEUE_ATTRS (sizeof queue_attr_names / sizeof queue_attr_names[0])
 
-static const char *kv_find(const sb_queue_info_t *q, const char *name) {
-  for (size_t i = 0; i < q->n_kv; i++)
-    if (strcmp(q->kv[i].name, name) == 0) return q->kv[i].value;
-  return NULL;
-}
-
 static void get_attrs_done(void *arg, int status, const sb_broker_result_t *res) {
   sqs_req_t *r = arg;
   if (status == SB_ENOTFOUND) {
@@ -867,7 +932,7 @@ static void get_attrs_done(void *arg, int status, const sb_broker_result_t *res)
         if (!val) val = i == 16 ? "queue" : "perQueue";
         break;
       default:
-        val = kv_find(q, n);
+        val = strcmp(n, "Policy") == 0 ? policy_of(r, q) : kv_find(q, n);
         if (!val) continue;
         break;
       }
@@ -998,6 +1063,159 @@ static void tags_done(void *arg, int status, const sb_broker_result_t *res) {
 static void act_list_queue_tags(sqs_req_t *r) {
   r->b.pending = 1;
   int rc = sb_queue_get(r->sqs->broker, r->queue, tags_done, r);
+  if (rc) start_failed(r, rc);
+}
+
+/* ---- actions: permissions ---- */
+
+/* The actions AddPermission may grant (AWS refuses the owner-only ones). */
+static const char *const grantable[] = {"*",
+                                        "SendMessage",
+                                        "ReceiveMessage",
+                                        "DeleteMessage",
+                                        "ChangeMessageVisibility",
+                                        "GetQueueAttributes",
+                                        "GetQueueUrl",
+                                        "ListDeadLetterSourceQueues",
+                                        "PurgeQueue"};
+
+static void permission_got(void *arg, int status, const sb_broker_result_t *res) {
+  sqs_req_t *r = arg;
+  if (status) {
+    simple_done(r, status, res);
+    return;
+  }
+  char arn[SQS_ARN_MAX];
+  queue_arn(r, r->queue, arn, sizeof arn);
+  r->perm.arn = arn;
+  const char *doc = NULL;
+  int rc = sb__sqs_policy_edit(&r->b.arena, policy_of(r, res->queue), &r->perm, &doc);
+  if (rc == 1 && r->perm.n_accounts)
+    fail(r, &E_PARAM, "Value %s for parameter Label is invalid. Reason: Already exists.",
+         r->perm.label);
+  else if (rc == 1)
+    fail(r, &E_PARAM,
+         "Value %s for parameter Label is invalid. Reason: can't find label on existing policy.",
+         r->perm.label);
+  else if (rc == SB_ELIMIT)
+    fail(r, &E_OVER_LIMIT, "%u Statements were found, maximum allowed is %u.",
+         SQS_POLICY_STATEMENTS_MAX + 1, SQS_POLICY_STATEMENTS_MAX);
+  else if (rc == SB_EINVAL)
+    fail(r, &E_PARAM,
+         "Value for parameter Policy is invalid. Reason: the queue's policy is not a JSON "
+         "object this action can edit.");
+  else if (rc)
+    fail_status(r, rc);
+  if (rc) {
+    sb__aws_wake(&r->b);
+    return;
+  }
+  if (add_policy_kv(r, doc, strlen(doc), 0)) {
+    sb__aws_wake(&r->b);
+    return;
+  }
+  rc = sb_queue_update(r->sqs->broker, r->queue, &res->queue->config, r->patch.kv, r->patch.n_kv,
+                       simple_done, r);
+  if (rc) {
+    fail_status(r, rc);
+    sb__aws_wake(&r->b);
+  }
+}
+
+/* The Label parameter: AWS's [A-Za-z0-9_-]{1,80}. */
+static int permission_label(sqs_req_t *r) {
+  const aws_node_t *l = str_param(r, r->b.p, "Label");
+  if (r->b.err) return -1;
+  if (!l || l->len == 0) {
+    fail(r, &E_MISSING, "The request must contain the parameter Label.");
+    return -1;
+  }
+  int ok = l->len <= 80;
+  for (size_t i = 0; ok && i < l->len; i++)
+    ok = isalnum((unsigned char)l->s[i]) || l->s[i] == '-' || l->s[i] == '_';
+  if (!ok) {
+    fail(r, &E_PARAM,
+         "Value %.128s for parameter Label is invalid. Reason: Must be between 1 and 80 "
+         "characters, alphanumeric, hyphens and underscores only.",
+         sb__aws_valid_text(l->s, l->len) ? l->s : "?");
+    return -1;
+  }
+  r->perm.label = l->s;
+  return 0;
+}
+
+/* A non-empty list of strings: its items in the arena, or NULL after a failure. */
+static const char **string_list(sqs_req_t *r, const char *name, size_t *n) {
+  const aws_node_t *l = sb__aws_get(r->b.p, name);
+  /* botocore's Query serializer sends an empty list as one empty value. */
+  if (!l || (l->kind == AWS_LIST && l->n == 0) || (l->kind == AWS_STR && l->len == 0)) {
+    fail(r, &E_MISSING, "The request must contain the parameter %s.", name);
+    return NULL;
+  }
+  if (l->kind != AWS_LIST) {
+    fail(r, &E_PARAM, "Value for parameter %s is invalid. Reason: must be a list.", name);
+    return NULL;
+  }
+  const char **v = sb_arena_alloc(&r->b.arena, l->n * sizeof *v);
+  if (!v) {
+    fail(r, &E_INTERNAL, "Out of memory.");
+    return NULL;
+  }
+  size_t i = 0;
+  for (const aws_node_t *c = l->child; c; c = c->next) {
+    if (c->kind != AWS_STR || !sb__aws_valid_text(c->s, c->len) || strlen(c->s) != c->len) {
+      fail(r, &E_PARAM, "Value for parameter %s is invalid.", name);
+      return NULL;
+    }
+    v[i++] = c->s;
+  }
+  *n = i;
+  return v;
+}
+
+static void act_add_permission(sqs_req_t *r) {
+  if (permission_label(r)) return;
+  size_t na = 0, nx = 0;
+  const char **acc = string_list(r, "AWSAccountIds", &na);
+  if (!acc) return;
+  const char **act = string_list(r, "Actions", &nx);
+  if (!act) return;
+  for (size_t i = 0; i < na; i++) {
+    size_t n = strlen(acc[i]);
+    int ok = n == 12;
+    for (size_t k = 0; ok && k < n; k++)
+      ok = acc[i][k] >= '0' && acc[i][k] <= '9';
+    if (!ok) {
+      fail(r, &E_PARAM,
+           "Value %.64s for parameter PrincipalId is invalid. Reason: Unable to verify.", acc[i]);
+      return;
+    }
+  }
+  for (size_t i = 0; i < nx; i++) {
+    int ok = 0;
+    for (size_t k = 0; k < sizeof grantable / sizeof grantable[0]; k++)
+      ok |= strcmp(act[i], grantable[k]) == 0;
+    if (!ok) {
+      fail(r, &E_PARAM,
+           "Value SQS:%.64s for parameter ActionName is invalid. Reason: Only the queue owner is "
+           "allowed to invoke this action.",
+           act[i]);
+      return;
+    }
+  }
+  r->perm.accounts = acc;
+  r->perm.n_accounts = na;
+  r->perm.actions = act;
+  r->perm.n_actions = nx;
+  r->b.pending = 1;
+  int rc = sb_queue_get(r->sqs->broker, r->queue, permission_got, r);
+  if (rc) start_failed(r, rc);
+}
+
+static void act_remove_permission(sqs_req_t *r) {
+  if (permission_label(r)) return;
+  r->b.pending = 1;
+  int rc = sb_queue_get(r->sqs->broker, r->queue, permission_got, r);
   if (rc) start_failed(r, rc);
 }
 
@@ -1944,6 +2162,8 @@ static const sqs_action_t actions[] = {
     {"TagQueue", act_tag_queue, 1, 0},
     {"UntagQueue", act_untag_queue, 1, 0},
     {"ListQueueTags", act_list_queue_tags, 1, 1},
+    {"AddPermission", act_add_permission, 1, 0},
+    {"RemovePermission", act_remove_permission, 1, 0},
     {"ListDeadLetterSourceQueues", act_dlq_sources, 1, 1},
     {"StartMessageMoveTask", act_start_move, 0, 1},
     {"ListMessageMoveTasks", act_list_moves, 0, 1},

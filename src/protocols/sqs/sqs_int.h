@@ -20,6 +20,28 @@
   (1u << 20) /* bytes of all messages of one batch (BatchRequestTooLong)                           \
               */
 
+#define SQS_POLICY_STATEMENTS_MAX 20u /* statements of a queue's Policy (AWS's limit) */
+#define SQS_POLICY_MEMBERS_MAX 16u    /* top-level members of a Policy document we edit */
+
+/* A permission of AddPermission (accounts and actions given) or RemovePermission (none). */
+typedef struct sqs_permission {
+  const char *label;           /* the statement's Sid */
+  const char *arn;             /* the queue's ARN: the Resource, and the policy's Id */
+  const char *const *accounts; /* 12-digit account ids */
+  size_t n_accounts;           /* entries of accounts; 0 to remove */
+  const char *const *actions;  /* action names without "SQS:" */
+  size_t n_actions;            /* entries of actions */
+} sqs_permission_t;
+
+/* Adds or removes perm's statement in the Policy document old (NULL or "" for none), keeping
+ * everything else of the document as it is (policy.c). Returns 0 with *out the new document
+ * in a's memory ("" when no statement is left), 1 when the label already exists (adding) or
+ * does not (removing), SB_EINVAL when old is not a JSON object with at most one Statement
+ * member, SB_ELIMIT beyond SQS_POLICY_STATEMENTS_MAX statements or SQS_POLICY_MEMBERS_MAX
+ * members, or SB_ENOMEM. */
+int sb__sqs_policy_edit(sb_arena_t *a, const char *old, const sqs_permission_t *perm,
+                        const char **out);
+
 /* MD5 of len bytes as 32 lower-case hex digits and a NUL. */
 void sb__sqs_md5_hex(const void *p, size_t len, char out[33]);
 

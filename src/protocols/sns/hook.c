@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "protocols/aws/aws.h"
 #include "protocols/sns/sns_int.h"
 #include "switchboard/error.h"
 #include "switchboard/log.h"
@@ -49,6 +50,8 @@ struct sns_hooks {
   char endpoint[SNS_URL_MAX + 1];       /* get: sns:endpoint */
   char topic[SB_BROKER_NAME_MAX + 1];   /* get: sns:topic */
   char sub[SB_BROKER_ID_LEN + 1];       /* get: sns:sub */
+  char sigver[8];                       /* topic get: its SignatureVersion, "" when unset */
+  const sns_signer_t *signer;           /* borrowed; signs the envelopes */
   hook_msg_t msgs[SB_BROKER_BATCH_MAX]; /* receive: the messages */
   size_t n_msgs;                        /* entries of msgs */
 };
@@ -90,6 +93,16 @@ static void get_cb(void *arg, int status, const sb_broker_result_t *r) {
   signal_done(h, status);
 }
 
+static void topic_cb(void *arg, int status, const sb_broker_result_t *r) {
+  sns_hooks_t *h = arg;
+  pthread_mutex_lock(&h->mu);
+  h->sigver[0] = 0;
+  for (size_t i = 0; !status && i < r->topic->n_kv; i++)
+    if (strcmp(r->topic->kv[i].name, "SignatureVersion") == 0)
+      snprintf(h->sigver, sizeof h->sigver, "%s", r->topic->kv[i].value);
+  signal_done(h, status);
+}
+
 static void receive_cb(void *arg, int status, const sb_broker_result_t *r) {
   sns_hooks_t *h = arg;
   pthread_mutex_lock(&h->mu);
@@ -125,6 +138,74 @@ static int wait_op(sns_hooks_t *h, int rc) {
   return rc;
 }
 
+static const char *str_member(const aws_node_t *m, const char *k, size_t *len) {
+  const aws_node_t *v = sb__aws_get(m, k);
+  if (!v || v->kind != AWS_STR) return NULL;
+  if (len) *len = v->len;
+  return v->s;
+}
+
+/* The envelope body[0..len) (NUL-terminated) with its signature, SignatureVersion and
+ * SigningCertURL filled in (malloc'ed, *out_len bytes), or NULL when it has no placeholder
+ * or cannot be signed (then it goes out as it is). */
+static char *sign_envelope(const sns_hooks_t *h, int version, const char *body, size_t len,
+                           size_t *out_len) {
+  const char *ph = h->signer ? strstr(body, SNS_UNSIGNED) : NULL;
+  if (!ph) return NULL;
+  sb_arena_t a;
+  sb_arena_init(&a);
+  aws_node_t *root = NULL;
+  const char *err = NULL;
+  sb_buf_t canon = {0}, url = {0}, out = {0};
+  char *res = NULL;
+  char sig[SNS_SIGNATURE_MAX];
+  if (sb__aws_decode_json(&a, body, len, &root, &err)) goto done;
+  sns_envelope_t e = {0};
+  e.type = str_member(root, "Type", NULL);
+  e.message = str_member(root, "Message", &e.message_len);
+  e.message_id = str_member(root, "MessageId", NULL);
+  e.subject = str_member(root, "Subject", NULL);
+  e.subscribe_url = str_member(root, "SubscribeURL", NULL);
+  e.timestamp = str_member(root, "Timestamp", NULL);
+  e.token = str_member(root, "Token", NULL);
+  e.topic_arn = str_member(root, "TopicArn", NULL);
+  /* The certificate is on the server the envelope's own links point at. */
+  const char *link = e.subscribe_url ? e.subscribe_url : str_member(root, "UnsubscribeURL", NULL);
+  const char *host = link ? strstr(link, "://") : NULL;
+  if (!e.type || !host) goto done;
+  size_t origin = (size_t)(host + 3 - link) + strcspn(host + 3, "/?#");
+  if (sb__sns_string_to_sign(&e, &canon) || sb__sns_sign(h->signer, version, sb_buf_head(&canon),
+                                                         sb_buf_pending(&canon), sig, sizeof sig))
+    goto done;
+  if (sb_buf_append(&url, link, origin) ||
+      sb_buf_append(&url, sb__sns_signer_cert_path(h->signer),
+                    strlen(sb__sns_signer_cert_path(h->signer))))
+    goto done;
+  sb_jw_t w;
+  sb_jw_init(&w, &out);
+  size_t pre = (size_t)(ph - body), unsigned_len = strlen(SNS_UNSIGNED);
+  if (sb_buf_append(&out, body, pre) ||
+      sb_buf_appendf(&out, "\"SignatureVersion\":\"%d\",\"Signature\":\"%s\",\"SigningCertURL\":",
+                     version, sig))
+    goto done;
+  sb_jw_str(&w, (const char *)sb_buf_head(&url), sb_buf_pending(&url));
+  if (sb_jw_error(&w) || sb_buf_append(&out, ph + unsigned_len, len - pre - unsigned_len))
+    goto done;
+  res = malloc(sb_buf_pending(&out) + 1);
+  if (res) {
+    *out_len = sb_buf_pending(&out);
+    memcpy(res, sb_buf_head(&out), *out_len);
+    res[*out_len] = 0;
+  }
+done:
+  if (!res) sb_log(SB_LOG_WARN, "sns_sign_failed", "bytes=%zu sent=unsigned", len);
+  sb_buf_free(&canon);
+  sb_buf_free(&url);
+  sb_buf_free(&out);
+  sb_arena_free(&a);
+  return res;
+}
+
 static void push_queue(sns_hooks_t *h, const char *queue, int *sent) {
   if (wait_op(h, sb_queue_get(h->broker, queue, get_cb, h)) || !h->endpoint[0]) return;
   if (wait_op(h, sb_queue_receive(h->broker, queue, SB_BROKER_BATCH_MAX, -1, 0, receive_cb, h)))
@@ -134,6 +215,10 @@ static void push_queue(sns_hooks_t *h, const char *queue, int *sent) {
   memcpy(msgs, h->msgs, n * sizeof msgs[0]);
   const char *ok[SB_BROKER_BATCH_MAX];
   size_t n_ok = 0;
+  int version = 1;
+  if (n && !wait_op(h, sb_topic_get(h->broker, h->topic, topic_cb, h)) &&
+      strcmp(h->sigver, "2") == 0)
+    version = 2;
   for (size_t i = 0; i < n; i++) {
     int confirm = strncmp(msgs[i].body, "{\"Type\":\"SubscriptionConfirmation\"", 34) == 0;
     char hdrs[1024];
@@ -146,7 +231,11 @@ static void push_queue(sns_hooks_t *h, const char *queue, int *sent) {
              h->sub[0] ? h->region : "", h->sub[0] ? ":" : "", h->sub[0] ? h->account : "",
              h->sub[0] ? ":" : "", h->sub[0] ? h->topic : "", h->sub[0] ? ":" : "",
              h->sub[0] ? h->sub : "", h->sub[0] ? "\r\n" : "");
-    int st = sb__sns_http_post(h->endpoint, hdrs, msgs[i].body, msgs[i].len);
+    size_t slen = 0;
+    char *signed_body = sign_envelope(h, version, msgs[i].body, msgs[i].len, &slen);
+    int st = signed_body ? sb__sns_http_post(h->endpoint, hdrs, signed_body, slen)
+                         : sb__sns_http_post(h->endpoint, hdrs, msgs[i].body, msgs[i].len);
+    free(signed_body);
     if (st >= 200 && st < 300) {
       ok[n_ok++] = msgs[i].receipt;
     } else {
@@ -183,10 +272,11 @@ static void *pusher(void *arg) {
 }
 
 int sb__sns_hooks_start(sb_broker_t *b, const char *region, const char *account,
-                        sns_hooks_t **out) {
+                        const sns_signer_t *signer, sns_hooks_t **out) {
   sns_hooks_t *h = calloc(1, sizeof *h);
   if (!h) return SB_ENOMEM;
   h->broker = b;
+  h->signer = signer;
   snprintf(h->region, sizeof h->region, "%s", region);
   snprintf(h->account, sizeof h->account, "%s", account);
   pthread_mutex_init(&h->mu, NULL);

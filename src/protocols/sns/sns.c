@@ -34,10 +34,11 @@
 #define SNS_ARN_MAX 320u               /* bytes of a topic or subscription ARN */
 
 struct sb_sns {
-  sb_broker_t *broker; /* borrowed */
-  aws_ident_t id;      /* region, account, credential */
-  aws_frontend_t fe;   /* how the listener reaches this service */
-  sns_hooks_t *hooks;  /* the webhook pusher; owned; NULL once stopped */
+  sb_broker_t *broker;  /* borrowed */
+  aws_ident_t id;       /* region, account, credential */
+  aws_frontend_t fe;    /* how the listener reaches this service */
+  sns_hooks_t *hooks;   /* the webhook pusher; owned; NULL once stopped */
+  sns_signer_t *signer; /* the key that signs webhook envelopes; owned */
 };
 
 #define E_INTERNAL sb__aws_e_internal
@@ -211,6 +212,13 @@ static int topic_attr_known(const char *k) {
   return 0;
 }
 
+/* SignatureVersion is "1" (SHA1withRSA) or "2" (SHA256withRSA), as AWS accepts. */
+static int topic_attr_valid(sns_req_t *r, const char *name, const char *value) {
+  if (strcmp(name, "SignatureVersion") || !strcmp(value, "1") || !strcmp(value, "2")) return 1;
+  fail(r, &E_PARAM, "Invalid parameter: SignatureVersion");
+  return 0;
+}
+
 static void act_create_topic(sns_req_t *r) {
   const aws_node_t *name = str(r->b.p, "Name");
   if (!name) {
@@ -232,6 +240,7 @@ static void act_create_topic(sns_req_t *r) {
       fail(r, &E_PARAM, "Invalid parameter: Attributes Reason: Unknown attribute %.64s", a->key);
       return;
     }
+    if (!topic_attr_valid(r, a->key, a->s)) return;
     if (strcmp(a->key, "FifoTopic") == 0 && (strcmp(a->s, "true") == 0) != fifo) {
       fail(r, &E_PARAM,
            "Invalid parameter: Fifo Topic names must end with .fifo and must be "
@@ -345,6 +354,7 @@ static void act_set_topic_attributes(sns_req_t *r) {
     fail(r, &E_PARAM, "Invalid parameter: AttributeName");
     return;
   }
+  if (!topic_attr_valid(r, n->s, v ? v->s : "")) return;
   r->kv[0] = (sb_broker_kv_t){n->s, v ? v->s : ""};
   r->n_kv = 1;
   r->b.pending = 1;
@@ -507,6 +517,7 @@ static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
   sb_jw_str(&w, url, (size_t)ul < sizeof url ? (size_t)ul : sizeof url - 1);
   sb_jw_key(&w, "Timestamp", 9);
   sb_jw_str(&w, t, strlen(t));
+  /* Signed by the pusher, which replaces these three fields (SNS_UNSIGNED). */
   sb_jw_key(&w, "SignatureVersion", 16);
   sb_jw_str(&w, "1", 1);
   sb_jw_key(&w, "Signature", 9);
@@ -1200,8 +1211,9 @@ static int format_envelope(void *ud, const sb_topic_message_t *m, const sb_sub_i
   iso_time(m->timestamp_ms, t);
   sb_jw_key(&w, "Timestamp", 9);
   sb_jw_str(&w, t, strlen(t));
-  /* Deliveries are not signed (no signing certificate to publish); the fields keep their
-   * places so parsers that read them find strings. */
+  /* These three fields must come out as SNS_UNSIGNED: the webhook pusher signs by replacing
+   * them. Deliveries to SQS subscriptions stay unsigned (an RSA signature per copy on the
+   * broker thread would bound every fan-out); the fields keep their places for parsers. */
   sb_jw_key(&w, "SignatureVersion", 16);
   sb_jw_str(&w, "1", 1);
   sb_jw_key(&w, "Signature", 9);
@@ -1318,6 +1330,20 @@ static int claim(sb_http_req_t *req, void *ud) {
   return ct && n >= 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
 }
 
+/* The signing certificate, at the path every SigningCertURL names. */
+static int claim_cert(sb_http_req_t *req, void *ud) {
+  const sb_sns_t *s = ud;
+  return s->signer && !strcmp(sb_http_req_method(req), "GET") &&
+         !strcmp(sb_http_req_path(req), sb__sns_signer_cert_path(s->signer));
+}
+
+static void serve_cert(sb_http_req_t *req, void *ud) {
+  const sb_sns_t *s = ud;
+  size_t n = 0;
+  const char *pem = sb__sns_signer_cert(s->signer, &n);
+  sb_http_respond(req, 200, "application/x-x509-ca-cert", pem, n);
+}
+
 int sb_sns_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg, sb_sns_t **out) {
   if (!rpc || !broker || !out) return SB_EINVAL;
   sb_sns_t *s = calloc(1, sizeof *s);
@@ -1336,8 +1362,12 @@ int sb_sns_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg
   /* From here the broker's formatter borrows s until sb_broker_close(): on a failure below
    * s stays allocated (and is lost) rather than left dangling there. */
   rc = sb__aws_add_frontend(rpc, claim, &s->fe);
+  if (!rc)
+    rc = sb__sns_signer_open(cfg ? cfg->sns_signing_key : NULL, cfg ? cfg->data_dir : NULL,
+                             &s->signer);
+  if (!rc) rc = sb_rpc_add_frontend(rpc, claim_cert, serve_cert, s);
   if (rc) return rc;
-  rc = sb__sns_hooks_start(broker, s->id.region, s->id.account, &s->hooks);
+  rc = sb__sns_hooks_start(broker, s->id.region, s->id.account, s->signer, &s->hooks);
   if (rc) return rc;
   *out = s;
   return 0;
@@ -1351,6 +1381,9 @@ void sb_sns_stop(sb_sns_t *s) {
 
 void sb_sns_free(sb_sns_t *s) {
   sb_sns_stop(s);
-  if (s) sb__aws_ident_clear(&s->id);
+  if (s) {
+    sb__aws_ident_clear(&s->id);
+    sb__sns_signer_free(s->signer);
+  }
   free(s);
 }

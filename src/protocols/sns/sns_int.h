@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "switchboard/broker.h"
 
 #define SNS_HOOK_PREFIX "sns-hook-"    /* hook queue names start with this */
@@ -34,11 +35,60 @@
 #define SNS_HOOK_POLL_MS 100           /* pause of the pusher when nothing was sent */
 #define SNS_URL_MAX 512u               /* bytes of an endpoint URL */
 
+#define SNS_CERT_PATH_MAX 96u   /* bytes of the signing certificate's URL path */
+#define SNS_SIGNATURE_MAX 1024u /* bytes of a base64 signature and its NUL */
+
+/* ---- message signatures (sign.c) ----
+ *
+ * Webhook deliveries are signed as SNS signs them: SignatureVersion 1 (SHA1withRSA) unless
+ * the topic's SignatureVersion attribute is "2" (SHA256withRSA), over the canonical string
+ * of the message's type (sb__sns_string_to_sign), with a SigningCertURL on this server.
+ * Envelopes are stored unsigned, with the placeholder SNS_UNSIGNED, and signed by the pusher
+ * just before each POST: signing is an RSA private-key operation, kept off the broker thread.
+ * Envelopes delivered to SQS subscriptions are not signed (see README). */
+#define SNS_UNSIGNED "\"SignatureVersion\":\"1\",\"Signature\":\"\",\"SigningCertURL\":\"\""
+
+typedef struct sns_signer sns_signer_t;
+
+/* Opens the signing key: key_file (PEM key and certificate) when given, else
+ * <data_dir>/sns-signing.pem (generated on first start), else a new key in memory. Returns 0
+ * and sets *out, or SB_EINVAL (an unusable file), SB_ENOMEM, SB_ETLS, SB_EIO, -errno. */
+int sb__sns_signer_open(const char *key_file, const char *data_dir, sns_signer_t **out);
+void sb__sns_signer_free(sns_signer_t *s);
+/* The URL path the certificate is served at ("/SimpleNotificationService-<digest>.pem"). */
+const char *sb__sns_signer_cert_path(const sns_signer_t *s);
+/* The certificate, PEM (len bytes, not NUL-terminated). */
+const char *sb__sns_signer_cert(const sns_signer_t *s, size_t *len);
+
+/* The fields of an envelope that are signed; NULL when absent. Borrowed strings. */
+typedef struct sns_envelope {
+  const char *type;          /* Notification, SubscriptionConfirmation, UnsubscribeConfirmation */
+  const char *message;       /* message_len bytes */
+  size_t message_len;        /* bytes of message */
+  const char *message_id;    /* MessageId */
+  const char *subject;       /* Subject (Notification only) */
+  const char *subscribe_url; /* SubscribeURL (confirmations) */
+  const char *timestamp;     /* Timestamp */
+  const char *token;         /* Token (confirmations) */
+  const char *topic_arn;     /* TopicArn */
+} sns_envelope_t;
+
+/* Appends SNS's canonical string of e to out: "Name\nValue\n" for Message, MessageId,
+ * Subject (if any; Notification) or SubscribeURL (confirmations), Timestamp, Token
+ * (confirmations), TopicArn, Type. 0 or SB_ENOMEM. */
+int sb__sns_string_to_sign(const sns_envelope_t *e, sb_buf_t *out);
+/* Signs len bytes with SHA1withRSA (version 1) or SHA256withRSA (version 2) into out as
+ * base64 with a NUL (cap bytes). 0, SB_ETLS or SB_ELIMIT. */
+int sb__sns_sign(const sns_signer_t *s, int version, const void *data, size_t len, char *out,
+                 size_t cap);
+
 typedef struct sns_hooks sns_hooks_t;
 
 /* Starts the pusher thread on broker b. region/account are for the ARNs of the headers
- * (copied). Returns 0 and sets *out, or SB_ENOMEM / -errno. */
-int sb__sns_hooks_start(sb_broker_t *b, const char *region, const char *account, sns_hooks_t **out);
+ * (copied); signer (borrowed until stopped) signs the envelopes. Returns 0 and sets *out, or
+ * SB_ENOMEM / -errno. */
+int sb__sns_hooks_start(sb_broker_t *b, const char *region, const char *account,
+                        const sns_signer_t *signer, sns_hooks_t **out);
 /* Stops and joins the pusher (at most one POST's timeout), frees h. Call before the broker
  * closes. NULL is a no-op. */
 void sb__sns_hooks_stop(sns_hooks_t *h);

@@ -13,8 +13,8 @@
  * Token; ConfirmSubscription or a GET of that URL activates them) and durable, retried
  * deliveries through a queue per webhook, each envelope signed as SNS signs them (the key
  * and certificate: cfg->sns_signing_key, or <cfg->data_dir>/sns-signing.pem, created on first
- * start; the certificate is served at every envelope's SigningCertURL); https endpoints are
- * refused (no TLS client yet).
+ * start; the certificate is served at every envelope's SigningCertURL). https endpoints must
+ * present a certificate for their host from the system's trust store or cfg->sns_webhook_ca.
  */
 #ifndef SWITCHBOARD_SNS_H
 #define SWITCHBOARD_SNS_H

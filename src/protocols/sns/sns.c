@@ -559,9 +559,12 @@ static void hook_topic_checked(void *arg, int status, const sb_broker_result_t *
   }
 }
 
-static void subscribe_http(sns_req_t *r, const aws_node_t *ep) {
-  if (!ep || ep->len > SNS_URL_MAX || memchr(ep->s, 0, ep->len) || sb__sns_check_url(ep->s)) {
-    fail(r, &E_PARAM, "Invalid parameter: Endpoint must be an http:// URL");
+/* proto: "http" or "https"; the endpoint must be a URL of that scheme. */
+static void subscribe_http(sns_req_t *r, const char *proto, const aws_node_t *ep) {
+  size_t pl = strlen(proto);
+  if (!ep || ep->len > SNS_URL_MAX || memchr(ep->s, 0, ep->len) || sb__sns_check_url(ep->s) ||
+      strncmp(ep->s, proto, pl) || strncmp(ep->s + pl, "://", 3)) {
+    fail(r, &E_PARAM, "Invalid parameter: Endpoint must be an %s:// URL", proto);
     return;
   }
   memcpy(r->endpoint, ep->s, ep->len + 1);
@@ -587,14 +590,12 @@ static void act_subscribe(sns_req_t *r) {
     fail(r, &E_MISSING, "Protocol is required");
     return;
   }
-  if (strcmp(proto->s, "http") == 0) {
-    subscribe_http(r, ep);
+  if (strcmp(proto->s, "http") == 0 || strcmp(proto->s, "https") == 0) {
+    subscribe_http(r, proto->s, ep);
     return;
   }
   if (strcmp(proto->s, "sqs") != 0) {
-    fail(r, &E_PARAM,
-         "Invalid parameter: Protocol: sqs and http are supported (https webhooks "
-         "need a TLS client, not implemented)");
+    fail(r, &E_PARAM, "Invalid parameter: Protocol: sqs, http and https are supported");
     return;
   }
   if (!ep || arn_tail(ep->s, ep->len, "sqs", r->queue, sizeof r->queue)) {
@@ -674,7 +675,7 @@ static void confirm_got_queue(void *arg, int status, const sb_broker_result_t *r
   memset(&r->sub, 0, sizeof r->sub);
   memcpy(r->sub.queue, r->queue, sizeof r->sub.queue);
   snprintf(r->sub.format, sizeof r->sub.format, "sns");
-  r->kv[0] = (sb_broker_kv_t){"Protocol", "http"};
+  r->kv[0] = (sb_broker_kv_t){"Protocol", strncmp(r->endpoint, "https:", 6) ? "http" : "https"};
   r->kv[1] = (sb_broker_kv_t){"Endpoint", r->endpoint};
   r->sub.kv = r->kv;
   r->sub.n_kv = 2;
@@ -728,7 +729,7 @@ static void sub_for_unsubscribe(void *arg, int status, const sb_broker_result_t 
   const sb_sub_info_t *s = &res->subs[0];
   const char *proto = kv_get(s->kv, s->n_kv, "Protocol");
   r->queue[0] = 0;
-  if (proto && !strcmp(proto, "http") &&
+  if (proto && (!strcmp(proto, "http") || !strcmp(proto, "https")) &&
       !strncmp(s->queue, SNS_HOOK_PREFIX, strlen(SNS_HOOK_PREFIX)))
     snprintf(r->queue, sizeof r->queue, "%s", s->queue);
   int rc = sb_topic_unsubscribe(r->sns->broker, r->sub_id, unsubscribed, r);
@@ -1367,7 +1368,8 @@ int sb_sns_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg
                              &s->signer);
   if (!rc) rc = sb_rpc_add_frontend(rpc, claim_cert, serve_cert, s);
   if (rc) return rc;
-  rc = sb__sns_hooks_start(broker, s->id.region, s->id.account, s->signer, &s->hooks);
+  rc = sb__sns_hooks_start(broker, s->id.region, s->id.account, s->signer,
+                           cfg ? cfg->sns_webhook_ca : NULL, &s->hooks);
   if (rc) return rc;
   *out = s;
   return 0;

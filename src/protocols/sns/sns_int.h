@@ -1,12 +1,13 @@
 /*
- * Private pieces of the SNS front-end: http webhook delivery (hook.c).
+ * Private pieces of the SNS front-end: http(s) webhook delivery (hook.c) and message
+ * signatures (sign.c).
  *
  * ## Webhooks are queues plus a pusher
  *
  * An http subscription gets its own queue of the broker, named SNS_HOOK_PREFIX + 16 hex
  * digits, whose kv pairs say where it delivers:
  *
- *   sns:endpoint   the subscriber's URL (http://host[:port]/path)
+ *   sns:endpoint   the subscriber's URL (http[s]://host[:port]/path)
  *   sns:topic      the topic's name
  *   sns:token      the confirmation token (64 hex digits; the queue's suffix is its head)
  *   sns:sub        the engine subscription's id, once confirmed ("" while pending)
@@ -85,20 +86,24 @@ int sb__sns_sign(const sns_signer_t *s, int version, const void *data, size_t le
 typedef struct sns_hooks sns_hooks_t;
 
 /* Starts the pusher thread on broker b. region/account are for the ARNs of the headers
- * (copied); signer (borrowed until stopped) signs the envelopes. Returns 0 and sets *out, or
- * SB_ENOMEM / -errno. */
+ * (copied); signer (borrowed until stopped) signs the envelopes; https endpoints must present
+ * a certificate for their host that the system trust store or ca_file (PEM, may be NULL)
+ * vouches for. Returns 0 and sets *out, SB_ETLS (ca_file unusable), SB_ENOMEM or -errno. */
 int sb__sns_hooks_start(sb_broker_t *b, const char *region, const char *account,
-                        const sns_signer_t *signer, sns_hooks_t **out);
+                        const sns_signer_t *signer, const char *ca_file, sns_hooks_t **out);
 /* Stops and joins the pusher (at most one POST's timeout), frees h. Call before the broker
  * closes. NULL is a no-op. */
 void sb__sns_hooks_stop(sns_hooks_t *h);
 
-/* POSTs body to an http:// URL with extra header lines (each ending in \r\n). Returns the
- * HTTP status, or a negative code (SB_EINVAL for a URL it cannot use, -errno, SB_EPROTO).
- * Blocking, bounded by SNS_HOOK_TIMEOUT_MS per step; for the pusher thread only. */
-int sb__sns_http_post(const char *url, const char *headers, const void *body, size_t len);
+/* POSTs body to an http:// or https:// URL with extra header lines (each ending in \r\n);
+ * https goes over TLS (1.2 or later) through tls, verifying the peer's certificate chain and
+ * its host name or address. Returns the HTTP status, or a negative code (SB_EINVAL for a URL
+ * it cannot use, -errno, SB_EPROTO, SB_ETLS with *why the reason). Blocking, bounded by
+ * SNS_HOOK_TIMEOUT_MS per step; for the pusher thread only. */
+int sb__sns_http_post(struct ssl_ctx_st *tls, const char *url, const char *headers,
+                      const void *body, size_t len, const char **why);
 
-/* Checks an endpoint URL: http://host[:port][/path], at most SNS_URL_MAX bytes. 0 or
+/* Checks an endpoint URL: http[s]://host[:port][/path], at most SNS_URL_MAX bytes. 0 or
  * SB_EINVAL. */
 int sb__sns_check_url(const char *url);
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from sqs_helpers import DUMMY, refused_start
+from sqs_helpers import DUMMY, client, refused_start
 from test_sns_webhook import wait_for
 
 NOTIFICATION_FIELDS = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
@@ -99,6 +99,20 @@ def test_every_webhook_envelope_verifies(server_factory, receiver, tmp_path):
         {"Message": "plain"},
         {"Message": "with subject \u00e9\n\"quoted\"", "Subject": "Hi"}])
     assert [e["Type"] for e in got] == ["SubscriptionConfirmation", "Notification", "Notification"]
+    # The webhook's internal queue is not one of the account's SQS queues.
+    sqs = client(server.port)
+    assert sqs.list_queues().get("QueueUrls", []) == []
+    assert sqs.list_queues(QueueNamePrefix="sns-hook-").get("QueueUrls", []) == []
+    sqs.create_queue(QueueName="sns-hook-looking")  # hidden too: the prefix is reserved
+    sqs.create_queue(QueueName="visible")
+    names, token = [], None  # pages may come out short (AWS allows it), never wrong
+    for _ in range(10):
+        page = sqs.list_queues(MaxResults=1, **({"NextToken": token} if token else {}))
+        names += [u.rsplit("/", 1)[1] for u in page.get("QueueUrls", [])]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert names == ["visible"]
     for env in got:
         assert env["SignatureVersion"] == "1"
         assert env["SigningCertURL"].startswith(f"http://127.0.0.1:{server.port}/")

@@ -60,11 +60,13 @@
 #include "switchboard/rpc.h"
 #include "switchboard/sqs.h"
 
-#define AWS_MAX_PARAMS 4096u           /* form pairs or JSON values per request */
-#define AWS_MAX_INDEX 1000u            /* largest N of a flattened Query member */
-#define AWS_MAX_KEY_DEPTH 8u           /* dotted segments of one Query key */
-#define AWS_HOST_MAX 256u              /* bytes of the Host kept for URLs */
-#define AWS_ERR_MSG_MAX 512u           /* bytes of an error message */
+#define AWS_MAX_PARAMS 4096u /* form pairs or JSON values per request */
+#define AWS_MAX_INDEX 1000u  /* largest N of a flattened Query member */
+#define AWS_MAX_KEY_DEPTH 8u /* dotted segments of one Query key */
+#define AWS_HOST_MAX 256u    /* bytes of the Host kept for URLs */
+#define AWS_ERR_MSG_MAX 512u /* bytes of an error message */
+/* Queues SNS keeps for its webhooks (sns_int.h); internal, so SQS's ListQueues hides them. */
+#define AWS_SNS_HOOK_PREFIX "sns-hook-"
 #define AWS_POOL_MAX 128u              /* finished requests a worker loop keeps for reuse */
 #define AWS_POOL_BUF_MAX (64u * 1024u) /* a kept request's buffers hold at most this much */
 

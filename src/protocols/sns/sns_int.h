@@ -27,14 +27,15 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "protocols/aws/aws.h"
 #include "switchboard/broker.h"
 
-#define SNS_HOOK_PREFIX "sns-hook-"    /* hook queue names start with this */
-#define SNS_HOOK_RETRY_MS 2000u        /* visibility timeout: the retry interval */
-#define SNS_HOOK_RETENTION_MS 3600000u /* undelivered notifications are dropped after */
-#define SNS_HOOK_TIMEOUT_MS 5000       /* connect, send and receive timeout of a POST */
-#define SNS_HOOK_POLL_MS 100           /* pause of the pusher when nothing was sent */
-#define SNS_URL_MAX 512u               /* bytes of an endpoint URL */
+#define SNS_HOOK_PREFIX AWS_SNS_HOOK_PREFIX /* hook queue names start with this */
+#define SNS_HOOK_RETRY_MS 2000u             /* visibility timeout: the retry interval */
+#define SNS_HOOK_RETENTION_MS 3600000u      /* undelivered notifications are dropped after */
+#define SNS_HOOK_TIMEOUT_MS 5000            /* connect, send and receive timeout of a POST */
+#define SNS_HOOK_POLL_MS 100                /* pause of the pusher when nothing was sent */
+#define SNS_URL_MAX 512u                    /* bytes of an endpoint URL */
 
 #define SNS_CERT_PATH_MAX 96u   /* bytes of the signing certificate's URL path */
 #define SNS_SIGNATURE_MAX 1024u /* bytes of a base64 signature and its NUL */

@@ -741,8 +741,14 @@ static void encode_url_list(sqs_req_t *r, const char *json_name, const char *con
   sb__aws_enc_list_begin(&e, json_name, "QueueUrl");
   size_t shown = 0;
   const char *last = NULL;
+  size_t hidden = strlen(AWS_SNS_HOOK_PREFIX);
   for (size_t i = 0; i < n; i++) {
     if (r->after[0] && strcmp(names[i], r->after) <= 0) continue;
+    /* SNS's webhook queues are its own business, not the account's queues. */
+    if (strncmp(names[i], AWS_SNS_HOOK_PREFIX, hidden) == 0) {
+      last = names[i];
+      continue;
+    }
     if (r->max_results && shown == r->max_results) {
       next = last;
       break;

@@ -24,6 +24,27 @@ static const EVP_MD *md5(void) {
   return md5_alg ? md5_alg : EVP_md5();
 }
 
+static pthread_key_t md5_ctx_key;
+static pthread_once_t md5_ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *ctx) {
+  EVP_MD_CTX_free(ctx);
+}
+
+static void ctx_key_make(void) {
+  pthread_key_create(&md5_ctx_key, ctx_free);
+}
+
+static EVP_MD_CTX *thread_ctx(void) {
+  pthread_once(&md5_ctx_once, ctx_key_make);
+  EVP_MD_CTX *ctx = pthread_getspecific(md5_ctx_key);
+  if (!ctx && (ctx = EVP_MD_CTX_new()) && pthread_setspecific(md5_ctx_key, ctx)) {
+    EVP_MD_CTX_free(ctx);
+    ctx = NULL;
+  }
+  return ctx;
+}
+
 void sb__sqs_md5_hex(const void *p, size_t len, char out[33]) {
   uint8_t md[EVP_MAX_MD_SIZE];
   unsigned int ml = 0;
@@ -56,7 +77,9 @@ int sb__sqs_md5_attrs(sqs_mattr_t *attrs, size_t n, char out[33]) {
       attrs[j] = attrs[j - 1];
       attrs[j - 1] = t;
     }
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  /* One context per thread, reused: a new one per message showed in the send path's profile.
+   * Freed at thread exit (md5_ctx_key's destructor). */
+  EVP_MD_CTX *ctx = thread_ctx();
   if (!ctx) return SB_ENOMEM;
   EVP_DigestInit_ex(ctx, md5(), NULL);
   for (size_t i = 0; i < n; i++) {
@@ -69,7 +92,6 @@ int sb__sqs_md5_attrs(sqs_mattr_t *attrs, size_t n, char out[33]) {
   uint8_t md[EVP_MAX_MD_SIZE];
   unsigned int ml = 0;
   EVP_DigestFinal_ex(ctx, md, &ml);
-  EVP_MD_CTX_free(ctx);
   static const char hx[] = "0123456789abcdef";
   for (int i = 0; i < 16; i++) {
     out[2 * i] = hx[md[i] >> 4];

@@ -67,8 +67,8 @@
 #define AWS_ERR_MSG_MAX 512u /* bytes of an error message */
 /* Queues SNS keeps for its webhooks (sns_int.h); internal, so SQS's ListQueues hides them. */
 #define AWS_SNS_HOOK_PREFIX "sns-hook-"
-#define AWS_POOL_MAX 128u              /* finished requests a worker loop keeps for reuse */
-#define AWS_POOL_BUF_MAX (64u * 1024u) /* a kept request's buffers hold at most this much */
+#define AWS_POOL_MAX 64u               /* finished requests a worker loop keeps for reuse */
+#define AWS_POOL_BUF_MAX (16u * 1024u) /* a kept request's buffers hold at most this much */
 
 typedef enum aws_kind {
   AWS_STR = 0, /* s/len */

@@ -12,7 +12,8 @@
  *      would have sent.
  *   3. Every string through the XML text escaper must come out without a raw '<', '&' or CR.
  * With bit 1 of the first byte set, the rest is a queue Policy document instead, edited by
- * AddPermission's and RemovePermission's editor (policy.c; see policy() below).
+ * AddPermission's and RemovePermission's editor (policy.c; see policy() below); with bit 2
+ * set, an SNS webhook endpoint URL for the pusher's URL check (endpoint() below).
  * Any disagreement aborts. Seeds in fuzz/corpus/sqs/.
  */
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocols/sns/sns_int.h"
 #include "protocols/sqs/sqs_int.h"
 #include "switchboard/error.h"
 
@@ -134,8 +136,24 @@ static void policy(sb_arena_t *a, const char *body, size_t len) {
         "policy remove: unexpected status");
 }
 
+/* SNS webhook endpoints (Subscribe's Endpoint): the URL check the pusher's client relies on
+ * accepts only what it can parse back, and never reads past the string. */
+static void endpoint(const char *body, size_t len) {
+  char *url = malloc(len + 1);
+  if (!url) return;
+  memcpy(url, body, len);
+  url[len] = 0;
+  if (sb__sns_check_url(url) == 0)
+    check(!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8), "odd scheme accepted");
+  free(url);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
+  if (data[0] & 4) {
+    endpoint((const char *)data + 1, size - 1);
+    return 0;
+  }
   if (data[0] & 2) {
     sb_arena_t pa;
     sb_arena_init(&pa);

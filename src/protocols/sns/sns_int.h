@@ -85,6 +85,7 @@ int sb__sns_sign(const sns_signer_t *s, int version, const void *data, size_t le
                  size_t cap);
 
 typedef struct sns_hooks sns_hooks_t;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 /* Starts the pusher thread on broker b. region/account are for the ARNs of the headers
  * (copied); signer (borrowed until stopped) signs the envelopes; https endpoints must present

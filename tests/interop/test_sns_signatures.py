@@ -52,7 +52,9 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         body = self.rfile.read(int(self.headers["content-length"]))
-        Receiver.received.append(json.loads(body))
+        env = json.loads(body)
+        assert self.headers["x-amz-sns-message-type"] == env["Type"]
+        Receiver.received.append(env)
         self.send_response(200)
         self.send_header("content-length", "0")
         self.end_headers()
@@ -128,6 +130,27 @@ def test_every_webhook_envelope_verifies(server_factory, receiver, tmp_path):
         verify(dict(got[0], Token="0" * 64))
     with pytest.raises(InvalidSignature):
         verify(dict(got[1], SignatureVersion="2"))
+
+    # Unsubscribe: the endpoint is told with a signed UnsubscribeConfirmation, after which the
+    # webhook's internal queue goes away.
+    arn = sns.list_subscriptions_by_topic(TopicArn=v1)["Subscriptions"][0]["SubscriptionArn"]
+    sns.unsubscribe(SubscriptionArn=arn)
+    bye = wait_for(lambda: [e for e in Receiver.received if e["Type"] == "UnsubscribeConfirmation"])
+    assert bye and bye[0]["TopicArn"] == v1 and arn in bye[0]["Message"], Receiver.received
+    assert bye[0]["Token"] == got[0]["Token"] and "SubscribeURL" in bye[0]
+    verify(bye[0])
+    with pytest.raises(InvalidSignature):
+        verify(dict(bye[0], SubscribeURL=bye[0]["SubscribeURL"] + "x"))
+    hook = "sns-hook-" + got[0]["Token"][:16]
+
+    def hook_gone():
+        try:
+            sqs.get_queue_url(QueueName=hook)
+            return False
+        except sqs.exceptions.QueueDoesNotExist:
+            return True
+    assert wait_for(hook_gone), "the unsubscribed webhook's queue is still there"
+    assert sns.list_subscriptions_by_topic(TopicArn=v1)["Subscriptions"] == []
 
     # SignatureVersion 2 (SHA256withRSA) per topic.
     v2 = sns.create_topic(Name="signed2", Attributes={"SignatureVersion": "2"})["TopicArn"]

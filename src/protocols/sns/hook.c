@@ -56,6 +56,7 @@ struct sns_hooks {
   char endpoint[SNS_URL_MAX + 1];       /* get: sns:endpoint */
   char topic[SB_BROKER_NAME_MAX + 1];   /* get: sns:topic */
   char sub[SB_BROKER_ID_LEN + 1];       /* get: sns:sub */
+  int unsubscribed;                     /* get: sns:unsubscribed is set */
   char sigver[8];                       /* topic get: its SignatureVersion, "" when unset */
   const sns_signer_t *signer;           /* borrowed; signs the envelopes */
   SSL_CTX *tls;                         /* the TLS client of https webhooks; owned */
@@ -96,6 +97,9 @@ static void get_cb(void *arg, int status, const sb_broker_result_t *r) {
     copy_kv(r->queue, "sns:endpoint", h->endpoint, sizeof h->endpoint);
     copy_kv(r->queue, "sns:topic", h->topic, sizeof h->topic);
     copy_kv(r->queue, "sns:sub", h->sub, sizeof h->sub);
+    char u[4];
+    copy_kv(r->queue, "sns:unsubscribed", u, sizeof u);
+    h->unsubscribed = u[0] != 0;
   }
   signal_done(h, status);
 }
@@ -218,6 +222,7 @@ static void push_queue(sns_hooks_t *h, const char *queue, int *sent) {
   if (wait_op(h, sb_queue_receive(h->broker, queue, SB_BROKER_BATCH_MAX, -1, 0, receive_cb, h)))
     return;
   size_t n = h->n_msgs;
+  int unsubscribed = h->unsubscribed, drop = unsubscribed && n == 0;
   hook_msg_t msgs[SB_BROKER_BATCH_MAX];
   memcpy(msgs, h->msgs, n * sizeof msgs[0]);
   const char *ok[SB_BROKER_BATCH_MAX];
@@ -227,13 +232,18 @@ static void push_queue(sns_hooks_t *h, const char *queue, int *sent) {
       strcmp(h->sigver, "2") == 0)
     version = 2;
   for (size_t i = 0; i < n; i++) {
+    static const char unsub_type[] = "{\"Type\":\"UnsubscribeConfirmation\"";
     int confirm = strncmp(msgs[i].body, "{\"Type\":\"SubscriptionConfirmation\"", 34) == 0;
+    int unsub = strncmp(msgs[i].body, unsub_type, sizeof unsub_type - 1) == 0;
     char hdrs[1024];
     snprintf(hdrs, sizeof hdrs,
              "x-amz-sns-message-type: %s\r\nx-amz-sns-topic-arn: arn:aws:sns:%s:%s:%s\r\n"
              "%s%s%s%s%s%s%s%s%s"
              "content-type: text/plain; charset=UTF-8\r\n",
-             confirm ? "SubscriptionConfirmation" : "Notification", h->region, h->account, h->topic,
+             confirm ? "SubscriptionConfirmation"
+             : unsub ? "UnsubscribeConfirmation"
+                     : "Notification",
+             h->region, h->account, h->topic,
              h->sub[0] ? "x-amz-sns-subscription-arn: arn:aws:sns:" : "",
              h->sub[0] ? h->region : "", h->sub[0] ? ":" : "", h->sub[0] ? h->account : "",
              h->sub[0] ? ":" : "", h->sub[0] ? h->topic : "", h->sub[0] ? ":" : "",
@@ -246,6 +256,7 @@ static void push_queue(sns_hooks_t *h, const char *queue, int *sent) {
     free(signed_body);
     if (st >= 200 && st < 300) {
       ok[n_ok++] = msgs[i].receipt;
+      drop |= unsub && unsubscribed;
     } else {
       char q[96];
       char e[SNS_URL_MAX + 3];
@@ -260,6 +271,9 @@ static void push_queue(sns_hooks_t *h, const char *queue, int *sent) {
     }
   }
   if (n_ok) wait_op(h, sb_queue_delete_msgs(h->broker, queue, ok, n_ok, plain_cb, h));
+  /* An unsubscribed webhook's queue goes once its UnsubscribeConfirmation was delivered, or
+   * expired undelivered. */
+  if (drop) wait_op(h, sb_queue_delete(h->broker, queue, plain_cb, h));
   for (size_t i = 0; i < n; i++)
     free(msgs[i].body);
   *sent += (int)n;

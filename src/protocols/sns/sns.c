@@ -97,6 +97,7 @@ struct sns_req {
   char token[65];                 /* webhooks: the confirmation token */
   char endpoint[SNS_URL_MAX + 1]; /* webhooks: the subscriber's URL */
   sb_queue_config_t qcfg;         /* ConfirmSubscription: the hook queue's configuration */
+  char sub_arn[SNS_ARN_MAX];      /* Unsubscribe: the subscription's ARN */
 };
 
 _Static_assert(offsetof(sns_req_t, b) == 0, "aws.c frees a request through its head");
@@ -479,36 +480,37 @@ static void hook_pending(void *arg, int status, const sb_broker_result_t *res) {
   sb__aws_wake(&r->b);
 }
 
-/* The hook queue exists: queue the SubscriptionConfirmation message for the pusher. */
-static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
-  sns_req_t *r = arg;
-  if (status) {
-    fail_status(r, status);
-    sb__aws_wake(&r->b);
-    return;
-  }
+/* A confirmation envelope (SubscriptionConfirmation or UnsubscribeConfirmation) for the
+ * webhook of topic with token, into *b (the caller frees it). Its SubscribeURL confirms the
+ * subscription (again). Signed by the pusher, which replaces the three placeholder fields
+ * (SNS_UNSIGNED). Returns 0, SB_ENOMEM or SB_EINVAL. */
+static int confirmation(const sns_req_t *r, const char *type, const char *topic, const char *token,
+                        sb_buf_t *b) {
   char arn[SNS_ARN_MAX], t[32], url[1024], text[600];
-  topic_arn(r->sns, r->topic, arn, sizeof arn);
+  topic_arn(r->sns, topic, arn, sizeof arn);
   time_t secs = time(NULL);
   struct tm tm;
   gmtime_r(&secs, &tm);
   strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
   int ul = snprintf(url, sizeof url, "http://%s/?Action=ConfirmSubscription&TopicArn=%s&Token=%s",
-                    r->b.host, arn, r->token);
+                    r->b.host, arn, token);
+  int unsub = type[0] == 'U';
   int tl = snprintf(text, sizeof text,
-                    "You have chosen to subscribe to the topic %s.\nTo confirm the subscription, "
-                    "visit the SubscribeURL included in this message.",
-                    arn);
-  sb_buf_t b = {0};
+                    unsub ? "You have chosen to deactivate subscription %s.\nTo cancel this "
+                            "operation and restore the subscription, visit the SubscribeURL "
+                            "included in this message."
+                          : "You have chosen to subscribe to the topic %s.\nTo confirm the "
+                            "subscription, visit the SubscribeURL included in this message.",
+                    unsub ? r->sub_arn : arn);
   sb_jw_t w;
-  sb_jw_init(&w, &b);
+  sb_jw_init(&w, b);
   sb_jw_obj_begin(&w);
   sb_jw_key(&w, "Type", 4);
-  sb_jw_str(&w, "SubscriptionConfirmation", 24);
+  sb_jw_str(&w, type, strlen(type));
   sb_jw_key(&w, "MessageId", 9);
   sb_jw_str(&w, r->b.request_id, strlen(r->b.request_id));
   sb_jw_key(&w, "Token", 5);
-  sb_jw_str(&w, r->token, strlen(r->token));
+  sb_jw_str(&w, token, strlen(token));
   sb_jw_key(&w, "TopicArn", 8);
   sb_jw_str(&w, arn, strlen(arn));
   sb_jw_key(&w, "Message", 7);
@@ -517,7 +519,6 @@ static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
   sb_jw_str(&w, url, (size_t)ul < sizeof url ? (size_t)ul : sizeof url - 1);
   sb_jw_key(&w, "Timestamp", 9);
   sb_jw_str(&w, t, strlen(t));
-  /* Signed by the pusher, which replaces these three fields (SNS_UNSIGNED). */
   sb_jw_key(&w, "SignatureVersion", 16);
   sb_jw_str(&w, "1", 1);
   sb_jw_key(&w, "Signature", 9);
@@ -525,7 +526,19 @@ static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
   sb_jw_key(&w, "SigningCertURL", 14);
   sb_jw_str(&w, "", 0);
   sb_jw_obj_end(&w);
-  int rc = sb_jw_error(&w);
+  return sb_jw_error(&w);
+}
+
+/* The hook queue exists: queue the SubscriptionConfirmation message for the pusher. */
+static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  if (status) {
+    fail_status(r, status);
+    sb__aws_wake(&r->b);
+    return;
+  }
+  sb_buf_t b = {0};
+  int rc = confirmation(r, "SubscriptionConfirmation", r->topic, r->token, &b);
   if (!rc) {
     sb_broker_msg_t m = {b.data, b.len, NULL, 0, NULL, 0, NULL, 0, NULL, 0, -1};
     rc = sb_queue_send(r->sns->broker, res->queue->name, &m, 1, hook_pending, r);
@@ -645,7 +658,10 @@ static void confirm_subscribed(void *arg, int status, const sb_broker_result_t *
     /* Remember the subscription on the hook queue: the pusher names it in its headers, and a
      * second confirmation answers the same ARN. */
     r->kv[0] = (sb_broker_kv_t){"sns:sub", r->sub_id};
-    rc = sb_queue_update(r->sns->broker, r->queue, &r->qcfg, r->kv, 1, confirm_recorded, r);
+    /* A confirmation after Unsubscribe (the UnsubscribeConfirmation's SubscribeURL, while the
+     * queue still exists) restores the subscription: the queue stays. */
+    r->kv[1] = (sb_broker_kv_t){"sns:unsubscribed", ""};
+    rc = sb_queue_update(r->sns->broker, r->queue, &r->qcfg, r->kv, 2, confirm_recorded, r);
   }
   if (rc) {
     fail_status(r, rc);
@@ -706,14 +722,44 @@ static void act_confirm_subscription(sns_req_t *r) {
   started(r, sb_queue_get(r->sns->broker, r->queue, confirm_got_queue, r));
 }
 
+/* The UnsubscribeConfirmation is queued: mark the queue for the pusher. Queued first, so the
+ * pusher never finds the queue marked and empty before the message is in it. */
+static void unsub_queued(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  int rc = status ? status : res->n && res->sent[0].status ? res->sent[0].status : 0;
+  r->kv[0] = (sb_broker_kv_t){"sns:unsubscribed", "1"};
+  r->kv[1] = (sb_broker_kv_t){"sns:sub", ""};
+  if (!rc) rc = sb_queue_update(r->sns->broker, r->queue, &r->qcfg, r->kv, 2, simple_done, r);
+  if (rc) simple_done(r, rc, res);
+}
+
+/* A webhook's queue outlives its subscription by one message: SNS tells the endpoint with an
+ * UnsubscribeConfirmation. The queue is marked sns:unsubscribed; the pusher deletes it once
+ * that message is delivered, or once the queue is empty (it expired undelivered). */
+static void unsub_got_queue(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  const char *token = status ? NULL : kv_get(res->queue->kv, res->queue->n_kv, "sns:token");
+  const char *topic = status ? NULL : kv_get(res->queue->kv, res->queue->n_kv, "sns:topic");
+  if (!token || !topic) { /* nothing to tell: the subscription is gone, so is the queue */
+    int rc = sb_queue_delete(r->sns->broker, r->queue, simple_done, r);
+    if (rc) simple_done(r, rc, res);
+    return;
+  }
+  r->qcfg = res->queue->config;
+  sb_buf_t b = {0};
+  int rc = confirmation(r, "UnsubscribeConfirmation", topic, token, &b);
+  if (!rc) {
+    sb_broker_msg_t m = {b.data, b.len, NULL, 0, NULL, 0, NULL, 0, NULL, 0, -1};
+    rc = sb_queue_send(r->sns->broker, r->queue, &m, 1, unsub_queued, r);
+  }
+  sb_buf_free(&b);
+  if (rc) simple_done(r, rc, res);
+}
+
 static void unsubscribed(void *arg, int status, const sb_broker_result_t *res) {
   sns_req_t *r = arg;
-  /* A webhook's queue goes with its subscription. */
   if (!status && r->queue[0]) {
-    char q[SB_BROKER_NAME_MAX + 1];
-    memcpy(q, r->queue, sizeof q);
-    r->queue[0] = 0;
-    int rc = sb_queue_delete(r->sns->broker, q, simple_done, r);
+    int rc = sb_queue_get(r->sns->broker, r->queue, unsub_got_queue, r);
     if (!rc) return;
     status = rc;
   }
@@ -732,6 +778,7 @@ static void sub_for_unsubscribe(void *arg, int status, const sb_broker_result_t 
   if (proto && (!strcmp(proto, "http") || !strcmp(proto, "https")) &&
       !strncmp(s->queue, SNS_HOOK_PREFIX, strlen(SNS_HOOK_PREFIX)))
     snprintf(r->queue, sizeof r->queue, "%s", s->queue);
+  sub_arn(r->sns, s->topic, s->id, r->sub_arn, sizeof r->sub_arn);
   int rc = sb_topic_unsubscribe(r->sns->broker, r->sub_id, unsubscribed, r);
   if (rc) simple_done(r, rc, res);
 }

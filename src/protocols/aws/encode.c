@@ -176,22 +176,39 @@ static const char *top_item(const aws_enc_t *e) {
   return e->depth ? e->st[e->depth - 1].item : "member";
 }
 
-void sb__aws_enc_list_begin(aws_enc_t *e, const char *json_name, const char *xml_item) {
-  push(e, xml_item, NULL, NULL);
+/* Opens a list (map: 0) or map (1): a JSON array or object, or nothing yet in XML, where
+ * items and entries repeat xml_item. */
+static void open_container(aws_enc_t *e, int map, const char *json_name, const char *xml_item,
+                           const char *kname, const char *vname) {
+  push(e, xml_item, kname, vname);
   if (e->json) {
     json_key(e, json_name);
-    sb_jw_arr_begin(&e->jw);
+    if (map)
+      sb_jw_obj_begin(&e->jw);
+    else
+      sb_jw_arr_begin(&e->jw);
     jw_check(e);
   }
 }
 
-void sb__aws_enc_list_end(aws_enc_t *e) {
+static void close_container(aws_enc_t *e, int map) {
   close_wrap(e);
   if (e->depth) e->depth--;
   if (e->json) {
-    sb_jw_arr_end(&e->jw);
+    if (map)
+      sb_jw_obj_end(&e->jw);
+    else
+      sb_jw_arr_end(&e->jw);
     jw_check(e);
   }
+}
+
+void sb__aws_enc_list_begin(aws_enc_t *e, const char *json_name, const char *xml_item) {
+  open_container(e, 0, json_name, xml_item, NULL, NULL);
+}
+
+void sb__aws_enc_list_end(aws_enc_t *e) {
+  close_container(e, 0);
 }
 
 void sb__aws_enc_item_begin(aws_enc_t *e) {
@@ -227,21 +244,11 @@ void sb__aws_enc_item_str(aws_enc_t *e, const char *s, size_t len) {
 
 void sb__aws_enc_map_begin(aws_enc_t *e, const char *json_name, const char *xml_entry,
                            const char *kname, const char *vname) {
-  push(e, xml_entry, kname, vname);
-  if (e->json) {
-    json_key(e, json_name);
-    sb_jw_obj_begin(&e->jw);
-    jw_check(e);
-  }
+  open_container(e, 1, json_name, xml_entry, kname, vname);
 }
 
 void sb__aws_enc_map_end(aws_enc_t *e) {
-  close_wrap(e);
-  if (e->depth) e->depth--;
-  if (e->json) {
-    sb_jw_obj_end(&e->jw);
-    jw_check(e);
-  }
+  close_container(e, 1);
 }
 
 void sb__aws_enc_map_str(aws_enc_t *e, const char *k, size_t klen, const char *v, size_t vlen) {

@@ -11,7 +11,10 @@
  * scope) and a subscription RedrivePolicy map onto the engine's own. http webhooks get
  * SNS's confirmation handshake (a SubscriptionConfirmation POST with a SubscribeURL and a
  * Token; ConfirmSubscription or a GET of that URL activates them) and durable, retried
- * deliveries through a queue per webhook; https endpoints are refused (no TLS client yet).
+ * deliveries through a queue per webhook, each envelope signed as SNS signs them (the key
+ * and certificate: cfg->sns_signing_key, or <cfg->data_dir>/sns-signing.pem, created on first
+ * start; the certificate is served at every envelope's SigningCertURL). https endpoints must
+ * present a certificate for their host from the system's trust store or cfg->sns_webhook_ca.
  */
 #ifndef SWITCHBOARD_SNS_H
 #define SWITCHBOARD_SNS_H

@@ -35,6 +35,12 @@ typedef struct sb_sqs_config {
   const char *account;     /* account id in URLs and ARNs (1..32 of [0-9A-Za-z]); copied */
   const char *credentials; /* "ACCESS_KEY_ID:SECRET" to verify signatures, NULL for dev
                               mode (anything accepted); copied */
+  /* SNS only (sb_sns_attach), borrowed during the call: */
+  const char *data_dir;        /* where the SNS signing key is kept (sns-signing.pem, created
+                                  on first start); NULL: a new key in memory each start */
+  const char *sns_signing_key; /* a PEM file with the RSA key and its certificate, instead */
+  const char *sns_webhook_ca;  /* a PEM file of CAs trusted for https webhooks, besides the
+                                  system's; NULL: the system's only */
 } sb_sqs_config_t;
 
 typedef struct sb_sqs sb_sqs_t;

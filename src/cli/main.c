@@ -84,7 +84,8 @@ static int cmd_serve(int argc, char **argv) {
   if (!rc) rc = sb_broker_api_register(rpc, broker);
   /* The SQS API (both wire protocols) claims its requests before REST sees them. */
   sb_sqs_t *sqs = NULL;
-  sb_sqs_config_t sqs_cfg = {opts.sqs_region, opts.sqs_account, opts.sqs_credentials};
+  sb_sqs_config_t sqs_cfg = {opts.sqs_region, opts.sqs_account,     opts.sqs_credentials,
+                             opts.data_dir,   opts.sns_signing_key, opts.sns_webhook_ca};
   /* SNS first: it claims only requests signed for SNS; SQS takes the other Query requests. */
   sb_sns_t *sns = NULL;
   if (!rc) rc = sb_sns_attach(rpc, broker, &sqs_cfg, &sns);

@@ -33,7 +33,11 @@ const char *sb_serve_usage(void) {
          "  --sqs-account ID          account id in SQS queue URLs and ARNs (default "
          "000000000000)\n"
          "  --sqs-credentials K:S     verify SigV4 signatures of SQS requests against access\n"
-         "                            key id K and secret S (default: accept unsigned)\n";
+         "                            key id K and secret S (default: accept unsigned)\n"
+         "  --sns-signing-key FILE    PEM RSA key and certificate that sign SNS webhook messages\n"
+         "                            (default: DIR/sns-signing.pem, created on first start)\n"
+         "  --sns-webhook-ca FILE     PEM CA certificates trusted for https webhooks, besides\n"
+         "                            the system's\n";
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
@@ -91,6 +95,10 @@ int sb_serve_parse(int argc, char **argv, sb_serve_opts_t *opts, char *err, size
       opts->sqs_account = val;
     else if (strcmp(flag, "--sqs-credentials") == 0)
       opts->sqs_credentials = val;
+    else if (strcmp(flag, "--sns-signing-key") == 0)
+      opts->sns_signing_key = val;
+    else if (strcmp(flag, "--sns-webhook-ca") == 0)
+      opts->sns_webhook_ca = val;
     else if (strcmp(flag, "--log-level") == 0)
       rc = sb_log_parse_level(val, &opts->log_level);
     else if (strcmp(flag, "--json-unknown-fields") == 0) {

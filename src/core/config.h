@@ -29,6 +29,9 @@ typedef struct sb_serve_opts {
                                   "000000000000"; borrowed */
   const char *sqs_credentials; /* --sqs-credentials KEY:SECRET: SigV4 is verified; NULL (the
                                   default) accepts any or no signature; borrowed */
+  const char *sns_signing_key; /* --sns-signing-key FILE: PEM key and certificate signing SNS
+                                  webhook messages; NULL: <data>/sns-signing.pem; borrowed */
+  const char *sns_webhook_ca;  /* --sns-webhook-ca FILE: extra CAs for https webhooks; borrowed */
 } sb_serve_opts_t;
 
 /* The usage text for the serve flags (static). */

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import struct
+import subprocess
 
 import boto3
 import botocore.session
@@ -115,6 +116,15 @@ def raw(port, body, headers=None, path="/", method="POST"):
 def raw_json(port, action, payload):
     return raw(port, json.dumps(payload).encode(), {
         "content-type": "application/x-amz-json-1.0", "x-amz-target": f"AmazonSQS.{action}"})
+
+
+def refused_start(data_dir, *flags):
+    """Runs `switchboard serve` with flags that must keep it from starting; returns its exit
+    code and output. (Leak checks are off: a refused start leaves what it set up.)"""
+    p = subprocess.run([os.environ["SB_BIN"], "serve", "--http", "127.0.0.1:0",
+                        "--data", str(data_dir), *flags], capture_output=True, text=True,
+                       timeout=60, env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
+    return p.returncode, p.stdout + p.stderr
 
 
 def deep_copy(x):

@@ -1,12 +1,7 @@
 /*
  * The SNS front-end (include/switchboard/sns.h): Query-protocol requests onto the broker's
- * topic engine. It shares the SQS front-end's request decoder, XML encoder and SigV4 check
- * (protocols/sqs/sqs_int.h, friends in the same layer).
- *
- * A request's life is the SQS one (see protocols/sqs/sqs.c): gathered and decoded on its
- * worker loop, handed to the broker, encoded in the broker callback (chained operations run
- * there too), and answered on the loop after a uv_async wake-up. Nothing touches a request
- * from two threads at once: the loop leaves it alone while r->pending.
+ * topic engine. Its request decoder, XML encoder, SigV4 check and a request's life between
+ * its worker loop and the broker thread are every AWS front-end's (protocols/aws/aws.h).
  *
  * Subscriptions are engine subscriptions of kind SB_SUB_QUEUE. Their SNS attributes live in
  * the subscription's kv pairs ("RawMessageDelivery", "FilterPolicyScope", "RedrivePolicy",
@@ -14,21 +9,20 @@
  * SNS's JSON envelope on the broker thread.
  */
 #include <ctype.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <uv.h>
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "core/codec.h"
 #include "core/json.h"
 #include "protocols/sns/sns_int.h"
-#include "protocols/sqs/sqs_int.h"
+#include "protocols/aws/aws.h"
 #include "switchboard/error.h"
 #include "switchboard/sns.h"
 
@@ -37,43 +31,29 @@
 #define SNS_MAX_MESSAGE (256u * 1024u) /* bytes of a message plus its attributes */
 #define SNS_MAX_SUBJECT 100u           /* bytes of a Subject */
 #define SNS_LIST_PAGE 100u             /* topics per ListTopics page */
-#define SNS_HOST_MAX 256u              /* bytes of the Host kept for URLs */
 #define SNS_ARN_MAX 320u               /* bytes of a topic or subscription ARN */
 
 struct sb_sns {
-  sb_broker_t *broker; /* borrowed */
-  char region[64];     /* for ARNs */
-  char account[33];    /* for ARNs */
-  char key_id[129];    /* SigV4 access key id; "" = dev mode */
-  char secret[129];    /* its secret */
-  sns_hooks_t *hooks;  /* the webhook pusher; owned; NULL once stopped */
+  sb_broker_t *broker;  /* borrowed */
+  aws_ident_t id;       /* region, account, credential */
+  aws_frontend_t fe;    /* how the listener reaches this service */
+  sns_hooks_t *hooks;   /* the webhook pusher; owned; NULL once stopped */
+  sns_signer_t *signer; /* the key that signs webhook envelopes; owned */
 };
 
-typedef struct sns_err {
-  const char *code; /* Query <Code> */
-  int status;       /* HTTP status */
-  int sender;       /* Sender (1) or Receiver (0) */
-} sns_err_t;
+#define E_INTERNAL sb__aws_e_internal
+#define E_MISSING sb__aws_e_missing
+#define E_ACTION sb__aws_e_action
 
-static const sns_err_t E_NOT_FOUND = {"NotFound", 404, 1};
-static const sns_err_t E_PARAM = {"InvalidParameter", 400, 1};
-static const sns_err_t E_PARAM_VALUE = {"ParameterValueInvalid", 400, 1};
-static const sns_err_t E_ACTION = {"InvalidAction", 400, 1};
-static const sns_err_t E_MISSING = {"MissingParameter", 400, 1};
-static const sns_err_t E_INTERNAL = {"InternalError", 500, 0};
-static const sns_err_t E_MALFORMED = {"MalformedQueryString", 400, 1};
-static const sns_err_t E_IDS_NOT_DISTINCT = {"BatchEntryIdsNotDistinct", 400, 1};
-static const sns_err_t E_TOO_MANY = {"TooManyEntriesInBatchRequest", 400, 1};
-static const sns_err_t E_EMPTY_BATCH = {"EmptyBatchRequest", 400, 1};
-static const sns_err_t E_BAD_ENTRY_ID = {"InvalidBatchEntryId", 400, 1};
-static const sns_err_t E_AUTH[] = {
-    {"MissingAuthenticationToken", 403, 1},
-    {"IncompleteSignature", 400, 1},
-    {"InvalidClientTokenId", 403, 1},
-    {"SignatureDoesNotMatch", 403, 1},
-    {"RequestExpired", 400, 1},
-};
-
+static const aws_err_t E_NOT_FOUND = {"NotFound", "NotFound", 404, 1};
+static const aws_err_t E_PARAM = {"InvalidParameter", "InvalidParameter", 400, 1};
+static const aws_err_t E_PARAM_VALUE = {"ParameterValueInvalid", "ParameterValueInvalid", 400, 1};
+static const aws_err_t E_IDS_NOT_DISTINCT = {"BatchEntryIdsNotDistinct", "BatchEntryIdsNotDistinct",
+                                             400, 1};
+static const aws_err_t E_TOO_MANY = {"TooManyEntriesInBatchRequest", "TooManyEntriesInBatchRequest",
+                                     400, 1};
+static const aws_err_t E_EMPTY_BATCH = {"EmptyBatchRequest", "EmptyBatchRequest", 400, 1};
+static const aws_err_t E_BAD_ENTRY_ID = {"InvalidBatchEntryId", "InvalidBatchEntryId", 400, 1};
 typedef struct sns_req sns_req_t;
 typedef void (*sns_action_fn)(sns_req_t *r);
 
@@ -89,28 +69,21 @@ typedef struct sns_pub {
   sb_broker_msg_t msg;               /* the message; pointers into the request's arena */
   sb_broker_kv_t meta[2];            /* Subject and Host for the envelope */
   size_t n_meta;                     /* entries of meta */
-  const sns_err_t *err;              /* a failure found before publishing, or NULL */
+  const aws_err_t *err;              /* a failure found before publishing, or NULL */
   const char *err_msg;               /* its message */
   char msg_id[SB_BROKER_ID_LEN + 1]; /* the published message's id */
   uint64_t seq;                      /* its sequence number */
 } sns_pub_t;
 
 struct sns_req {
+  aws_req_t b;                        /* the common part; first, the request is freed through it */
   sb_sns_t *sns;                      /* borrowed */
-  sb_http_req_t *http;                /* the exchange, until respond() ends it */
-  uv_async_t async;                   /* wakes the loop after broker operations */
   const sns_action_t *act;            /* the action */
-  int pending;                        /* a broker operation owns the request */
-  int responded;                      /* respond() ran */
-  sb_buf_t in;                        /* request body; owned */
-  sb_arena_t arena;                   /* decoded parameters and per-action state; owned */
-  sqs_node_t *p;                      /* the decoded parameters */
-  char host[SNS_HOST_MAX];            /* Host header, for UnsubscribeURL */
   char topic[SB_BROKER_NAME_MAX + 1]; /* the topic the request names */
   char sub_id[SB_BROKER_ID_LEN + 1];  /* the subscription it names */
   char queue[SB_BROKER_NAME_MAX + 1]; /* Subscribe: the target queue */
   char request_id[37];                /* RequestId */
-  const sns_err_t *err;               /* the error to answer, or NULL */
+  const aws_err_t *err;               /* the error to answer, or NULL */
   char err_msg[512];                  /* its message */
   sb_buf_t out;                       /* encoded response; owned */
   sb_sub_config_t sub;            /* Subscribe, SetSubscriptionAttributes: the new configuration */
@@ -124,18 +97,13 @@ struct sns_req {
   char token[65];                 /* webhooks: the confirmation token */
   char endpoint[SNS_URL_MAX + 1]; /* webhooks: the subscriber's URL */
   sb_queue_config_t qcfg;         /* ConfirmSubscription: the hook queue's configuration */
+  char sub_arn[SNS_ARN_MAX];      /* Unsubscribe: the subscription's ARN */
 };
 
-static void fail(sns_req_t *r, const sns_err_t *e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(sns_req_t *r, const sns_err_t *e, const char *fmt, ...) {
-  if (r->err) return;
-  r->err = e;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(r->err_msg, sizeof r->err_msg, fmt, ap);
-  va_end(ap);
-}
+_Static_assert(offsetof(sns_req_t, b) == 0, "aws.c frees a request through its head");
+
+/* Records the error to answer; the first one wins. */
+#define fail(r, ...) sb__aws_fail(&(r)->b, __VA_ARGS__)
 
 static void fail_status(sns_req_t *r, int st) {
   if (st == SB_ENOTFOUND)
@@ -147,11 +115,11 @@ static void fail_status(sns_req_t *r, int st) {
 }
 
 static void topic_arn(const sb_sns_t *s, const char *topic, char *out, size_t cap) {
-  snprintf(out, cap, "arn:aws:sns:%s:%s:%s", s->region, s->account, topic);
+  snprintf(out, cap, "arn:aws:sns:%s:%s:%s", s->id.region, s->id.account, topic);
 }
 
 static void sub_arn(const sb_sns_t *s, const char *topic, const char *id, char *out, size_t cap) {
-  snprintf(out, cap, "arn:aws:sns:%s:%s:%s:%s", s->region, s->account, topic, id);
+  snprintf(out, cap, "arn:aws:sns:%s:%s:%s:%s", s->id.region, s->id.account, topic, id);
 }
 
 static const char *kv_get(const sb_broker_kv_t *kv, size_t n, const char *name) {
@@ -175,8 +143,8 @@ static int arn_tail(const char *arn, size_t len, const char *service, char *out,
   return 0;
 }
 
-static int topic_from_arn(sns_req_t *r, const sqs_node_t *v) {
-  if (!v || v->kind != SQS_STR || arn_tail(v->s, v->len, "sns", r->topic, sizeof r->topic) ||
+static int topic_from_arn(sns_req_t *r, const aws_node_t *v) {
+  if (!v || v->kind != AWS_STR || arn_tail(v->s, v->len, "sns", r->topic, sizeof r->topic) ||
       sb_broker_check_name(r->topic, strlen(r->topic) > 5 &&
                                          !strcmp(r->topic + strlen(r->topic) - 5, ".fifo"))) {
     fail(r, v ? &E_NOT_FOUND : &E_MISSING, v ? "Topic does not exist" : "TopicArn is required");
@@ -186,8 +154,8 @@ static int topic_from_arn(sns_req_t *r, const sqs_node_t *v) {
 }
 
 /* A subscription ARN: arn:aws:sns:<region>:<account>:<topic>:<id>. */
-static int sub_from_arn(sns_req_t *r, const sqs_node_t *v) {
-  if (!v || v->kind != SQS_STR || arn_tail(v->s, v->len, "sns", r->sub_id, sizeof r->sub_id)) {
+static int sub_from_arn(sns_req_t *r, const aws_node_t *v) {
+  if (!v || v->kind != AWS_STR || arn_tail(v->s, v->len, "sns", r->sub_id, sizeof r->sub_id)) {
     fail(r, v ? &E_NOT_FOUND : &E_MISSING,
          v ? "Subscription does not exist" : "SubscriptionArn is required");
     return -1;
@@ -195,74 +163,16 @@ static int sub_from_arn(sns_req_t *r, const sqs_node_t *v) {
   return 0;
 }
 
-static const sqs_node_t *str(const sqs_node_t *m, const char *k) {
-  const sqs_node_t *v = sb__sqs_get(m, k);
-  return v && v->kind == SQS_STR ? v : NULL;
+static const aws_node_t *str(const aws_node_t *m, const char *k) {
+  const aws_node_t *v = sb__aws_get(m, k);
+  return v && v->kind == AWS_STR ? v : NULL;
 }
 
 /* ---- responses ---- */
 
-static void begin(sns_req_t *r, sqs_enc_t *e) {
-  sb__sqs_enc_begin_ns(e, &r->out, 0, r->act->name, r->act->result, SNS_XMLNS);
-}
-
-static void end(sns_req_t *r, sqs_enc_t *e) {
-  sb__sqs_enc_end(e, r->act->name, r->act->result, r->request_id);
-  if (e->err) {
-    sb_buf_reset(&r->out);
-    fail(r, &E_INTERNAL, "The response could not be encoded.");
-  }
-}
-
-static void empty_result(sns_req_t *r) {
-  sqs_enc_t e;
-  begin(r, &e);
-  end(r, &e);
-}
-
-static void on_closed(uv_handle_t *h) {
-  sns_req_t *r = h->data;
-  sb_buf_free(&r->in);
-  sb_buf_free(&r->out);
-  sb_arena_free(&r->arena);
-  free(r);
-}
-
-static void respond(sns_req_t *r) {
-  if (r->responded) return;
-  r->responded = 1;
-  if (r->err) {
-    sb_buf_reset(&r->out);
-    sb_buf_appendf(&r->out,
-                   "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"" SNS_XMLNS
-                   "\"><Error><Type>%s</Type><Code>%s</Code><Message>",
-                   r->err->sender ? "Sender" : "Receiver", r->err->code);
-    sb__sqs_xml_text(&r->out, r->err_msg, strlen(r->err_msg));
-    sb_buf_appendf(&r->out, "</Message></Error><RequestId>%s</RequestId></ErrorResponse>",
-                   r->request_id);
-  }
-  sb_http_req_t *h = r->http;
-  int status = r->err ? r->err->status : 200;
-  sb_http_res_header(h, "content-type", "text/xml");
-  sb_http_res_header(h, "x-amzn-requestid", r->request_id);
-  sb_http_respond(h, status, NULL, sb_buf_head(&r->out), sb_buf_pending(&r->out));
-  r->http = NULL;
-  uv_close((uv_handle_t *)&r->async, on_closed);
-}
-
-static void on_async(uv_async_t *a) {
-  sns_req_t *r = a->data;
-  r->pending = 0;
-  respond(r);
-}
-
-static void wake(sns_req_t *r) {
-  uv_async_send(&r->async);
-}
-
 static void started(sns_req_t *r, int rc) {
   if (rc) {
-    r->pending = 0;
+    r->b.pending = 0;
     fail_status(r, rc);
   }
 }
@@ -280,12 +190,12 @@ static void topic_arn_done(void *arg, int status, const sb_broker_result_t *res)
   else {
     char arn[SNS_ARN_MAX];
     topic_arn(r->sns, r->topic, arn, sizeof arn);
-    sqs_enc_t e;
-    begin(r, &e);
-    sb__sqs_enc_str(&e, "TopicArn", arn, strlen(arn));
-    end(r, &e);
+    aws_enc_t e;
+    sb__aws_begin(&r->b, &e);
+    sb__aws_enc_str(&e, "TopicArn", arn, strlen(arn));
+    sb__aws_end(&r->b, &e);
   }
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
 static const char *const topic_attrs[] = {"DisplayName",
@@ -303,8 +213,15 @@ static int topic_attr_known(const char *k) {
   return 0;
 }
 
+/* SignatureVersion is "1" (SHA1withRSA) or "2" (SHA256withRSA), as AWS accepts. */
+static int topic_attr_valid(sns_req_t *r, const char *name, const char *value) {
+  if (strcmp(name, "SignatureVersion") || !strcmp(value, "1") || !strcmp(value, "2")) return 1;
+  fail(r, &E_PARAM, "Invalid parameter: SignatureVersion");
+  return 0;
+}
+
 static void act_create_topic(sns_req_t *r) {
-  const sqs_node_t *name = str(r->p, "Name");
+  const aws_node_t *name = str(r->b.p, "Name");
   if (!name) {
     fail(r, &E_MISSING, "Name is required");
     return;
@@ -317,13 +234,14 @@ static void act_create_topic(sns_req_t *r) {
   }
   memcpy(r->topic, name->s, name->len + 1);
   sb_topic_config_t c = {fifo};
-  const sqs_node_t *attrs = sb__sqs_get(r->p, "Attributes");
-  for (const sqs_node_t *a = attrs && attrs->kind == SQS_MAP ? attrs->child : NULL; a;
+  const aws_node_t *attrs = sb__aws_get(r->b.p, "Attributes");
+  for (const aws_node_t *a = attrs && attrs->kind == AWS_MAP ? attrs->child : NULL; a;
        a = a->next) {
-    if (a->kind != SQS_STR || !topic_attr_known(a->key) || r->n_kv == 8) {
+    if (a->kind != AWS_STR || !topic_attr_known(a->key) || r->n_kv == 8) {
       fail(r, &E_PARAM, "Invalid parameter: Attributes Reason: Unknown attribute %.64s", a->key);
       return;
     }
+    if (!topic_attr_valid(r, a->key, a->s)) return;
     if (strcmp(a->key, "FifoTopic") == 0 && (strcmp(a->s, "true") == 0) != fifo) {
       fail(r, &E_PARAM,
            "Invalid parameter: Fifo Topic names must end with .fifo and must be "
@@ -337,7 +255,7 @@ static void act_create_topic(sns_req_t *r) {
     fail(r, &E_PARAM, "Invalid parameter: Fifo Topic names need the FifoTopic attribute true");
     return;
   }
-  r->pending = 1;
+  r->b.pending = 1;
   started(r, sb_topic_create(r->sns->broker, r->topic, &c, r->kv, r->n_kv, topic_arn_done, r));
 }
 
@@ -348,13 +266,13 @@ static void simple_done(void *arg, int status, const sb_broker_result_t *res) {
   else if (status)
     fail_status(r, status);
   else
-    empty_result(r);
-  wake(r);
+    sb__aws_empty(&r->b);
+  sb__aws_wake(&r->b);
 }
 
 static void act_delete_topic(sns_req_t *r) {
-  if (topic_from_arn(r, sb__sqs_get(r->p, "TopicArn"))) return;
-  r->pending = 1;
+  if (topic_from_arn(r, sb__aws_get(r->b.p, "TopicArn"))) return;
+  r->b.pending = 1;
   started(r, sb_topic_delete(r->sns->broker, r->topic, simple_done, r));
 }
 
@@ -362,32 +280,32 @@ static void list_topics_done(void *arg, int status, const sb_broker_result_t *re
   sns_req_t *r = arg;
   if (status) {
     fail_status(r, status);
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
-  sqs_enc_t e;
-  begin(r, &e);
-  sb__sqs_enc_wlist_begin(&e, "Topics");
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  sb__aws_enc_wlist_begin(&e, "Topics");
   for (size_t i = 0; i < res->n_names; i++) {
     char arn[SNS_ARN_MAX];
     topic_arn(r->sns, res->names[i], arn, sizeof arn);
-    sb__sqs_enc_item_begin(&e);
-    sb__sqs_enc_str(&e, "TopicArn", arn, strlen(arn));
-    sb__sqs_enc_item_end(&e);
+    sb__aws_enc_item_begin(&e);
+    sb__aws_enc_str(&e, "TopicArn", arn, strlen(arn));
+    sb__aws_enc_item_end(&e);
   }
-  sb__sqs_enc_list_end(&e);
-  if (res->next_token) sb__sqs_enc_str(&e, "NextToken", res->next_token, strlen(res->next_token));
-  end(r, &e);
-  wake(r);
+  sb__aws_enc_list_end(&e);
+  if (res->next_token) sb__aws_enc_str(&e, "NextToken", res->next_token, strlen(res->next_token));
+  sb__aws_end(&r->b, &e);
+  sb__aws_wake(&r->b);
 }
 
 static void act_list_topics(sns_req_t *r) {
-  const sqs_node_t *tok = str(r->p, "NextToken");
+  const aws_node_t *tok = str(r->b.p, "NextToken");
   if (tok && (tok->len > SB_BROKER_NAME_MAX || memchr(tok->s, 0, tok->len))) {
     fail(r, &E_PARAM, "Invalid parameter: NextToken");
     return;
   }
-  r->pending = 1;
+  r->b.pending = 1;
   started(r, sb_topic_list(r->sns->broker, NULL, tok && tok->len ? tok->s : NULL, SNS_LIST_PAGE,
                            list_topics_done, r));
 }
@@ -396,39 +314,39 @@ static void topic_attrs_done(void *arg, int status, const sb_broker_result_t *re
   sns_req_t *r = arg;
   if (status) {
     fail_status(r, status);
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   const sb_topic_info_t *t = res->topic;
   char arn[SNS_ARN_MAX], n[24];
   topic_arn(r->sns, t->name, arn, sizeof arn);
-  sqs_enc_t e;
-  begin(r, &e);
-  sb__sqs_enc_wmap_begin(&e, "Attributes");
-  sb__sqs_enc_map_str(&e, "TopicArn", 8, arn, strlen(arn));
-  sb__sqs_enc_map_str(&e, "Owner", 5, r->sns->account, strlen(r->sns->account));
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  sb__aws_enc_wmap_begin(&e, "Attributes");
+  sb__aws_enc_map_str(&e, "TopicArn", 8, arn, strlen(arn));
+  sb__aws_enc_map_str(&e, "Owner", 5, r->sns->id.account, strlen(r->sns->id.account));
   snprintf(n, sizeof n, "%zu", t->n_subs);
-  sb__sqs_enc_map_str(&e, "SubscriptionsConfirmed", 22, n, strlen(n));
-  sb__sqs_enc_map_str(&e, "SubscriptionsPending", 20, "0", 1);
-  sb__sqs_enc_map_str(&e, "SubscriptionsDeleted", 20, "0", 1);
-  if (!kv_get(t->kv, t->n_kv, "DisplayName")) sb__sqs_enc_map_str(&e, "DisplayName", 11, "", 0);
+  sb__aws_enc_map_str(&e, "SubscriptionsConfirmed", 22, n, strlen(n));
+  sb__aws_enc_map_str(&e, "SubscriptionsPending", 20, "0", 1);
+  sb__aws_enc_map_str(&e, "SubscriptionsDeleted", 20, "0", 1);
+  if (!kv_get(t->kv, t->n_kv, "DisplayName")) sb__aws_enc_map_str(&e, "DisplayName", 11, "", 0);
   for (size_t i = 0; i < t->n_kv; i++)
-    sb__sqs_enc_map_str(&e, t->kv[i].name, strlen(t->kv[i].name), t->kv[i].value,
+    sb__aws_enc_map_str(&e, t->kv[i].name, strlen(t->kv[i].name), t->kv[i].value,
                         strlen(t->kv[i].value));
-  sb__sqs_enc_map_end(&e);
-  end(r, &e);
-  wake(r);
+  sb__aws_enc_map_end(&e);
+  sb__aws_end(&r->b, &e);
+  sb__aws_wake(&r->b);
 }
 
 static void act_get_topic_attributes(sns_req_t *r) {
-  if (topic_from_arn(r, sb__sqs_get(r->p, "TopicArn"))) return;
-  r->pending = 1;
+  if (topic_from_arn(r, sb__aws_get(r->b.p, "TopicArn"))) return;
+  r->b.pending = 1;
   started(r, sb_topic_get(r->sns->broker, r->topic, topic_attrs_done, r));
 }
 
 static void act_set_topic_attributes(sns_req_t *r) {
-  if (topic_from_arn(r, sb__sqs_get(r->p, "TopicArn"))) return;
-  const sqs_node_t *n = str(r->p, "AttributeName"), *v = str(r->p, "AttributeValue");
+  if (topic_from_arn(r, sb__aws_get(r->b.p, "TopicArn"))) return;
+  const aws_node_t *n = str(r->b.p, "AttributeName"), *v = str(r->b.p, "AttributeValue");
   if (!n) {
     fail(r, &E_MISSING, "AttributeName is required");
     return;
@@ -437,9 +355,10 @@ static void act_set_topic_attributes(sns_req_t *r) {
     fail(r, &E_PARAM, "Invalid parameter: AttributeName");
     return;
   }
+  if (!topic_attr_valid(r, n->s, v ? v->s : "")) return;
   r->kv[0] = (sb_broker_kv_t){n->s, v ? v->s : ""};
   r->n_kv = 1;
-  r->pending = 1;
+  r->b.pending = 1;
   started(r, sb_topic_update(r->sns->broker, r->topic, r->kv, 1, simple_done, r));
 }
 
@@ -477,10 +396,10 @@ static int build_sub(sns_req_t *r) {
   r->sub.filter_body = scope && !strcmp(scope, "MessageBody");
   r->sub.dead_letter[0] = 0;
   if (redrive && redrive[0]) {
-    sqs_node_t *m;
+    aws_node_t *m;
     const char *err;
-    const sqs_node_t *t = NULL;
-    if (!sb__sqs_decode_json(&r->arena, redrive, strlen(redrive), &m, &err))
+    const aws_node_t *t = NULL;
+    if (!sb__aws_decode_json(&r->b.arena, redrive, strlen(redrive), &m, &err))
       t = str(m, "deadLetterTargetArn");
     if (!t || arn_tail(t->s, t->len, "sqs", r->sub.dead_letter, sizeof r->sub.dead_letter)) {
       fail(r, &E_PARAM,
@@ -515,12 +434,12 @@ static void subscribed(void *arg, int status, const sb_broker_result_t *res) {
   else {
     char arn[SNS_ARN_MAX];
     sub_arn(r->sns, r->topic, res->n_subs ? res->subs[0].id : "", arn, sizeof arn);
-    sqs_enc_t e;
-    begin(r, &e);
-    sb__sqs_enc_str(&e, "SubscriptionArn", arn, strlen(arn));
-    end(r, &e);
+    aws_enc_t e;
+    sb__aws_begin(&r->b, &e);
+    sb__aws_enc_str(&e, "SubscriptionArn", arn, strlen(arn));
+    sb__aws_end(&r->b, &e);
   }
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
 /* Subscribe is idempotent: an existing subscription of the topic to the same queue is
@@ -542,7 +461,7 @@ static void subs_for_subscribe(void *arg, int status, const sb_broker_result_t *
   int rc = sb_topic_subscribe(r->sns->broker, r->topic, &r->sub, subscribed, r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
@@ -553,44 +472,45 @@ static void hook_pending(void *arg, int status, const sb_broker_result_t *res) {
   if (status || !res->n || res->sent[0].status) {
     fail_status(r, status ? status : res->n ? res->sent[0].status : SB_EIO);
   } else {
-    sqs_enc_t e;
-    begin(r, &e);
-    sb__sqs_enc_str(&e, "SubscriptionArn", "pending confirmation", 20);
-    end(r, &e);
+    aws_enc_t e;
+    sb__aws_begin(&r->b, &e);
+    sb__aws_enc_str(&e, "SubscriptionArn", "pending confirmation", 20);
+    sb__aws_end(&r->b, &e);
   }
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
-/* The hook queue exists: queue the SubscriptionConfirmation message for the pusher. */
-static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
-  sns_req_t *r = arg;
-  if (status) {
-    fail_status(r, status);
-    wake(r);
-    return;
-  }
+/* A confirmation envelope (SubscriptionConfirmation or UnsubscribeConfirmation) for the
+ * webhook of topic with token, into *b (the caller frees it). Its SubscribeURL confirms the
+ * subscription (again). Signed by the pusher, which replaces the three placeholder fields
+ * (SNS_UNSIGNED). Returns 0, SB_ENOMEM or SB_EINVAL. */
+static int confirmation(const sns_req_t *r, const char *type, const char *topic, const char *token,
+                        sb_buf_t *b) {
   char arn[SNS_ARN_MAX], t[32], url[1024], text[600];
-  topic_arn(r->sns, r->topic, arn, sizeof arn);
+  topic_arn(r->sns, topic, arn, sizeof arn);
   time_t secs = time(NULL);
   struct tm tm;
   gmtime_r(&secs, &tm);
   strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
   int ul = snprintf(url, sizeof url, "http://%s/?Action=ConfirmSubscription&TopicArn=%s&Token=%s",
-                    r->host, arn, r->token);
+                    r->b.host, arn, token);
+  int unsub = type[0] == 'U';
   int tl = snprintf(text, sizeof text,
-                    "You have chosen to subscribe to the topic %s.\nTo confirm the subscription, "
-                    "visit the SubscribeURL included in this message.",
-                    arn);
-  sb_buf_t b = {0};
+                    unsub ? "You have chosen to deactivate subscription %s.\nTo cancel this "
+                            "operation and restore the subscription, visit the SubscribeURL "
+                            "included in this message."
+                          : "You have chosen to subscribe to the topic %s.\nTo confirm the "
+                            "subscription, visit the SubscribeURL included in this message.",
+                    unsub ? r->sub_arn : arn);
   sb_jw_t w;
-  sb_jw_init(&w, &b);
+  sb_jw_init(&w, b);
   sb_jw_obj_begin(&w);
   sb_jw_key(&w, "Type", 4);
-  sb_jw_str(&w, "SubscriptionConfirmation", 24);
+  sb_jw_str(&w, type, strlen(type));
   sb_jw_key(&w, "MessageId", 9);
-  sb_jw_str(&w, r->request_id, strlen(r->request_id));
+  sb_jw_str(&w, r->b.request_id, strlen(r->b.request_id));
   sb_jw_key(&w, "Token", 5);
-  sb_jw_str(&w, r->token, strlen(r->token));
+  sb_jw_str(&w, token, strlen(token));
   sb_jw_key(&w, "TopicArn", 8);
   sb_jw_str(&w, arn, strlen(arn));
   sb_jw_key(&w, "Message", 7);
@@ -606,7 +526,19 @@ static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
   sb_jw_key(&w, "SigningCertURL", 14);
   sb_jw_str(&w, "", 0);
   sb_jw_obj_end(&w);
-  int rc = sb_jw_error(&w);
+  return sb_jw_error(&w);
+}
+
+/* The hook queue exists: queue the SubscriptionConfirmation message for the pusher. */
+static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  if (status) {
+    fail_status(r, status);
+    sb__aws_wake(&r->b);
+    return;
+  }
+  sb_buf_t b = {0};
+  int rc = confirmation(r, "SubscriptionConfirmation", r->topic, r->token, &b);
   if (!rc) {
     sb_broker_msg_t m = {b.data, b.len, NULL, 0, NULL, 0, NULL, 0, NULL, 0, -1};
     rc = sb_queue_send(r->sns->broker, res->queue->name, &m, 1, hook_pending, r);
@@ -614,7 +546,7 @@ static void hook_created(void *arg, int status, const sb_broker_result_t *res) {
   sb_buf_free(&b);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
@@ -636,13 +568,16 @@ static void hook_topic_checked(void *arg, int status, const sb_broker_result_t *
                                     hook_created, r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
-static void subscribe_http(sns_req_t *r, const sqs_node_t *ep) {
-  if (!ep || ep->len > SNS_URL_MAX || memchr(ep->s, 0, ep->len) || sb__sns_check_url(ep->s)) {
-    fail(r, &E_PARAM, "Invalid parameter: Endpoint must be an http:// URL");
+/* proto: "http" or "https"; the endpoint must be a URL of that scheme. */
+static void subscribe_http(sns_req_t *r, const char *proto, const aws_node_t *ep) {
+  size_t pl = strlen(proto);
+  if (!ep || ep->len > SNS_URL_MAX || memchr(ep->s, 0, ep->len) || sb__sns_check_url(ep->s) ||
+      strncmp(ep->s, proto, pl) || strncmp(ep->s + pl, "://", 3)) {
+    fail(r, &E_PARAM, "Invalid parameter: Endpoint must be an %s:// URL", proto);
     return;
   }
   memcpy(r->endpoint, ep->s, ep->len + 1);
@@ -657,25 +592,23 @@ static void subscribe_http(sns_req_t *r, const sqs_node_t *ep) {
     r->token[2 * i + 1] = hx[b[i] & 15];
   }
   r->token[64] = 0;
-  r->pending = 1;
+  r->b.pending = 1;
   started(r, sb_topic_get(r->sns->broker, r->topic, hook_topic_checked, r));
 }
 
 static void act_subscribe(sns_req_t *r) {
-  if (topic_from_arn(r, sb__sqs_get(r->p, "TopicArn"))) return;
-  const sqs_node_t *proto = str(r->p, "Protocol"), *ep = str(r->p, "Endpoint");
+  if (topic_from_arn(r, sb__aws_get(r->b.p, "TopicArn"))) return;
+  const aws_node_t *proto = str(r->b.p, "Protocol"), *ep = str(r->b.p, "Endpoint");
   if (!proto) {
     fail(r, &E_MISSING, "Protocol is required");
     return;
   }
-  if (strcmp(proto->s, "http") == 0) {
-    subscribe_http(r, ep);
+  if (strcmp(proto->s, "http") == 0 || strcmp(proto->s, "https") == 0) {
+    subscribe_http(r, proto->s, ep);
     return;
   }
   if (strcmp(proto->s, "sqs") != 0) {
-    fail(r, &E_PARAM,
-         "Invalid parameter: Protocol: sqs and http are supported (https webhooks "
-         "need a TLS client, not implemented)");
+    fail(r, &E_PARAM, "Invalid parameter: Protocol: sqs, http and https are supported");
     return;
   }
   if (!ep || arn_tail(ep->s, ep->len, "sqs", r->queue, sizeof r->queue)) {
@@ -684,10 +617,10 @@ static void act_subscribe(sns_req_t *r) {
   }
   memset(&r->sub, 0, sizeof r->sub);
   memcpy(r->sub.queue, r->queue, sizeof r->queue);
-  const sqs_node_t *attrs = sb__sqs_get(r->p, "Attributes");
-  for (const sqs_node_t *a = attrs && attrs->kind == SQS_MAP ? attrs->child : NULL; a;
+  const aws_node_t *attrs = sb__aws_get(r->b.p, "Attributes");
+  for (const aws_node_t *a = attrs && attrs->kind == AWS_MAP ? attrs->child : NULL; a;
        a = a->next) {
-    if (a->kind != SQS_STR || !sub_attr_known(a->key) || r->n_kv >= 6) {
+    if (a->kind != AWS_STR || !sub_attr_known(a->key) || r->n_kv >= 6) {
       fail(r, &E_PARAM, "Invalid parameter: Attributes Reason: Unknown attribute %.64s", a->key);
       return;
     }
@@ -695,17 +628,17 @@ static void act_subscribe(sns_req_t *r) {
   }
   r->kv[r->n_kv++] = (sb_broker_kv_t){"Endpoint", ep->s};
   if (build_sub(r)) return;
-  r->pending = 1;
+  r->b.pending = 1;
   started(r, sb_topic_subs(r->sns->broker, r->topic, NULL, subs_for_subscribe, r));
 }
 
 static void confirm_answer(sns_req_t *r, const char *sub_id) {
   char arn[SNS_ARN_MAX];
   sub_arn(r->sns, r->topic, sub_id, arn, sizeof arn);
-  sqs_enc_t e;
-  begin(r, &e);
-  sb__sqs_enc_str(&e, "SubscriptionArn", arn, strlen(arn));
-  end(r, &e);
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  sb__aws_enc_str(&e, "SubscriptionArn", arn, strlen(arn));
+  sb__aws_end(&r->b, &e);
 }
 
 static void confirm_recorded(void *arg, int status, const sb_broker_result_t *res) {
@@ -714,7 +647,7 @@ static void confirm_recorded(void *arg, int status, const sb_broker_result_t *re
     fail_status(r, status);
   else
     confirm_answer(r, r->sub_id);
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
 static void confirm_subscribed(void *arg, int status, const sb_broker_result_t *res) {
@@ -725,11 +658,14 @@ static void confirm_subscribed(void *arg, int status, const sb_broker_result_t *
     /* Remember the subscription on the hook queue: the pusher names it in its headers, and a
      * second confirmation answers the same ARN. */
     r->kv[0] = (sb_broker_kv_t){"sns:sub", r->sub_id};
-    rc = sb_queue_update(r->sns->broker, r->queue, &r->qcfg, r->kv, 1, confirm_recorded, r);
+    /* A confirmation after Unsubscribe (the UnsubscribeConfirmation's SubscribeURL, while the
+     * queue still exists) restores the subscription: the queue stays. */
+    r->kv[1] = (sb_broker_kv_t){"sns:unsubscribed", ""};
+    rc = sb_queue_update(r->sns->broker, r->queue, &r->qcfg, r->kv, 2, confirm_recorded, r);
   }
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
@@ -740,13 +676,13 @@ static void confirm_got_queue(void *arg, int status, const sb_broker_result_t *r
   const char *topic = q ? kv_get(q->kv, q->n_kv, "sns:topic") : NULL;
   if (!tok || strcmp(tok, r->token) || !topic || strcmp(topic, r->topic)) {
     fail(r, &E_PARAM, "Invalid token");
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   const char *sub = kv_get(q->kv, q->n_kv, "sns:sub");
   if (sub && sub[0]) {
     confirm_answer(r, sub);
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   r->qcfg = q->config;
@@ -755,20 +691,20 @@ static void confirm_got_queue(void *arg, int status, const sb_broker_result_t *r
   memset(&r->sub, 0, sizeof r->sub);
   memcpy(r->sub.queue, r->queue, sizeof r->sub.queue);
   snprintf(r->sub.format, sizeof r->sub.format, "sns");
-  r->kv[0] = (sb_broker_kv_t){"Protocol", "http"};
+  r->kv[0] = (sb_broker_kv_t){"Protocol", strncmp(r->endpoint, "https:", 6) ? "http" : "https"};
   r->kv[1] = (sb_broker_kv_t){"Endpoint", r->endpoint};
   r->sub.kv = r->kv;
   r->sub.n_kv = 2;
   int rc = sb_topic_subscribe(r->sns->broker, r->topic, &r->sub, confirm_subscribed, r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
 static void act_confirm_subscription(sns_req_t *r) {
-  if (topic_from_arn(r, sb__sqs_get(r->p, "TopicArn"))) return;
-  const sqs_node_t *tok = str(r->p, "Token");
+  if (topic_from_arn(r, sb__aws_get(r->b.p, "TopicArn"))) return;
+  const aws_node_t *tok = str(r->b.p, "Token");
   if (!tok) {
     fail(r, &E_MISSING, "Token is required");
     return;
@@ -782,18 +718,48 @@ static void act_confirm_subscription(sns_req_t *r) {
   }
   memcpy(r->token, tok->s, 65);
   snprintf(r->queue, sizeof r->queue, SNS_HOOK_PREFIX "%.16s", r->token);
-  r->pending = 1;
+  r->b.pending = 1;
   started(r, sb_queue_get(r->sns->broker, r->queue, confirm_got_queue, r));
+}
+
+/* The UnsubscribeConfirmation is queued: mark the queue for the pusher. Queued first, so the
+ * pusher never finds the queue marked and empty before the message is in it. */
+static void unsub_queued(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  int rc = status ? status : res->n && res->sent[0].status ? res->sent[0].status : 0;
+  r->kv[0] = (sb_broker_kv_t){"sns:unsubscribed", "1"};
+  r->kv[1] = (sb_broker_kv_t){"sns:sub", ""};
+  if (!rc) rc = sb_queue_update(r->sns->broker, r->queue, &r->qcfg, r->kv, 2, simple_done, r);
+  if (rc) simple_done(r, rc, res);
+}
+
+/* A webhook's queue outlives its subscription by one message: SNS tells the endpoint with an
+ * UnsubscribeConfirmation. The queue is marked sns:unsubscribed; the pusher deletes it once
+ * that message is delivered, or once the queue is empty (it expired undelivered). */
+static void unsub_got_queue(void *arg, int status, const sb_broker_result_t *res) {
+  sns_req_t *r = arg;
+  const char *token = status ? NULL : kv_get(res->queue->kv, res->queue->n_kv, "sns:token");
+  const char *topic = status ? NULL : kv_get(res->queue->kv, res->queue->n_kv, "sns:topic");
+  if (!token || !topic) { /* nothing to tell: the subscription is gone, so is the queue */
+    int rc = sb_queue_delete(r->sns->broker, r->queue, simple_done, r);
+    if (rc) simple_done(r, rc, res);
+    return;
+  }
+  r->qcfg = res->queue->config;
+  sb_buf_t b = {0};
+  int rc = confirmation(r, "UnsubscribeConfirmation", topic, token, &b);
+  if (!rc) {
+    sb_broker_msg_t m = {b.data, b.len, NULL, 0, NULL, 0, NULL, 0, NULL, 0, -1};
+    rc = sb_queue_send(r->sns->broker, r->queue, &m, 1, unsub_queued, r);
+  }
+  sb_buf_free(&b);
+  if (rc) simple_done(r, rc, res);
 }
 
 static void unsubscribed(void *arg, int status, const sb_broker_result_t *res) {
   sns_req_t *r = arg;
-  /* A webhook's queue goes with its subscription. */
   if (!status && r->queue[0]) {
-    char q[SB_BROKER_NAME_MAX + 1];
-    memcpy(q, r->queue, sizeof q);
-    r->queue[0] = 0;
-    int rc = sb_queue_delete(r->sns->broker, q, simple_done, r);
+    int rc = sb_queue_get(r->sns->broker, r->queue, unsub_got_queue, r);
     if (!rc) return;
     status = rc;
   }
@@ -809,21 +775,22 @@ static void sub_for_unsubscribe(void *arg, int status, const sb_broker_result_t 
   const sb_sub_info_t *s = &res->subs[0];
   const char *proto = kv_get(s->kv, s->n_kv, "Protocol");
   r->queue[0] = 0;
-  if (proto && !strcmp(proto, "http") &&
+  if (proto && (!strcmp(proto, "http") || !strcmp(proto, "https")) &&
       !strncmp(s->queue, SNS_HOOK_PREFIX, strlen(SNS_HOOK_PREFIX)))
     snprintf(r->queue, sizeof r->queue, "%s", s->queue);
+  sub_arn(r->sns, s->topic, s->id, r->sub_arn, sizeof r->sub_arn);
   int rc = sb_topic_unsubscribe(r->sns->broker, r->sub_id, unsubscribed, r);
   if (rc) simple_done(r, rc, res);
 }
 
 static void act_unsubscribe(sns_req_t *r) {
-  if (sub_from_arn(r, sb__sqs_get(r->p, "SubscriptionArn"))) return;
-  r->pending = 1;
+  if (sub_from_arn(r, sb__aws_get(r->b.p, "SubscriptionArn"))) return;
+  r->b.pending = 1;
   started(r, sb_topic_subs(r->sns->broker, NULL, r->sub_id, sub_for_unsubscribe, r));
 }
 
 static void queue_arn(const sb_sns_t *s, const char *queue, char *out, size_t cap) {
-  snprintf(out, cap, "arn:aws:sqs:%s:%s:%s", s->region, s->account, queue);
+  snprintf(out, cap, "arn:aws:sqs:%s:%s:%s", s->id.region, s->id.account, queue);
 }
 
 /* A subscription's Endpoint: its webhook URL, or its queue's ARN. */
@@ -840,35 +807,35 @@ static void list_subs_done(void *arg, int status, const sb_broker_result_t *res)
   sns_req_t *r = arg;
   if (status) {
     fail_status(r, status);
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
-  sqs_enc_t e;
-  begin(r, &e);
-  sb__sqs_enc_wlist_begin(&e, "Subscriptions");
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  sb__aws_enc_wlist_begin(&e, "Subscriptions");
   for (size_t i = 0; i < res->n_subs; i++) {
     const sb_sub_info_t *s = &res->subs[i];
     if (s->kind != SB_SUB_QUEUE) continue;
     char arn[SNS_ARN_MAX];
-    sb__sqs_enc_item_begin(&e);
+    sb__aws_enc_item_begin(&e);
     sub_arn(r->sns, s->topic, s->id, arn, sizeof arn);
-    sb__sqs_enc_str(&e, "SubscriptionArn", arn, strlen(arn));
-    sb__sqs_enc_str(&e, "Owner", r->sns->account, strlen(r->sns->account));
+    sb__aws_enc_str(&e, "SubscriptionArn", arn, strlen(arn));
+    sb__aws_enc_str(&e, "Owner", r->sns->id.account, strlen(r->sns->id.account));
     const char *proto = kv_get(s->kv, s->n_kv, "Protocol");
-    sb__sqs_enc_str(&e, "Protocol", proto ? proto : "sqs", proto ? strlen(proto) : 3);
+    sb__aws_enc_str(&e, "Protocol", proto ? proto : "sqs", proto ? strlen(proto) : 3);
     sub_endpoint(r->sns, s, arn, sizeof arn);
-    sb__sqs_enc_str(&e, "Endpoint", arn, strlen(arn));
+    sb__aws_enc_str(&e, "Endpoint", arn, strlen(arn));
     topic_arn(r->sns, s->topic, arn, sizeof arn);
-    sb__sqs_enc_str(&e, "TopicArn", arn, strlen(arn));
-    sb__sqs_enc_item_end(&e);
+    sb__aws_enc_str(&e, "TopicArn", arn, strlen(arn));
+    sb__aws_enc_item_end(&e);
   }
-  sb__sqs_enc_list_end(&e);
-  end(r, &e);
-  wake(r);
+  sb__aws_enc_list_end(&e);
+  sb__aws_end(&r->b, &e);
+  sb__aws_wake(&r->b);
 }
 
 static void act_list_subscriptions(sns_req_t *r) {
-  r->pending = 1;
+  r->b.pending = 1;
   started(r, sb_topic_subs(r->sns->broker, NULL, NULL, list_subs_done, r));
 }
 
@@ -877,13 +844,13 @@ static void topic_for_list(void *arg, int status, const sb_broker_result_t *res)
   int rc = status ? status : sb_topic_subs(r->sns->broker, r->topic, NULL, list_subs_done, r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
 static void act_list_subscriptions_by_topic(sns_req_t *r) {
-  if (topic_from_arn(r, sb__sqs_get(r->p, "TopicArn"))) return;
-  r->pending = 1;
+  if (topic_from_arn(r, sb__aws_get(r->b.p, "TopicArn"))) return;
+  r->b.pending = 1;
   started(r, sb_topic_get(r->sns->broker, r->topic, topic_for_list, r));
 }
 
@@ -891,42 +858,42 @@ static void sub_attrs_done(void *arg, int status, const sb_broker_result_t *res)
   sns_req_t *r = arg;
   if (status || !res->n_subs) {
     fail(r, &E_NOT_FOUND, "Subscription does not exist");
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   const sb_sub_info_t *s = &res->subs[0];
   char arn[SNS_ARN_MAX];
-  sqs_enc_t e;
-  begin(r, &e);
-  sb__sqs_enc_wmap_begin(&e, "Attributes");
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  sb__aws_enc_wmap_begin(&e, "Attributes");
   sub_arn(r->sns, s->topic, s->id, arn, sizeof arn);
-  sb__sqs_enc_map_str(&e, "SubscriptionArn", 15, arn, strlen(arn));
+  sb__aws_enc_map_str(&e, "SubscriptionArn", 15, arn, strlen(arn));
   topic_arn(r->sns, s->topic, arn, sizeof arn);
-  sb__sqs_enc_map_str(&e, "TopicArn", 8, arn, strlen(arn));
-  sb__sqs_enc_map_str(&e, "Owner", 5, r->sns->account, strlen(r->sns->account));
+  sb__aws_enc_map_str(&e, "TopicArn", 8, arn, strlen(arn));
+  sb__aws_enc_map_str(&e, "Owner", 5, r->sns->id.account, strlen(r->sns->id.account));
   const char *proto = kv_get(s->kv, s->n_kv, "Protocol");
-  sb__sqs_enc_map_str(&e, "Protocol", 8, proto ? proto : "sqs", proto ? strlen(proto) : 3);
+  sb__aws_enc_map_str(&e, "Protocol", 8, proto ? proto : "sqs", proto ? strlen(proto) : 3);
   sub_endpoint(r->sns, s, arn, sizeof arn);
-  sb__sqs_enc_map_str(&e, "Endpoint", 8, arn, strlen(arn));
-  sb__sqs_enc_map_str(&e, "PendingConfirmation", 19, "false", 5);
-  sb__sqs_enc_map_str(&e, "ConfirmationWasAuthenticated", 28, "true", 4);
+  sb__aws_enc_map_str(&e, "Endpoint", 8, arn, strlen(arn));
+  sb__aws_enc_map_str(&e, "PendingConfirmation", 19, "false", 5);
+  sb__aws_enc_map_str(&e, "ConfirmationWasAuthenticated", 28, "true", 4);
   const char *raw = kv_get(s->kv, s->n_kv, "RawMessageDelivery");
-  sb__sqs_enc_map_str(&e, "RawMessageDelivery", 18, raw ? raw : "false", raw ? strlen(raw) : 5);
+  sb__aws_enc_map_str(&e, "RawMessageDelivery", 18, raw ? raw : "false", raw ? strlen(raw) : 5);
   for (size_t i = 0; i < s->n_kv; i++) {
     const char *k = s->kv[i].name;
     if (!strcmp(k, "RawMessageDelivery") || !strcmp(k, "Endpoint") || !strcmp(k, "Protocol") ||
         !s->kv[i].value[0])
       continue;
-    sb__sqs_enc_map_str(&e, k, strlen(k), s->kv[i].value, strlen(s->kv[i].value));
+    sb__aws_enc_map_str(&e, k, strlen(k), s->kv[i].value, strlen(s->kv[i].value));
   }
-  sb__sqs_enc_map_end(&e);
-  end(r, &e);
-  wake(r);
+  sb__aws_enc_map_end(&e);
+  sb__aws_end(&r->b, &e);
+  sb__aws_wake(&r->b);
 }
 
 static void act_get_subscription_attributes(sns_req_t *r) {
-  if (sub_from_arn(r, sb__sqs_get(r->p, "SubscriptionArn"))) return;
-  r->pending = 1;
+  if (sub_from_arn(r, sb__aws_get(r->b.p, "SubscriptionArn"))) return;
+  r->b.pending = 1;
   started(r, sb_topic_subs(r->sns->broker, NULL, r->sub_id, sub_attrs_done, r));
 }
 
@@ -935,18 +902,18 @@ static void sub_for_set(void *arg, int status, const sb_broker_result_t *res) {
   sns_req_t *r = arg;
   if (status || !res->n_subs) {
     fail(r, &E_NOT_FOUND, "Subscription does not exist");
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   const sb_sub_info_t *s = &res->subs[0];
   r->n_kv = 0;
   for (size_t i = 0; i < s->n_kv && r->n_kv < 7; i++) {
     if (!strcmp(s->kv[i].name, r->attr_name)) continue;
-    char *n = sb_arena_strndup(&r->arena, s->kv[i].name, strlen(s->kv[i].name));
-    char *v = sb_arena_strndup(&r->arena, s->kv[i].value, strlen(s->kv[i].value));
+    char *n = sb_arena_strndup(&r->b.arena, s->kv[i].name, strlen(s->kv[i].name));
+    char *v = sb_arena_strndup(&r->b.arena, s->kv[i].value, strlen(s->kv[i].value));
     if (!n || !v) {
       fail(r, &E_INTERNAL, "Out of memory");
-      wake(r);
+      sb__aws_wake(&r->b);
       return;
     }
     r->kv[r->n_kv++] = (sb_broker_kv_t){n, v};
@@ -954,19 +921,19 @@ static void sub_for_set(void *arg, int status, const sb_broker_result_t *res) {
   r->kv[r->n_kv++] = (sb_broker_kv_t){r->attr_name, r->attr_value};
   memset(&r->sub, 0, sizeof r->sub);
   if (build_sub(r)) {
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   int rc = sb_topic_sub_update(r->sns->broker, r->sub_id, &r->sub, simple_done, r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
 static void act_set_subscription_attributes(sns_req_t *r) {
-  if (sub_from_arn(r, sb__sqs_get(r->p, "SubscriptionArn"))) return;
-  const sqs_node_t *n = str(r->p, "AttributeName"), *v = str(r->p, "AttributeValue");
+  if (sub_from_arn(r, sb__aws_get(r->b.p, "SubscriptionArn"))) return;
+  const aws_node_t *n = str(r->b.p, "AttributeName"), *v = str(r->b.p, "AttributeValue");
   if (!n || !sub_attr_known(n->s)) {
     fail(r, n ? &E_PARAM : &E_MISSING, "Invalid parameter: AttributeName");
     return;
@@ -978,7 +945,7 @@ static void act_set_subscription_attributes(sns_req_t *r) {
   r->n_kv = 1;
   if (build_sub(r)) return;
   r->n_kv = 0;
-  r->pending = 1;
+  r->b.pending = 1;
   started(r, sb_topic_subs(r->sns->broker, NULL, r->sub_id, sub_for_set, r));
 }
 
@@ -986,29 +953,29 @@ static void act_set_subscription_attributes(sns_req_t *r) {
 
 /* Prepares one message of Publish or a PublishBatch entry m into p. Returns 0 or -1 with
  * p->err set. fifo: the topic is FIFO (by name). */
-static int prep_pub(sns_req_t *r, const sqs_node_t *m, sns_pub_t *p, int fifo) {
+static int prep_pub(sns_req_t *r, const aws_node_t *m, sns_pub_t *p, int fifo) {
 #define PFAIL(E, ...)                                                                              \
   do {                                                                                             \
     char _b[600];                                                                                  \
     snprintf(_b, sizeof _b, __VA_ARGS__);                                                          \
     p->err = (E);                                                                                  \
-    p->err_msg = sb_arena_strndup(&r->arena, _b, strlen(_b));                                      \
+    p->err_msg = sb_arena_strndup(&r->b.arena, _b, strlen(_b));                                    \
     if (!p->err_msg) p->err_msg = "invalid";                                                       \
     return -1;                                                                                     \
   } while (0)
   memset(&p->msg, 0, sizeof p->msg);
   p->msg.delay_ms = -1;
-  const sqs_node_t *msg = str(m, "Message");
+  const aws_node_t *msg = str(m, "Message");
   if (!msg || msg->len == 0) PFAIL(&E_PARAM, "Invalid parameter: Empty message");
   const char *body = msg->s;
   size_t blen = msg->len;
-  const sqs_node_t *structure = str(m, "MessageStructure");
+  const aws_node_t *structure = str(m, "MessageStructure");
   if (structure) {
     if (strcmp(structure->s, "json")) PFAIL(&E_PARAM, "Invalid parameter: MessageStructure");
-    sqs_node_t *j;
+    aws_node_t *j;
     const char *err;
-    const sqs_node_t *d = NULL;
-    if (!sb__sqs_decode_json(&r->arena, msg->s, msg->len, &j, &err)) {
+    const aws_node_t *d = NULL;
+    if (!sb__aws_decode_json(&r->b.arena, msg->s, msg->len, &j, &err)) {
       d = str(j, "sqs");
       if (!d) d = str(j, "default");
     }
@@ -1021,7 +988,7 @@ static int prep_pub(sns_req_t *r, const sqs_node_t *m, sns_pub_t *p, int fifo) {
   p->msg.body = body;
   p->msg.body_len = blen;
   size_t size = blen;
-  const sqs_node_t *subject = str(m, "Subject");
+  const aws_node_t *subject = str(m, "Subject");
   p->n_meta = 0;
   if (subject) {
     if (subject->len == 0 || subject->len > SNS_MAX_SUBJECT ||
@@ -1029,15 +996,15 @@ static int prep_pub(sns_req_t *r, const sqs_node_t *m, sns_pub_t *p, int fifo) {
       PFAIL(&E_PARAM, "Invalid parameter: Subject");
     p->meta[p->n_meta++] = (sb_broker_kv_t){"Subject", subject->s};
   }
-  p->meta[p->n_meta++] = (sb_broker_kv_t){"Host", r->host};
-  const sqs_node_t *ma = sb__sqs_get(m, "MessageAttributes");
-  if (ma && ma->kind == SQS_MAP && ma->n) {
+  p->meta[p->n_meta++] = (sb_broker_kv_t){"Host", r->b.host};
+  const aws_node_t *ma = sb__aws_get(m, "MessageAttributes");
+  if (ma && ma->kind == AWS_MAP && ma->n) {
     if (ma->n > 10) PFAIL(&E_PARAM, "Invalid parameter: too many message attributes");
-    sb_broker_attr_t *attrs = sb_arena_alloc(&r->arena, ma->n * sizeof *attrs);
+    sb_broker_attr_t *attrs = sb_arena_alloc(&r->b.arena, ma->n * sizeof *attrs);
     if (!attrs) PFAIL(&E_INTERNAL, "Out of memory");
     size_t i = 0;
-    for (const sqs_node_t *a = ma->child; a; a = a->next, i++) {
-      const sqs_node_t *dt = str(a, "DataType"), *sv = str(a, "StringValue"),
+    for (const aws_node_t *a = ma->child; a; a = a->next, i++) {
+      const aws_node_t *dt = str(a, "DataType"), *sv = str(a, "StringValue"),
                        *bv = str(a, "BinaryValue");
       if (!dt)
         PFAIL(&E_PARAM_VALUE,
@@ -1058,7 +1025,7 @@ static int prep_pub(sns_req_t *r, const sqs_node_t *m, sns_pub_t *p, int fifo) {
           PFAIL(&E_PARAM_VALUE,
                 "The message attribute '%.64s' with type 'Binary' must use field 'Binary'.",
                 a->key);
-        uint8_t *raw = sb_arena_alloc(&r->arena, SB_BASE64_DECODED_MAX(bv->len) + 1);
+        uint8_t *raw = sb_arena_alloc(&r->b.arena, SB_BASE64_DECODED_MAX(bv->len) + 1);
         long n = raw ? sb_base64_decode(bv->s, bv->len, raw) : -1;
         if (n < 0)
           PFAIL(&E_PARAM_VALUE, "The message attribute '%.64s' has an invalid binary value.",
@@ -1085,7 +1052,7 @@ static int prep_pub(sns_req_t *r, const sqs_node_t *m, sns_pub_t *p, int fifo) {
     p->msg.n_attrs = ma->n;
   }
   if (size > SNS_MAX_MESSAGE) PFAIL(&E_PARAM, "Invalid parameter: Message too long");
-  const sqs_node_t *g = str(m, "MessageGroupId"), *dd = str(m, "MessageDeduplicationId");
+  const aws_node_t *g = str(m, "MessageGroupId"), *dd = str(m, "MessageDeduplicationId");
   if (fifo && !g)
     PFAIL(&E_PARAM, "Invalid parameter: The MessageGroupId parameter is required for FIFO topics");
   if (!fifo && dd)
@@ -1110,45 +1077,45 @@ static int prep_pub(sns_req_t *r, const sqs_node_t *m, sns_pub_t *p, int fifo) {
 static void publish_next(sns_req_t *r);
 
 static void encode_publish(sns_req_t *r) {
-  sqs_enc_t e;
-  begin(r, &e);
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
   if (!r->batch) {
     sns_pub_t *p = &r->pubs[0];
     if (p->err) {
       fail(r, p->err, "%s", p->err_msg);
       return;
     }
-    sb__sqs_enc_str(&e, "MessageId", p->msg_id, strlen(p->msg_id));
+    sb__aws_enc_str(&e, "MessageId", p->msg_id, strlen(p->msg_id));
     if (p->msg.group) {
       char seq[24];
       int n = snprintf(seq, sizeof seq, "%020llu", (unsigned long long)p->seq);
-      sb__sqs_enc_str(&e, "SequenceNumber", seq, (size_t)n);
+      sb__aws_enc_str(&e, "SequenceNumber", seq, (size_t)n);
     }
   } else {
-    sb__sqs_enc_wlist_begin(&e, "Successful");
+    sb__aws_enc_wlist_begin(&e, "Successful");
     for (size_t i = 0; i < r->n_pubs; i++) {
       sns_pub_t *p = &r->pubs[i];
       if (p->err) continue;
-      sb__sqs_enc_item_begin(&e);
-      sb__sqs_enc_str(&e, "Id", p->id, strlen(p->id));
-      sb__sqs_enc_str(&e, "MessageId", p->msg_id, strlen(p->msg_id));
-      sb__sqs_enc_item_end(&e);
+      sb__aws_enc_item_begin(&e);
+      sb__aws_enc_str(&e, "Id", p->id, strlen(p->id));
+      sb__aws_enc_str(&e, "MessageId", p->msg_id, strlen(p->msg_id));
+      sb__aws_enc_item_end(&e);
     }
-    sb__sqs_enc_list_end(&e);
-    sb__sqs_enc_wlist_begin(&e, "Failed");
+    sb__aws_enc_list_end(&e);
+    sb__aws_enc_wlist_begin(&e, "Failed");
     for (size_t i = 0; i < r->n_pubs; i++) {
       sns_pub_t *p = &r->pubs[i];
       if (!p->err) continue;
-      sb__sqs_enc_item_begin(&e);
-      sb__sqs_enc_str(&e, "Id", p->id, strlen(p->id));
-      sb__sqs_enc_str(&e, "Code", p->err->code, strlen(p->err->code));
-      sb__sqs_enc_str(&e, "Message", p->err_msg, strlen(p->err_msg));
-      sb__sqs_enc_bool(&e, "SenderFault", p->err->sender);
-      sb__sqs_enc_item_end(&e);
+      sb__aws_enc_item_begin(&e);
+      sb__aws_enc_str(&e, "Id", p->id, strlen(p->id));
+      sb__aws_enc_str(&e, "Code", p->err->code, strlen(p->err->code));
+      sb__aws_enc_str(&e, "Message", p->err_msg, strlen(p->err_msg));
+      sb__aws_enc_bool(&e, "SenderFault", p->err->sender);
+      sb__aws_enc_item_end(&e);
     }
-    sb__sqs_enc_list_end(&e);
+    sb__aws_enc_list_end(&e);
   }
-  end(r, &e);
+  sb__aws_end(&r->b, &e);
 }
 
 static void published(void *arg, int status, const sb_broker_result_t *res) {
@@ -1156,7 +1123,7 @@ static void published(void *arg, int status, const sb_broker_result_t *res) {
   sns_pub_t *p = &r->pubs[r->next_pub++];
   if (status == SB_ENOTFOUND) {
     fail(r, &E_NOT_FOUND, "Topic does not exist");
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   if (status) {
@@ -1175,7 +1142,7 @@ static void publish_next(sns_req_t *r) {
     r->next_pub++;
   if (r->next_pub == r->n_pubs) {
     encode_publish(r);
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   sns_pub_t *p = &r->pubs[r->next_pub];
@@ -1183,7 +1150,7 @@ static void publish_next(sns_req_t *r) {
       sb_topic_publish(r->sns->broker, r->topic, &p->msg, NULL, p->meta, p->n_meta, published, r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
@@ -1193,29 +1160,29 @@ static int is_fifo(const char *name) {
 }
 
 static void act_publish(sns_req_t *r) {
-  const sqs_node_t *arn = sb__sqs_get(r->p, "TopicArn");
-  if (!arn) arn = sb__sqs_get(r->p, "TargetArn");
+  const aws_node_t *arn = sb__aws_get(r->b.p, "TopicArn");
+  if (!arn) arn = sb__aws_get(r->b.p, "TargetArn");
   if (topic_from_arn(r, arn)) return;
-  r->pubs = sb_arena_alloc(&r->arena, sizeof *r->pubs);
+  r->pubs = sb_arena_alloc(&r->b.arena, sizeof *r->pubs);
   if (!r->pubs) {
     fail(r, &E_INTERNAL, "Out of memory");
     return;
   }
   memset(r->pubs, 0, sizeof *r->pubs);
   r->n_pubs = 1;
-  if (prep_pub(r, r->p, &r->pubs[0], is_fifo(r->topic))) {
+  if (prep_pub(r, r->b.p, &r->pubs[0], is_fifo(r->topic))) {
     fail(r, r->pubs[0].err, "%s", r->pubs[0].err_msg);
     return;
   }
-  r->pending = 1;
+  r->b.pending = 1;
   publish_next(r);
 }
 
 static void act_publish_batch(sns_req_t *r) {
-  if (topic_from_arn(r, sb__sqs_get(r->p, "TopicArn"))) return;
-  const sqs_node_t *en = sb__sqs_get(r->p, "PublishBatchRequestEntries");
-  if (en && en->kind == SQS_STR && en->len == 0) en = NULL;
-  if (!en || en->kind != SQS_LIST || en->n == 0) {
+  if (topic_from_arn(r, sb__aws_get(r->b.p, "TopicArn"))) return;
+  const aws_node_t *en = sb__aws_get(r->b.p, "PublishBatchRequestEntries");
+  if (en && en->kind == AWS_STR && en->len == 0) en = NULL;
+  if (!en || en->kind != AWS_LIST || en->n == 0) {
     fail(r, &E_EMPTY_BATCH, "The batch request doesn't contain any entries");
     return;
   }
@@ -1224,7 +1191,7 @@ static void act_publish_batch(sns_req_t *r) {
     return;
   }
   r->batch = 1;
-  r->pubs = sb_arena_alloc(&r->arena, en->n * sizeof *r->pubs);
+  r->pubs = sb_arena_alloc(&r->b.arena, en->n * sizeof *r->pubs);
   if (!r->pubs) {
     fail(r, &E_INTERNAL, "Out of memory");
     return;
@@ -1232,8 +1199,8 @@ static void act_publish_batch(sns_req_t *r) {
   memset(r->pubs, 0, en->n * sizeof *r->pubs);
   r->n_pubs = en->n;
   size_t i = 0;
-  for (const sqs_node_t *a = en->child; a; a = a->next, i++) {
-    const sqs_node_t *id = str(a, "Id");
+  for (const aws_node_t *a = en->child; a; a = a->next, i++) {
+    const aws_node_t *id = str(a, "Id");
     int ok = id && id->len > 0 && id->len <= 80;
     for (size_t k = 0; ok && k < id->len; k++)
       ok = isalnum((unsigned char)id->s[k]) || id->s[k] == '-' || id->s[k] == '_';
@@ -1251,7 +1218,7 @@ static void act_publish_batch(sns_req_t *r) {
     r->pubs[i].id = id->s;
     prep_pub(r, a, &r->pubs[i], is_fifo(r->topic));
   }
-  r->pending = 1;
+  r->b.pending = 1;
   publish_next(r);
 }
 
@@ -1292,8 +1259,9 @@ static int format_envelope(void *ud, const sb_topic_message_t *m, const sb_sub_i
   iso_time(m->timestamp_ms, t);
   sb_jw_key(&w, "Timestamp", 9);
   sb_jw_str(&w, t, strlen(t));
-  /* Deliveries are not signed (no signing certificate to publish); the fields keep their
-   * places so parsers that read them find strings. */
+  /* These three fields must come out as SNS_UNSIGNED: the webhook pusher signs by replacing
+   * them. Deliveries to SQS subscriptions stay unsigned (an RSA signature per copy on the
+   * broker thread would bound every fan-out); the fields keep their places for parsers. */
   sb_jw_key(&w, "SignatureVersion", 16);
   sb_jw_str(&w, "1", 1);
   sb_jw_key(&w, "Signature", 9);
@@ -1361,34 +1329,16 @@ static const sns_action_t actions[] = {
 };
 static const sns_action_t unknown_action = {"Unknown", NULL, 0};
 
-static void process(sns_req_t *r) {
-  const uint8_t *body = sb_buf_head(&r->in);
-  size_t blen = sb_buf_pending(&r->in);
+static void process(aws_req_t *b) {
+  sns_req_t *r = (sns_req_t *)b;
+  r->sns = b->owner;
   r->act = &unknown_action;
-  const char *src = (const char *)body;
-  if (!strcmp(sb_http_req_method(r->http), "GET")) {
-    src = sb_http_req_query(r->http);
-    blen = strlen(src);
-  }
-  const char *err = NULL;
-  int rc = sb__sqs_decode_form(&r->arena, src ? src : "", blen, &r->p, &err);
-  if (rc) {
-    fail(r, rc == SB_ENOMEM ? &E_INTERNAL : &E_MALFORMED, "%s", err ? err : "out of memory");
-    return;
-  }
-  const sqs_node_t *an = str(r->p, "Action");
+  if (sb__aws_decode_query(b)) return;
+  const aws_node_t *an = str(b->p, "Action");
   /* ConfirmSubscription needs no signature: its token is the credential (SubscribeURL). */
-  if (r->sns->key_id[0] && !(an && !strcmp(an->s, "ConfirmSubscription"))) {
-    const char *code = NULL;
-    if (sb__sqs_sigv4_check(r->http, body, sb_buf_pending(&r->in), r->sns->key_id, r->sns->secret,
-                            (int64_t)time(NULL), &code)) {
-      const sns_err_t *e = &E_INTERNAL;
-      for (size_t i = 0; code && i < sizeof E_AUTH / sizeof E_AUTH[0]; i++)
-        if (!strcmp(code, E_AUTH[i].code)) e = &E_AUTH[i];
-      fail(r, e, "The request signature could not be verified.");
-      return;
-    }
-  }
+  if (r->sns->id.key_id[0] && !(an && !strcmp(an->s, "ConfirmSubscription")) &&
+      sb__aws_auth(b, r->sns->id.key_id, r->sns->id.secret))
+    return;
   if (!an) {
     fail(r, &E_MISSING, "The request must contain the parameter Action.");
     return;
@@ -1399,52 +1349,18 @@ static void process(sns_req_t *r) {
     fail(r, &E_ACTION, "The action %.64s is not valid for this endpoint.", an->s);
     return;
   }
+  b->action = r->act->name;
+  b->result = r->act->result;
   r->act->fn(r);
 }
 
-static void on_data(sb_http_req_t *req, const uint8_t *data, size_t len, void *ud) {
-  sns_req_t *r = ud;
-  if (r->err) return;
-  if (sb_buf_pending(&r->in) + len > SNS_MAX_REQUEST)
-    fail(r, &E_PARAM, "The request is too long.");
-  else if (sb_buf_append(&r->in, data, len))
-    fail(r, &E_INTERNAL, "Out of memory.");
-}
-
-static void on_end(sb_http_req_t *req, void *ud) {
-  sns_req_t *r = ud;
-  if (!r->err) process(r);
-  if (!r->pending) respond(r);
-}
-
-static void on_abort(sb_http_req_t *req, int err, void *ud) {
-  sns_req_t *r = ud;
-  if (!r->pending && !r->responded) respond(r);
-}
-
-static void on_request(sb_http_req_t *req, void *ud) {
-  sns_req_t *r = calloc(1, sizeof *r);
-  if (!r || uv_async_init(sb_http_req_loop(req), &r->async, on_async)) {
-    free(r);
-    sb_http_respond(req, 500, "text/plain", "out of memory\n", 14);
-    return;
-  }
-  r->async.data = r;
-  r->sns = ud;
-  r->http = req;
-  sb_arena_init(&r->arena);
-  const char *host = sb_http_req_authority(req);
-  snprintf(r->host, sizeof r->host, "%s", host && *host ? host : "localhost");
-  uint8_t b[16];
-  if (RAND_bytes(b, sizeof b) != 1) memset(b, 0, sizeof b);
-  snprintf(r->request_id, sizeof r->request_id,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-           b[3], b[4], b[5], (b[6] & 0x0f) | 0x40, b[7], (b[8] & 0x3f) | 0x80, b[9], b[10], b[11],
-           b[12], b[13], b[14], b[15]);
-  r->act = &unknown_action;
-  sb_http_callbacks_t cbs = {on_data, on_end, on_abort, NULL, r};
-  sb_http_req_set_callbacks(req, &cbs);
-}
+static const aws_service_t service = {
+    .xmlns = SNS_XMLNS,
+    .req_size = sizeof(sns_req_t),
+    .max_request = SNS_MAX_REQUEST,
+    .too_long = &E_PARAM,
+    .process = process,
+};
 
 /* Claims Query requests signed for SNS (credential scope ".../sns/aws4_request") and the
  * unsigned GET of a SubscribeURL. */
@@ -1462,26 +1378,29 @@ static int claim(sb_http_req_t *req, void *ud) {
   return ct && n >= 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
 }
 
+/* The signing certificate, at the path every SigningCertURL names. */
+static int claim_cert(sb_http_req_t *req, void *ud) {
+  const sb_sns_t *s = ud;
+  return s->signer && !strcmp(sb_http_req_method(req), "GET") &&
+         !strcmp(sb_http_req_path(req), sb__sns_signer_cert_path(s->signer));
+}
+
+static void serve_cert(sb_http_req_t *req, void *ud) {
+  const sb_sns_t *s = ud;
+  size_t n = 0;
+  const char *pem = sb__sns_signer_cert(s->signer, &n);
+  sb_http_respond(req, 200, "application/x-x509-ca-cert", pem, n);
+}
+
 int sb_sns_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg, sb_sns_t **out) {
   if (!rpc || !broker || !out) return SB_EINVAL;
-  const char *region = cfg && cfg->region ? cfg->region : SB_SQS_DEFAULT_REGION;
-  const char *account = cfg && cfg->account ? cfg->account : SB_SQS_DEFAULT_ACCOUNT;
-  size_t al = strlen(account), rl = strlen(region);
-  if (!al || al > 32 || !rl || rl >= 64) return SB_EINVAL;
   sb_sns_t *s = calloc(1, sizeof *s);
   if (!s) return SB_ENOMEM;
   s->broker = broker;
-  memcpy(s->region, region, rl + 1);
-  memcpy(s->account, account, al + 1);
-  if (cfg && cfg->credentials) {
-    const char *c = strchr(cfg->credentials, ':');
-    size_t kl = c ? (size_t)(c - cfg->credentials) : 0;
-    if (!c || !kl || kl >= sizeof s->key_id || !c[1] || strlen(c + 1) >= sizeof s->secret) {
-      free(s);
-      return SB_EINVAL;
-    }
-    memcpy(s->key_id, cfg->credentials, kl);
-    memcpy(s->secret, c + 1, strlen(c + 1) + 1);
+  s->fe = (aws_frontend_t){&service, s};
+  if (sb__aws_ident(cfg, &s->id)) {
+    free(s);
+    return SB_EINVAL;
   }
   int rc = sb_topic_set_format(broker, "sns", format_envelope, s);
   if (rc) {
@@ -1490,9 +1409,14 @@ int sb_sns_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg
   }
   /* From here the broker's formatter borrows s until sb_broker_close(): on a failure below
    * s stays allocated (and is lost) rather than left dangling there. */
-  rc = sb_rpc_add_frontend(rpc, claim, on_request, s);
+  rc = sb__aws_add_frontend(rpc, claim, &s->fe);
+  if (!rc)
+    rc = sb__sns_signer_open(cfg ? cfg->sns_signing_key : NULL, cfg ? cfg->data_dir : NULL,
+                             &s->signer);
+  if (!rc) rc = sb_rpc_add_frontend(rpc, claim_cert, serve_cert, s);
   if (rc) return rc;
-  rc = sb__sns_hooks_start(broker, s->region, s->account, &s->hooks);
+  rc = sb__sns_hooks_start(broker, s->id.region, s->id.account, s->signer,
+                           cfg ? cfg->sns_webhook_ca : NULL, &s->hooks);
   if (rc) return rc;
   *out = s;
   return 0;
@@ -1506,6 +1430,9 @@ void sb_sns_stop(sb_sns_t *s) {
 
 void sb_sns_free(sb_sns_t *s) {
   sb_sns_stop(s);
-  if (s) OPENSSL_cleanse(s->secret, sizeof s->secret);
+  if (s) {
+    sb__aws_ident_clear(&s->id);
+    sb__sns_signer_free(s->signer);
+  }
   free(s);
 }

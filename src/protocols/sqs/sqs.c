@@ -2,23 +2,9 @@
  * The SQS front-end (include/switchboard/sqs.h): HTTP exchanges in, queue-engine operations
  * out, in either wire protocol.
  *
- * ## A request's life and its threads
- *
- * 1. claim() and on_request() run on the worker loop when the headers are complete; the
- *    body is gathered there (on_data) and decoded at on_end (decode.c) into one tree.
- * 2. The action checks its parameters on the loop. A bad request is answered at once; a good
- *    one starts a broker operation and the request is then owned by the broker side
- *    (r->pending) until the operation's callback ran.
- * 3. The callback runs on the broker thread. It may chain another operation (a read before a
- *    write, one visibility change per timeout); the last one encodes the response into
- *    r->out — the broker's result is only borrowed during the callback, so encoding there
- *    saves a deep copy — and wakes the loop with r->async.
- * 4. On the loop, respond() sends r->out and ends the exchange; the request is freed in the
- *    async handle's close callback.
- *
- * Nothing else touches a request concurrently: the loop does not read r between starting an
- * operation and the wake-up, and the broker side does not touch it afterwards. uv_async_send
- * orders the broker thread's writes before the loop's reads.
+ * A request's life (gathered and decoded on its worker loop, handed to the broker, encoded
+ * in the broker callback, answered on the loop) is the one of every AWS front-end: see
+ * protocols/aws/aws.h.
  *
  * A request that starts a long poll keeps its async handle open, so its worker loop keeps
  * running until the poll ends. An explicit WaitTimeSeconds is therefore served in slices of
@@ -30,16 +16,13 @@
  * Out of memory: the request is answered 500 InternalError when possible, else reset.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <uv.h>
-
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "core/json.h"
 #include "core/codec.h"
@@ -50,76 +33,62 @@
 
 #define SQS_MAX_REQUEST (SB_BROKER_MESSAGE_MAX * 2u + 65536u) /* a batch, base64'd attrs */
 #define SQS_HOST_MAX 256u                                     /* bytes of the Host we echo */
-#define SQS_ARN_MAX 256u                                      /* bytes of an ARN */
-#define SQS_LIST_DEFAULT 1000u                                /* ListQueues without MaxResults */
+#define SQS_POLICY_MAX 20480u                                 /* bytes of a Policy document */
+#define SQS_KV_VALUE_MAX 1000u /* bytes of one kv value the broker keeps (sb_queue_update) */
+#define SQS_POLICY_CHUNKS ((SQS_POLICY_MAX + SQS_KV_VALUE_MAX - 1) / SQS_KV_VALUE_MAX)
+#define SQS_ARN_MAX 256u       /* bytes of an ARN */
+#define SQS_LIST_DEFAULT 1000u /* ListQueues without MaxResults */
 #define SQS_MOVE_RATE_MAX 500u
 #define SQS_POLL_SLICE_MS                                                                          \
   1000 /* a long poll waits in the engine this long at a time */ /* MaxNumberOfMessagesPerSecond   \
                                                                   */
 
+#define SQS_XMLNS "http://queue.amazonaws.com/doc/2012-11-05/"
+
 struct sb_sqs {
   sb_broker_t *broker; /* borrowed */
-  char region[64];     /* for ARNs */
-  char account[33];    /* for URLs and ARNs */
-  char key_id[129];    /* SigV4 access key id; "" in dev mode (nothing verified) */
-  char secret[129];    /* its secret access key */
+  aws_ident_t id;      /* region, account, credential */
+  aws_frontend_t fe;   /* how the listener reaches this service */
 };
 
 /* ---- errors ---- */
 
-/* An AWS error: its JSON shape name, its Query code (also in x-amzn-query-error) and
- * status. */
-typedef struct sqs_err {
-  const char *name; /* JSON __type after "com.amazonaws.sqs#" */
-  const char *code; /* Query <Code> */
-  int status;       /* HTTP status */
-  int sender;       /* 1: the caller's fault (Type Sender), 0: Receiver */
-} sqs_err_t;
+#define E_INTERNAL sb__aws_e_internal
+#define E_MISSING sb__aws_e_missing
+#define E_ACTION sb__aws_e_action
 
-static const sqs_err_t E_NO_QUEUE = {"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue",
+static const aws_err_t E_NO_QUEUE = {"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue",
                                      400, 1};
-static const sqs_err_t E_QUEUE_EXISTS = {"QueueNameExists", "QueueAlreadyExists", 400, 1};
-static const sqs_err_t E_PARAM = {"InvalidParameterValue", "InvalidParameterValue", 400, 1};
-static const sqs_err_t E_MISSING = {"MissingParameter", "MissingParameter", 400, 1};
-static const sqs_err_t E_ACTION = {"InvalidAction", "InvalidAction", 400, 1};
-static const sqs_err_t E_ATTR_NAME = {"InvalidAttributeName", "InvalidAttributeName", 400, 1};
-static const sqs_err_t E_ATTR_VALUE = {"InvalidAttributeValue", "InvalidAttributeValue", 400, 1};
-static const sqs_err_t E_RECEIPT = {"ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404, 1};
-static const sqs_err_t E_NOT_INFLIGHT = {"MessageNotInflight",
+static const aws_err_t E_QUEUE_EXISTS = {"QueueNameExists", "QueueAlreadyExists", 400, 1};
+static const aws_err_t E_PARAM = {"InvalidParameterValue", "InvalidParameterValue", 400, 1};
+static const aws_err_t E_ATTR_NAME = {"InvalidAttributeName", "InvalidAttributeName", 400, 1};
+static const aws_err_t E_ATTR_VALUE = {"InvalidAttributeValue", "InvalidAttributeValue", 400, 1};
+static const aws_err_t E_RECEIPT = {"ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404, 1};
+static const aws_err_t E_NOT_INFLIGHT = {"MessageNotInflight",
                                          "AWS.SimpleQueueService.MessageNotInflight", 400, 1};
-static const sqs_err_t E_TOO_MANY = {"TooManyEntriesInBatchRequest",
+static const aws_err_t E_TOO_MANY = {"TooManyEntriesInBatchRequest",
                                      "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400, 1};
-static const sqs_err_t E_EMPTY_BATCH = {"EmptyBatchRequest",
+static const aws_err_t E_EMPTY_BATCH = {"EmptyBatchRequest",
                                         "AWS.SimpleQueueService.EmptyBatchRequest", 400, 1};
-static const sqs_err_t E_IDS_NOT_DISTINCT = {
+static const aws_err_t E_IDS_NOT_DISTINCT = {
     "BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400, 1};
-static const sqs_err_t E_BAD_ENTRY_ID = {"InvalidBatchEntryId",
+static const aws_err_t E_BAD_ENTRY_ID = {"InvalidBatchEntryId",
                                          "AWS.SimpleQueueService.InvalidBatchEntryId", 400, 1};
-static const sqs_err_t E_BATCH_TOO_LONG = {"BatchRequestTooLong",
+static const aws_err_t E_BATCH_TOO_LONG = {"BatchRequestTooLong",
                                            "AWS.SimpleQueueService.BatchRequestTooLong", 400, 1};
-static const sqs_err_t E_CONTENTS = {"InvalidMessageContents", "InvalidMessageContents", 400, 1};
-static const sqs_err_t E_UNSUPPORTED = {"UnsupportedOperation",
+static const aws_err_t E_CONTENTS = {"InvalidMessageContents", "InvalidMessageContents", 400, 1};
+static const aws_err_t E_UNSUPPORTED = {"UnsupportedOperation",
                                         "AWS.SimpleQueueService.UnsupportedOperation", 400, 1};
-static const sqs_err_t E_RESOURCE = {"ResourceNotFoundException", "ResourceNotFoundException", 404,
+static const aws_err_t E_RESOURCE = {"ResourceNotFoundException", "ResourceNotFoundException", 404,
                                      1};
-static const sqs_err_t E_OVER_LIMIT = {"OverLimit", "OverLimit", 403, 1};
-static const sqs_err_t E_INTERNAL = {"InternalError", "InternalError", 500, 0};
-static const sqs_err_t E_MALFORMED = {"MalformedQueryString", "MalformedQueryString", 400, 1};
-static const sqs_err_t E_AUTH[] = {
-    {"MissingAuthenticationToken", "MissingAuthenticationToken", 403, 1},
-    {"IncompleteSignature", "IncompleteSignature", 400, 1},
-    {"InvalidClientTokenId", "InvalidClientTokenId", 403, 1},
-    {"SignatureDoesNotMatch", "SignatureDoesNotMatch", 403, 1},
-    {"RequestExpired", "RequestExpired", 400, 1},
-};
-static const sqs_err_t E_SERIALIZATION = {"SerializationException", "SerializationException", 400,
+static const aws_err_t E_OVER_LIMIT = {"OverLimit", "OverLimit", 403, 1};
+static const aws_err_t E_SERIALIZATION = {"SerializationException", "SerializationException", 400,
                                           1};
 
 /* ---- requests ---- */
 
 typedef struct sqs_req sqs_req_t;
 typedef void (*sqs_action_fn)(sqs_req_t *r);
-static void wake(sqs_req_t *r);
 
 typedef struct sqs_action {
   const char *name; /* "SendMessage" */
@@ -134,7 +103,7 @@ typedef struct sqs_out_msg {
   char md5_body[33];    /* MD5OfMessageBody */
   char md5_attrs[33];   /* MD5OfMessageAttributes, "" without attributes */
   char md5_sys[33];     /* MD5OfMessageSystemAttributes, "" without them */
-  const sqs_err_t *err; /* a per-entry failure found before the send, or NULL */
+  const aws_err_t *err; /* a per-entry failure found before the send, or NULL */
   const char *err_msg;  /* its message (arena or static) */
   int engine_index;     /* index in the engine's batch, -1 when not sent */
 } sqs_out_msg_t;
@@ -157,25 +126,10 @@ typedef struct sqs_patch {
 } sqs_patch_t;
 
 struct sqs_req {
-  sb_sqs_t *sqs;           /* borrowed */
-  sb_http_req_t *http;     /* the exchange, until respond() ends it */
-  uv_async_t async;        /* wakes the loop after a broker operation; initialised first */
-  const sqs_action_t *act; /* the action, once known */
-  int json;                /* 1: AWS JSON 1.0, 0: Query */
-  int pending;             /* a broker operation owns the request */
-  int body_done;           /* on_end ran */
-  atomic_int aborted;      /* the client went away; read by the broker side between slices */
-  int responded;           /* respond() ran */
-  sb_buf_t in;             /* request body; owned */
-  sb_arena_t arena;        /* decoded parameters and per-action state; owned */
-  sqs_node_t *p;           /* the decoded parameters (a map) */
-  char host[SQS_HOST_MAX]; /* Host header, for queue URLs */
-  int tls;                 /* the request came over TLS: https URLs */
+  aws_req_t b;                        /* the common part; first, the request is freed through it */
+  sb_sqs_t *sqs;                      /* borrowed */
+  const sqs_action_t *act;            /* the action, once known */
   char queue[SB_BROKER_NAME_MAX + 1]; /* the queue QueueUrl names */
-  char request_id[37];                /* x-amzn-RequestId */
-  const sqs_err_t *err;               /* the error to answer, or NULL */
-  char err_msg[512];                  /* its message */
-  sb_buf_t out;                       /* encoded response; owned */
   /* Per-action state (arena-allocated arrays). */
   sqs_patch_t patch;      /* CreateQueue, SetQueueAttributes, TagQueue, UntagQueue */
   sqs_out_msg_t *msgs;    /* sends: one per request entry */
@@ -199,21 +153,14 @@ struct sqs_req {
   char after[SB_BROKER_NAME_MAX + 1]; /* list pagination: continue after this name */
   size_t max_results;                 /* list pagination: page size, 0 = all */
   sb_queue_config_t cfg;              /* CreateQueue: the configuration to create */
+  sqs_permission_t perm;              /* AddPermission, RemovePermission */
   int (*after_dlq)(sqs_req_t *r);     /* runs once RedrivePolicy's queue is known to exist */
 };
 
-static void respond(sqs_req_t *r);
+_Static_assert(offsetof(sqs_req_t, b) == 0, "aws.c frees a request through its head");
 
-static void fail(sqs_req_t *r, const sqs_err_t *e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(sqs_req_t *r, const sqs_err_t *e, const char *fmt, ...) {
-  if (r->err) return; /* the first error wins */
-  r->err = e;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(r->err_msg, sizeof r->err_msg, fmt, ap);
-  va_end(ap);
-}
+/* Records the error to answer; the first one wins. */
+#define fail(r, ...) sb__aws_fail(&(r)->b, __VA_ARGS__)
 
 /* Maps an engine status to an AWS error. */
 static void fail_status(sqs_req_t *r, int status) {
@@ -236,29 +183,15 @@ static void fail_status(sqs_req_t *r, int status) {
   }
 }
 
-static void make_request_id(char out[37]) {
-  uint8_t b[16];
-  if (RAND_bytes(b, sizeof b) != 1) memset(b, 0, sizeof b);
-  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-  static const char hx[] = "0123456789abcdef";
-  size_t o = 0;
-  for (int i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-    out[o++] = hx[b[i] >> 4];
-    out[o++] = hx[b[i] & 15];
-  }
-  out[o] = 0;
-}
-
 /* ---- small helpers ---- */
 
 static void queue_url(const sqs_req_t *r, const char *name, char *out, size_t cap) {
-  snprintf(out, cap, "%s://%s/%s/%s", r->tls ? "https" : "http", r->host, r->sqs->account, name);
+  snprintf(out, cap, "%s://%s/%s/%s", r->b.tls ? "https" : "http", r->b.host, r->sqs->id.account,
+           name);
 }
 
 static void queue_arn(const sqs_req_t *r, const char *name, char *out, size_t cap) {
-  snprintf(out, cap, "arn:aws:sqs:%s:%s:%s", r->sqs->region, r->sqs->account, name);
+  snprintf(out, cap, "arn:aws:sqs:%s:%s:%s", r->sqs->id.region, r->sqs->id.account, name);
 }
 
 static int is_fifo_name(const char *name) {
@@ -285,18 +218,18 @@ static int name_from(const char *s, size_t len, char sep, char out[SB_BROKER_NAM
 }
 
 /* A string parameter: NULL when absent; fails InvalidParameterValue when not a string. */
-static const sqs_node_t *str_param(sqs_req_t *r, const sqs_node_t *m, const char *name) {
-  const sqs_node_t *v = sb__sqs_get(m, name);
-  if (v && v->kind != SQS_STR) {
+static const aws_node_t *str_param(sqs_req_t *r, const aws_node_t *m, const char *name) {
+  const aws_node_t *v = sb__aws_get(m, name);
+  if (v && v->kind != AWS_STR) {
     fail(r, &E_PARAM, "Value for parameter %s is invalid.", name);
     return NULL;
   }
   return v;
 }
 
-static const sqs_node_t *required(sqs_req_t *r, const sqs_node_t *m, const char *name) {
-  const sqs_node_t *v = str_param(r, m, name);
-  if (!v && !r->err) fail(r, &E_MISSING, "The request must contain the parameter %s.", name);
+static const aws_node_t *required(sqs_req_t *r, const aws_node_t *m, const char *name) {
+  const aws_node_t *v = str_param(r, m, name);
+  if (!v && !r->b.err) fail(r, &E_MISSING, "The request must contain the parameter %s.", name);
   return v;
 }
 
@@ -320,10 +253,10 @@ static int parse_int(const char *s, size_t len, int64_t *out) {
 
 /* An integer parameter in [lo, hi]: 1 when present (*out set), 0 when absent, -1 after a
  * failure. */
-static int int_param(sqs_req_t *r, const sqs_node_t *m, const char *name, int64_t lo, int64_t hi,
+static int int_param(sqs_req_t *r, const aws_node_t *m, const char *name, int64_t lo, int64_t hi,
                      int64_t *out) {
-  const sqs_node_t *v = str_param(r, m, name);
-  if (!v) return r->err ? -1 : 0;
+  const aws_node_t *v = str_param(r, m, name);
+  if (!v) return r->b.err ? -1 : 0;
   if (parse_int(v->s, v->len, out) || *out < lo || *out > hi) {
     fail(r, &E_PARAM,
          "Value %.64s for parameter %s is invalid. Reason: must be between %lld and %lld.", v->s,
@@ -333,146 +266,22 @@ static int int_param(sqs_req_t *r, const sqs_node_t *m, const char *name, int64_
   return 1;
 }
 
-static int is_true(const sqs_node_t *v) {
+static int is_true(const aws_node_t *v) {
   return v->len == 4 && strncasecmp(v->s, "true", 4) == 0;
 }
-static int is_bool(const sqs_node_t *v) {
+static int is_bool(const aws_node_t *v) {
   return is_true(v) || (v->len == 5 && strncasecmp(v->s, "false", 5) == 0);
-}
-
-/* Message text SQS accepts: UTF-8 of #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
- * #x10000-#x10FFFF (what XML 1.0 can carry). */
-static int valid_text(const char *s, size_t len) {
-  const uint8_t *p = (const uint8_t *)s, *e = p + len;
-  while (p < e) {
-    uint32_t c = *p;
-    size_t n;
-    if (c < 0x80) {
-      n = 1;
-    } else if ((c & 0xe0) == 0xc0) {
-      c &= 0x1f;
-      n = 2;
-    } else if ((c & 0xf0) == 0xe0) {
-      c &= 0x0f;
-      n = 3;
-    } else if ((c & 0xf8) == 0xf0) {
-      c &= 0x07;
-      n = 4;
-    } else {
-      return 0;
-    }
-    if ((size_t)(e - p) < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-      if ((p[i] & 0xc0) != 0x80) return 0;
-      c = (c << 6) | (p[i] & 0x3f);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (c < min[n]) return 0;
-    if (c < 0x20 && c != 9 && c != 10 && c != 13) return 0;
-    if ((c >= 0xd800 && c <= 0xdfff) || c == 0xfffe || c == 0xffff || c > 0x10ffff) return 0;
-    p += n;
-  }
-  return 1;
-}
-
-/* ---- responses ---- */
-
-static void begin(sqs_req_t *r, sqs_enc_t *e) {
-  sb__sqs_enc_begin(e, &r->out, r->json, r->act->name, r->act->result);
-}
-
-static void end(sqs_req_t *r, sqs_enc_t *e) {
-  sb__sqs_enc_end(e, r->act->name, r->act->result, r->request_id);
-  if (e->err) {
-    sb_buf_reset(&r->out);
-    fail(r, &E_INTERNAL, "The response could not be encoded.");
-  }
-}
-
-/* A response with no result members. */
-static void empty_result(sqs_req_t *r) {
-  sqs_enc_t e;
-  begin(r, &e);
-  end(r, &e);
-}
-
-static void encode_error(sqs_req_t *r) {
-  sb_buf_reset(&r->out);
-  const sqs_err_t *e = r->err;
-  if (r->json) {
-    sb_jw_t w;
-    sb_jw_init(&w, &r->out);
-    sb_jw_obj_begin(&w);
-    char type[128];
-    int n = snprintf(type, sizeof type, "com.amazonaws.sqs#%s", e->name);
-    sb_jw_key(&w, "__type", 6);
-    sb_jw_str(&w, type, (size_t)n);
-    sb_jw_key(&w, "message", 7);
-    if (valid_text(r->err_msg, strlen(r->err_msg)))
-      sb_jw_str(&w, r->err_msg, strlen(r->err_msg));
-    else
-      sb_jw_str(&w, "invalid request", 15);
-    sb_jw_obj_end(&w);
-    return;
-  }
-  sb_buf_appendf(&r->out,
-                 "<?xml version=\"1.0\"?><ErrorResponse "
-                 "xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><Error><Type>%s</Type>"
-                 "<Code>%s</Code><Message>",
-                 e->sender ? "Sender" : "Receiver", e->code);
-  if (valid_text(r->err_msg, strlen(r->err_msg)))
-    sb__sqs_xml_text(&r->out, r->err_msg, strlen(r->err_msg));
-  sb_buf_appendf(&r->out, "</Message><Detail/></Error><RequestId>%s</RequestId></ErrorResponse>",
-                 r->request_id);
-}
-
-static void on_closed(uv_handle_t *h) {
-  sqs_req_t *r = h->data;
-  sb_buf_free(&r->in);
-  sb_buf_free(&r->out);
-  sb_arena_free(&r->arena);
-  free(r);
-}
-
-/* Sends the outcome and ends the exchange; runs on the loop. */
-static void respond(sqs_req_t *r) {
-  if (r->responded) return;
-  r->responded = 1;
-  sb_http_req_t *h = r->http;
-  if (r->err) encode_error(r);
-  int status = r->err ? r->err->status : 200;
-  sb_http_res_header(h, "content-type", r->json ? "application/x-amz-json-1.0" : "text/xml");
-  sb_http_res_header(h, "x-amzn-requestid", r->request_id);
-  if (r->err && r->json) {
-    char q[160];
-    snprintf(q, sizeof q, "%s;%s", r->err->code, r->err->sender ? "Sender" : "Receiver");
-    sb_http_res_header(h, "x-amzn-query-error", q);
-  }
-  sb_http_respond(h, status, NULL, sb_buf_head(&r->out), sb_buf_pending(&r->out));
-  r->http = NULL;
-  uv_close((uv_handle_t *)&r->async, on_closed);
-}
-
-static void on_async(uv_async_t *a) {
-  sqs_req_t *r = a->data;
-  r->pending = 0;
-  respond(r);
-}
-
-/* Ends the broker side of a request: the loop takes over. Runs on the broker thread. */
-static void wake(sqs_req_t *r) {
-  uv_async_send(&r->async);
 }
 
 /* ---- queue resolution ---- */
 
 static int resolve_queue(sqs_req_t *r) {
-  const sqs_node_t *u = str_param(r, r->p, "QueueUrl");
-  if (r->err) return -1;
+  const aws_node_t *u = str_param(r, r->b.p, "QueueUrl");
+  if (r->b.err) return -1;
   if (!u) {
     /* The Query protocol may also address the queue by the request's path. */
-    const char *path = sb_http_req_path(r->http);
-    if (r->json || strcmp(path, "/") == 0) {
+    const char *path = sb_http_req_path(r->b.http);
+    if (r->b.json || strcmp(path, "/") == 0) {
       fail(r, &E_MISSING, "The request must contain the parameter QueueUrl.");
       return -1;
     }
@@ -489,7 +298,7 @@ static int resolve_queue(sqs_req_t *r) {
   return 0;
 }
 
-static int arn_name(sqs_req_t *r, const sqs_node_t *v, char out[SB_BROKER_NAME_MAX + 1]) {
+static int arn_name(sqs_req_t *r, const aws_node_t *v, char out[SB_BROKER_NAME_MAX + 1]) {
   static const char pre[] = "arn:aws:sqs:";
   if (v->len < sizeof pre || memcmp(v->s, pre, sizeof pre - 1) ||
       name_from(v->s, v->len, ':', out)) {
@@ -508,8 +317,8 @@ static int add_kv(sqs_req_t *r, const char *name, size_t nlen, const char *value
     fail(r, &E_PARAM, "Too many tags or attributes.");
     return -1;
   }
-  char *n = sb_arena_strndup(&r->arena, name, nlen);
-  char *v = sb_arena_strndup(&r->arena, value, vlen);
+  char *n = sb_arena_strndup(&r->b.arena, name, nlen);
+  char *v = sb_arena_strndup(&r->b.arena, value, vlen);
   if (!n || !v) {
     fail(r, &E_INTERNAL, "Out of memory.");
     return -1;
@@ -520,21 +329,86 @@ static int add_kv(sqs_req_t *r, const char *name, size_t nlen, const char *value
   return 0;
 }
 
+static const char *kv_find(const sb_queue_info_t *q, const char *name) {
+  for (size_t i = 0; i < q->n_kv; i++)
+    if (strcmp(q->kv[i].name, name) == 0) return q->kv[i].value;
+  return NULL;
+}
+
+/* ---- the Policy attribute ----
+ *
+ * A policy document (up to SQS_POLICY_MAX bytes) is longer than one kv value of the broker
+ * (SQS_KV_VALUE_MAX), so it is kept in chunks: "Policy" holds the first SQS_KV_VALUE_MAX
+ * bytes, "Policy+1", "Policy+2", ... the rest; an update writes every chunk name, empty ones
+ * removing what a longer document left. */
+
+static void policy_chunk_name(size_t i, char out[16]) {
+  if (i == 0)
+    memcpy(out, "Policy", 7);
+  else
+    snprintf(out, 16, "Policy+%zu", i);
+}
+
+/* The queue's Policy document with its chunks joined (in r's arena), or NULL when none. */
+static const char *policy_of(sqs_req_t *r, const sb_queue_info_t *q) {
+  const char *first = kv_find(q, "Policy");
+  if (!first || !*first) return NULL;
+  const char *parts[SQS_POLICY_CHUNKS];
+  size_t n = 0, total = 0;
+  for (; n < SQS_POLICY_CHUNKS; n++) {
+    char name[16];
+    policy_chunk_name(n, name);
+    parts[n] = kv_find(q, name);
+    if (!parts[n] || !*parts[n]) break;
+    total += strlen(parts[n]);
+  }
+  if (n == 1) return first;
+  char *doc = sb_arena_alloc(&r->b.arena, total + 1);
+  if (!doc) return first; /* out of memory: the first chunk, which JSON readers refuse */
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t l = strlen(parts[i]);
+    memcpy(doc + o, parts[i], l);
+    o += l;
+  }
+  doc[o] = 0;
+  return doc;
+}
+
+/* Adds doc's chunks to r->patch; unless creating, also empties the unused chunk names. */
+static int add_policy_kv(sqs_req_t *r, const char *doc, size_t len, int creating) {
+  if (len > SQS_POLICY_MAX) {
+    fail(r, &E_ATTR_VALUE, "Invalid value for the parameter Policy. Reason: longer than %u bytes.",
+         SQS_POLICY_MAX);
+    return -1;
+  }
+  size_t used = (len + SQS_KV_VALUE_MAX - 1) / SQS_KV_VALUE_MAX; /* chunks doc fills */
+  for (size_t i = 0; i < (creating ? used : SQS_POLICY_CHUNKS); i++) {
+    size_t off = i * SQS_KV_VALUE_MAX;
+    size_t n = off < len ? len - off : 0;
+    if (n > SQS_KV_VALUE_MAX) n = SQS_KV_VALUE_MAX;
+    char name[16];
+    policy_chunk_name(i, name);
+    if (add_kv(r, name, strlen(name), n ? doc + off : "", n)) return -1;
+  }
+  return 0;
+}
+
 /* Parses RedrivePolicy {"deadLetterTargetArn": ..., "maxReceiveCount": ...}; "" removes. */
-static int parse_redrive(sqs_req_t *r, const sqs_node_t *v) {
+static int parse_redrive(sqs_req_t *r, const aws_node_t *v) {
   sqs_patch_t *pt = &r->patch;
   pt->has_redrive = 1;
   pt->dlq[0] = 0;
   pt->max_receive = 0;
   if (v->len == 0) return 0;
-  sb_arena_t *a = &r->arena;
-  sqs_node_t *m;
+  sb_arena_t *a = &r->b.arena;
+  aws_node_t *m;
   const char *err;
-  if (sb__sqs_decode_json(a, v->s, v->len, &m, &err)) goto bad;
-  const sqs_node_t *arn = sb__sqs_get(m, "deadLetterTargetArn");
-  const sqs_node_t *mrc = sb__sqs_get(m, "maxReceiveCount");
+  if (sb__aws_decode_json(a, v->s, v->len, &m, &err)) goto bad;
+  const aws_node_t *arn = sb__aws_get(m, "deadLetterTargetArn");
+  const aws_node_t *mrc = sb__aws_get(m, "maxReceiveCount");
   int64_t n;
-  if (!arn || arn->kind != SQS_STR || !mrc || mrc->kind != SQS_STR ||
+  if (!arn || arn->kind != AWS_STR || !mrc || mrc->kind != AWS_STR ||
       parse_int(mrc->s, mrc->len, &n) || n < 1 || n > 1000)
     goto bad;
   char dlq[SB_BROKER_NAME_MAX + 1];
@@ -572,16 +446,16 @@ static const struct {
 };
 
 /* Parses an Attributes map into r->patch. creating: FifoQueue is allowed. */
-static int parse_attrs(sqs_req_t *r, const sqs_node_t *attrs, int creating) {
+static int parse_attrs(sqs_req_t *r, const aws_node_t *attrs, int creating) {
   sqs_patch_t *pt = &r->patch;
   if (!attrs) return 0;
-  if (attrs->kind != SQS_MAP) {
+  if (attrs->kind != AWS_MAP) {
     fail(r, &E_PARAM, "Attributes must be a map.");
     return -1;
   }
-  for (const sqs_node_t *a = attrs->child; a; a = a->next) {
+  for (const aws_node_t *a = attrs->child; a; a = a->next) {
     const char *k = a->key;
-    if (a->kind != SQS_STR) {
+    if (a->kind != AWS_STR) {
       fail(r, &E_ATTR_VALUE, "Value for attribute %s must be a string.", k);
       return -1;
     }
@@ -667,7 +541,9 @@ static int parse_attrs(sqs_req_t *r, const sqs_node_t *attrs, int creating) {
         }
       }
       if (kv_attrs[i].fifo) pt->fifo_only = 1;
-      if (add_kv(r, k, strlen(k), a->s, a->len)) return -1;
+      if (strcmp(k, "Policy") == 0 ? add_policy_kv(r, a->s, a->len, creating)
+                                   : add_kv(r, k, strlen(k), a->s, a->len))
+        return -1;
       done = 1;
     }
     if (!done) {
@@ -717,25 +593,25 @@ static void create_done(void *arg, int status, const sb_broker_result_t *res) {
     fail(r, &E_ATTR_VALUE, "Invalid attribute values for this queue.");
   else if (status)
     fail_status(r, status);
-  if (!r->err) {
+  if (!r->b.err) {
     char url[512];
     queue_url(r, r->queue, url, sizeof url);
-    sqs_enc_t e;
-    begin(r, &e);
-    sb__sqs_enc_str(&e, "QueueUrl", url, strlen(url));
-    end(r, &e);
+    aws_enc_t e;
+    sb__aws_begin(&r->b, &e);
+    sb__aws_enc_str(&e, "QueueUrl", url, strlen(url));
+    sb__aws_end(&r->b, &e);
   }
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
-static int parse_tags(sqs_req_t *r, const sqs_node_t *tags) {
+static int parse_tags(sqs_req_t *r, const aws_node_t *tags) {
   if (!tags) return 0;
-  if (tags->kind != SQS_MAP) {
+  if (tags->kind != AWS_MAP) {
     fail(r, &E_PARAM, "Tags must be a map.");
     return -1;
   }
-  for (const sqs_node_t *t = tags->child; t; t = t->next) {
-    if (t->kind != SQS_STR || t->key_len == 0 || t->key_len > 128 || t->len > 256) {
+  for (const aws_node_t *t = tags->child; t; t = t->next) {
+    if (t->kind != AWS_STR || t->key_len == 0 || t->key_len > 128 || t->len > 256) {
       fail(r, &E_PARAM, "Invalid tag.");
       return -1;
     }
@@ -747,7 +623,7 @@ static int parse_tags(sqs_req_t *r, const sqs_node_t *tags) {
 }
 
 static void start_failed(sqs_req_t *r, int rc) {
-  r->pending = 0;
+  r->b.pending = 0;
   fail_status(r, rc);
 }
 
@@ -765,18 +641,18 @@ static void dlq_checked(void *arg, int status, const sb_broker_result_t *res) {
     fail(r, &E_ATTR_VALUE,
          "Value for parameter RedrivePolicy is invalid. Reason: Dead letter target does not "
          "exist.");
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   if (!status) rc = r->after_dlq(r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
 static void start_with_dlq(sqs_req_t *r, int (*step)(sqs_req_t *r)) {
-  r->pending = 1;
+  r->b.pending = 1;
   int rc;
   if (r->patch.has_redrive && r->patch.dlq[0]) {
     r->after_dlq = step;
@@ -788,7 +664,7 @@ static void start_with_dlq(sqs_req_t *r, int (*step)(sqs_req_t *r)) {
 }
 
 static void act_create_queue(sqs_req_t *r) {
-  const sqs_node_t *name = required(r, r->p, "QueueName");
+  const aws_node_t *name = required(r, r->b.p, "QueueName");
   if (!name) return;
   if (name->len > SB_BROKER_NAME_MAX || memchr(name->s, 0, name->len)) {
     fail(r, &E_PARAM,
@@ -797,9 +673,9 @@ static void act_create_queue(sqs_req_t *r) {
     return;
   }
   memcpy(r->queue, name->s, name->len + 1);
-  if (parse_attrs(r, sb__sqs_get(r->p, "Attributes"), 1)) return;
-  const sqs_node_t *tags = sb__sqs_get(r->p, "tags");
-  if (!tags) tags = sb__sqs_get(r->p, "Tags");
+  if (parse_attrs(r, sb__aws_get(r->b.p, "Attributes"), 1)) return;
+  const aws_node_t *tags = sb__aws_get(r->b.p, "tags");
+  if (!tags) tags = sb__aws_get(r->b.p, "Tags");
   if (parse_tags(r, tags)) return;
   int fifo = is_fifo_name(r->queue);
   if (sb_broker_check_name(r->queue, fifo)) {
@@ -835,16 +711,16 @@ static void get_url_done(void *arg, int status, const sb_broker_result_t *res) {
   else {
     char url[512];
     queue_url(r, r->queue, url, sizeof url);
-    sqs_enc_t e;
-    begin(r, &e);
-    sb__sqs_enc_str(&e, "QueueUrl", url, strlen(url));
-    end(r, &e);
+    aws_enc_t e;
+    sb__aws_begin(&r->b, &e);
+    sb__aws_enc_str(&e, "QueueUrl", url, strlen(url));
+    sb__aws_end(&r->b, &e);
   }
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
 static void act_get_queue_url(sqs_req_t *r) {
-  const sqs_node_t *name = required(r, r->p, "QueueName");
+  const aws_node_t *name = required(r, r->b.p, "QueueName");
   if (!name) return;
   if (name->len > SB_BROKER_NAME_MAX || memchr(name->s, 0, name->len) ||
       sb_broker_check_name(name->s, is_fifo_name(name->s))) {
@@ -852,7 +728,7 @@ static void act_get_queue_url(sqs_req_t *r) {
     return;
   }
   memcpy(r->queue, name->s, name->len + 1);
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_get(r->sqs->broker, r->queue, get_url_done, r);
   if (rc) start_failed(r, rc);
 }
@@ -860,26 +736,32 @@ static void act_get_queue_url(sqs_req_t *r) {
 /* A list of queue URLs (ListQueues, ListDeadLetterSourceQueues), paginated by name. */
 static void encode_url_list(sqs_req_t *r, const char *json_name, const char *const *names, size_t n,
                             const char *next) {
-  sqs_enc_t e;
-  begin(r, &e);
-  sb__sqs_enc_list_begin(&e, json_name, "QueueUrl");
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  sb__aws_enc_list_begin(&e, json_name, "QueueUrl");
   size_t shown = 0;
   const char *last = NULL;
+  size_t hidden = strlen(AWS_SNS_HOOK_PREFIX);
   for (size_t i = 0; i < n; i++) {
     if (r->after[0] && strcmp(names[i], r->after) <= 0) continue;
+    /* SNS's webhook queues are its own business, not the account's queues. */
+    if (strncmp(names[i], AWS_SNS_HOOK_PREFIX, hidden) == 0) {
+      last = names[i];
+      continue;
+    }
     if (r->max_results && shown == r->max_results) {
       next = last;
       break;
     }
     char url[512];
     queue_url(r, names[i], url, sizeof url);
-    sb__sqs_enc_item_str(&e, url, strlen(url));
+    sb__aws_enc_item_str(&e, url, strlen(url));
     shown++;
     last = names[i];
   }
-  sb__sqs_enc_list_end(&e);
-  if (next && r->max_results) sb__sqs_enc_str(&e, "NextToken", next, strlen(next));
-  end(r, &e);
+  sb__aws_enc_list_end(&e);
+  if (next && r->max_results) sb__aws_enc_str(&e, "NextToken", next, strlen(next));
+  sb__aws_end(&r->b, &e);
 }
 
 static void list_done(void *arg, int status, const sb_broker_result_t *res) {
@@ -891,16 +773,16 @@ static void list_done(void *arg, int status, const sb_broker_result_t *res) {
   else
     encode_url_list(r, strcmp(r->act->name, "ListQueues") == 0 ? "QueueUrls" : "queueUrls",
                     res->names, res->n_names, res->next_token);
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
 static int parse_pagination(sqs_req_t *r) {
   int64_t max;
-  int has = int_param(r, r->p, "MaxResults", 1, 1000, &max);
+  int has = int_param(r, r->b.p, "MaxResults", 1, 1000, &max);
   if (has < 0) return -1;
   r->max_results = has ? (size_t)max : 0;
-  const sqs_node_t *tok = str_param(r, r->p, "NextToken");
-  if (r->err) return -1;
+  const aws_node_t *tok = str_param(r, r->b.p, "NextToken");
+  if (r->b.err) return -1;
   if (tok && tok->len) {
     if (tok->len > SB_BROKER_NAME_MAX || memchr(tok->s, 0, tok->len)) {
       fail(r, &E_PARAM, "Invalid NextToken.");
@@ -912,13 +794,13 @@ static int parse_pagination(sqs_req_t *r) {
 }
 
 static void act_list_queues(sqs_req_t *r) {
-  const sqs_node_t *prefix = str_param(r, r->p, "QueueNamePrefix");
-  if (r->err || parse_pagination(r)) return;
+  const aws_node_t *prefix = str_param(r, r->b.p, "QueueNamePrefix");
+  if (r->b.err || parse_pagination(r)) return;
   if (prefix && memchr(prefix->s, 0, prefix->len)) {
     fail(r, &E_PARAM, "Invalid QueueNamePrefix.");
     return;
   }
-  r->pending = 1;
+  r->b.pending = 1;
   /* The engine pages by name too; ask for one more than shown to learn whether more follow. */
   size_t max = r->max_results ? r->max_results + 1 : SQS_LIST_DEFAULT;
   int rc = sb_queue_list(r->sqs->broker, prefix && prefix->len ? prefix->s : NULL,
@@ -928,7 +810,7 @@ static void act_list_queues(sqs_req_t *r) {
 
 static void act_dlq_sources(sqs_req_t *r) {
   if (parse_pagination(r)) return;
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_dlq_sources(r->sqs->broker, r->queue, list_done, r);
   if (rc) start_failed(r, rc);
 }
@@ -940,18 +822,18 @@ static void simple_done(void *arg, int status, const sb_broker_result_t *res) {
   else if (status)
     fail_status(r, status);
   else
-    empty_result(r);
-  wake(r);
+    sb__aws_empty(&r->b);
+  sb__aws_wake(&r->b);
 }
 
 static void act_delete_queue(sqs_req_t *r) {
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_delete(r->sqs->broker, r->queue, simple_done, r);
   if (rc) start_failed(r, rc);
 }
 
 static void act_purge_queue(sqs_req_t *r) {
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_purge(r->sqs->broker, r->queue, simple_done, r);
   if (rc) start_failed(r, rc);
 }
@@ -980,12 +862,6 @@ static const char *const queue_attr_names[] = {"Policy",
                                                "SqsManagedSseEnabled"};
 #define N_QUEUE_ATTRS (sizeof queue_attr_names / sizeof queue_attr_names[0])
 
-static const char *kv_find(const sb_queue_info_t *q, const char *name) {
-  for (size_t i = 0; i < q->n_kv; i++)
-    if (strcmp(q->kv[i].name, name) == 0) return q->kv[i].value;
-  return NULL;
-}
-
 static void get_attrs_done(void *arg, int status, const sb_broker_result_t *res) {
   sqs_req_t *r = arg;
   if (status == SB_ENOTFOUND) {
@@ -995,9 +871,9 @@ static void get_attrs_done(void *arg, int status, const sb_broker_result_t *res)
   } else {
     const sb_queue_info_t *q = res->queue;
     const sb_queue_config_t *c = &q->config;
-    sqs_enc_t e;
-    begin(r, &e);
-    sb__sqs_enc_map_begin(&e, "Attributes", "Attribute", "Name", "Value");
+    aws_enc_t e;
+    sb__aws_begin(&r->b, &e);
+    sb__aws_enc_map_begin(&e, "Attributes", "Attribute", "Name", "Value");
     for (size_t i = 0; i < N_QUEUE_ATTRS; i++) {
       if (!(r->sys_attrs & (1u << i))) continue;
       const char *n = queue_attr_names[i];
@@ -1062,27 +938,27 @@ static void get_attrs_done(void *arg, int status, const sb_broker_result_t *res)
         if (!val) val = i == 16 ? "queue" : "perQueue";
         break;
       default:
-        val = kv_find(q, n);
+        val = strcmp(n, "Policy") == 0 ? policy_of(r, q) : kv_find(q, n);
         if (!val) continue;
         break;
       }
-      sb__sqs_enc_map_str(&e, n, strlen(n), val, strlen(val));
+      sb__aws_enc_map_str(&e, n, strlen(n), val, strlen(val));
     }
-    sb__sqs_enc_map_end(&e);
-    end(r, &e);
+    sb__aws_enc_map_end(&e);
+    sb__aws_end(&r->b, &e);
   }
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
 static void act_get_queue_attributes(sqs_req_t *r) {
-  const sqs_node_t *names = sb__sqs_get(r->p, "AttributeNames");
+  const aws_node_t *names = sb__aws_get(r->b.p, "AttributeNames");
   r->sys_attrs = 0;
-  if (names && names->kind != SQS_LIST) {
+  if (names && names->kind != AWS_LIST) {
     fail(r, &E_PARAM, "AttributeNames must be a list.");
     return;
   }
-  for (const sqs_node_t *n = names ? names->child : NULL; n; n = n->next) {
-    if (n->kind != SQS_STR) {
+  for (const aws_node_t *n = names ? names->child : NULL; n; n = n->next) {
+    if (n->kind != AWS_STR) {
       fail(r, &E_ATTR_NAME, "Unknown Attribute.");
       return;
     }
@@ -1099,7 +975,7 @@ static void act_get_queue_attributes(sqs_req_t *r) {
     }
     r->sys_attrs |= 1u << i;
   }
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_get(r->sqs->broker, r->queue, get_attrs_done, r);
   if (rc) start_failed(r, rc);
 }
@@ -1113,7 +989,7 @@ static void update_got(void *arg, int status, const sb_broker_result_t *res) {
   }
   sb_queue_config_t c = res->queue->config;
   if (apply_patch(r, &c)) {
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   /* TagQueue may not push a queue over its tag limit. */
@@ -1121,7 +997,7 @@ static void update_got(void *arg, int status, const sb_broker_result_t *res) {
       sb_queue_update(r->sqs->broker, r->queue, &c, r->patch.kv, r->patch.n_kv, simple_done, r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
@@ -1130,7 +1006,7 @@ static int get_for_update(sqs_req_t *r) {
 }
 
 static void act_set_queue_attributes(sqs_req_t *r) {
-  const sqs_node_t *attrs = sb__sqs_get(r->p, "Attributes");
+  const aws_node_t *attrs = sb__aws_get(r->b.p, "Attributes");
   if (!attrs) {
     fail(r, &E_MISSING, "The request must contain the parameter Attributes.");
     return;
@@ -1140,25 +1016,25 @@ static void act_set_queue_attributes(sqs_req_t *r) {
 }
 
 static void act_tag_queue(sqs_req_t *r) {
-  const sqs_node_t *tags = sb__sqs_get(r->p, "Tags");
+  const aws_node_t *tags = sb__aws_get(r->b.p, "Tags");
   if (!tags) {
     fail(r, &E_MISSING, "The request must contain the parameter Tags.");
     return;
   }
   if (parse_tags(r, tags)) return;
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_get(r->sqs->broker, r->queue, update_got, r);
   if (rc) start_failed(r, rc);
 }
 
 static void act_untag_queue(sqs_req_t *r) {
-  const sqs_node_t *keys = sb__sqs_get(r->p, "TagKeys");
-  if (!keys || keys->kind != SQS_LIST) {
+  const aws_node_t *keys = sb__aws_get(r->b.p, "TagKeys");
+  if (!keys || keys->kind != AWS_LIST) {
     fail(r, &E_MISSING, "The request must contain the parameter TagKeys.");
     return;
   }
-  for (const sqs_node_t *k = keys->child; k; k = k->next) {
-    if (k->kind != SQS_STR || k->len == 0 || k->len > 128) {
+  for (const aws_node_t *k = keys->child; k; k = k->next) {
+    if (k->kind != AWS_STR || k->len == 0 || k->len > 128) {
       fail(r, &E_PARAM, "Invalid tag key.");
       return;
     }
@@ -1166,7 +1042,7 @@ static void act_untag_queue(sqs_req_t *r) {
     int n = snprintf(key, sizeof key, "tag:%s", k->s);
     if (add_kv(r, key, (size_t)n, "", 0)) return;
   }
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_get(r->sqs->broker, r->queue, update_got, r);
   if (rc) start_failed(r, rc);
 }
@@ -1177,22 +1053,175 @@ static void tags_done(void *arg, int status, const sb_broker_result_t *res) {
     simple_done(r, status, res);
     return;
   }
-  sqs_enc_t e;
-  begin(r, &e);
-  sb__sqs_enc_map_begin(&e, "Tags", "Tag", "Key", "Value");
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  sb__aws_enc_map_begin(&e, "Tags", "Tag", "Key", "Value");
   for (size_t i = 0; i < res->queue->n_kv; i++) {
     const sb_broker_kv_t *kv = &res->queue->kv[i];
     if (strncmp(kv->name, "tag:", 4)) continue;
-    sb__sqs_enc_map_str(&e, kv->name + 4, strlen(kv->name + 4), kv->value, strlen(kv->value));
+    sb__aws_enc_map_str(&e, kv->name + 4, strlen(kv->name + 4), kv->value, strlen(kv->value));
   }
-  sb__sqs_enc_map_end(&e);
-  end(r, &e);
-  wake(r);
+  sb__aws_enc_map_end(&e);
+  sb__aws_end(&r->b, &e);
+  sb__aws_wake(&r->b);
 }
 
 static void act_list_queue_tags(sqs_req_t *r) {
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_get(r->sqs->broker, r->queue, tags_done, r);
+  if (rc) start_failed(r, rc);
+}
+
+/* ---- actions: permissions ---- */
+
+/* The actions AddPermission may grant (AWS refuses the owner-only ones). */
+static const char *const grantable[] = {"*",
+                                        "SendMessage",
+                                        "ReceiveMessage",
+                                        "DeleteMessage",
+                                        "ChangeMessageVisibility",
+                                        "GetQueueAttributes",
+                                        "GetQueueUrl",
+                                        "ListDeadLetterSourceQueues",
+                                        "PurgeQueue"};
+
+static void permission_got(void *arg, int status, const sb_broker_result_t *res) {
+  sqs_req_t *r = arg;
+  if (status) {
+    simple_done(r, status, res);
+    return;
+  }
+  char arn[SQS_ARN_MAX];
+  queue_arn(r, r->queue, arn, sizeof arn);
+  r->perm.arn = arn;
+  const char *doc = NULL;
+  int rc = sb__sqs_policy_edit(&r->b.arena, policy_of(r, res->queue), &r->perm, &doc);
+  if (rc == 1 && r->perm.n_accounts)
+    fail(r, &E_PARAM, "Value %s for parameter Label is invalid. Reason: Already exists.",
+         r->perm.label);
+  else if (rc == 1)
+    fail(r, &E_PARAM,
+         "Value %s for parameter Label is invalid. Reason: can't find label on existing policy.",
+         r->perm.label);
+  else if (rc == SB_ELIMIT)
+    fail(r, &E_OVER_LIMIT, "%u Statements were found, maximum allowed is %u.",
+         SQS_POLICY_STATEMENTS_MAX + 1, SQS_POLICY_STATEMENTS_MAX);
+  else if (rc == SB_EINVAL)
+    fail(r, &E_PARAM,
+         "Value for parameter Policy is invalid. Reason: the queue's policy is not a JSON "
+         "object this action can edit.");
+  else if (rc)
+    fail_status(r, rc);
+  if (rc) {
+    sb__aws_wake(&r->b);
+    return;
+  }
+  if (add_policy_kv(r, doc, strlen(doc), 0)) {
+    sb__aws_wake(&r->b);
+    return;
+  }
+  rc = sb_queue_update(r->sqs->broker, r->queue, &res->queue->config, r->patch.kv, r->patch.n_kv,
+                       simple_done, r);
+  if (rc) {
+    fail_status(r, rc);
+    sb__aws_wake(&r->b);
+  }
+}
+
+/* The Label parameter: AWS's [A-Za-z0-9_-]{1,80}. */
+static int permission_label(sqs_req_t *r) {
+  const aws_node_t *l = str_param(r, r->b.p, "Label");
+  if (r->b.err) return -1;
+  if (!l || l->len == 0) {
+    fail(r, &E_MISSING, "The request must contain the parameter Label.");
+    return -1;
+  }
+  int ok = l->len <= 80;
+  for (size_t i = 0; ok && i < l->len; i++)
+    ok = isalnum((unsigned char)l->s[i]) || l->s[i] == '-' || l->s[i] == '_';
+  if (!ok) {
+    fail(r, &E_PARAM,
+         "Value %.128s for parameter Label is invalid. Reason: Must be between 1 and 80 "
+         "characters, alphanumeric, hyphens and underscores only.",
+         sb__aws_valid_text(l->s, l->len) ? l->s : "?");
+    return -1;
+  }
+  r->perm.label = l->s;
+  return 0;
+}
+
+/* A non-empty list of strings: its items in the arena, or NULL after a failure. */
+static const char **string_list(sqs_req_t *r, const char *name, size_t *n) {
+  const aws_node_t *l = sb__aws_get(r->b.p, name);
+  /* botocore's Query serializer sends an empty list as one empty value. */
+  if (!l || (l->kind == AWS_LIST && l->n == 0) || (l->kind == AWS_STR && l->len == 0)) {
+    fail(r, &E_MISSING, "The request must contain the parameter %s.", name);
+    return NULL;
+  }
+  if (l->kind != AWS_LIST) {
+    fail(r, &E_PARAM, "Value for parameter %s is invalid. Reason: must be a list.", name);
+    return NULL;
+  }
+  const char **v = sb_arena_alloc(&r->b.arena, l->n * sizeof *v);
+  if (!v) {
+    fail(r, &E_INTERNAL, "Out of memory.");
+    return NULL;
+  }
+  size_t i = 0;
+  for (const aws_node_t *c = l->child; c; c = c->next) {
+    if (c->kind != AWS_STR || !sb__aws_valid_text(c->s, c->len) || strlen(c->s) != c->len) {
+      fail(r, &E_PARAM, "Value for parameter %s is invalid.", name);
+      return NULL;
+    }
+    v[i++] = c->s;
+  }
+  *n = i;
+  return v;
+}
+
+static void act_add_permission(sqs_req_t *r) {
+  if (permission_label(r)) return;
+  size_t na = 0, nx = 0;
+  const char **acc = string_list(r, "AWSAccountIds", &na);
+  if (!acc) return;
+  const char **act = string_list(r, "Actions", &nx);
+  if (!act) return;
+  for (size_t i = 0; i < na; i++) {
+    size_t n = strlen(acc[i]);
+    int ok = n == 12;
+    for (size_t k = 0; ok && k < n; k++)
+      ok = acc[i][k] >= '0' && acc[i][k] <= '9';
+    if (!ok) {
+      fail(r, &E_PARAM,
+           "Value %.64s for parameter PrincipalId is invalid. Reason: Unable to verify.", acc[i]);
+      return;
+    }
+  }
+  for (size_t i = 0; i < nx; i++) {
+    int ok = 0;
+    for (size_t k = 0; k < sizeof grantable / sizeof grantable[0]; k++)
+      ok |= strcmp(act[i], grantable[k]) == 0;
+    if (!ok) {
+      fail(r, &E_PARAM,
+           "Value SQS:%.64s for parameter ActionName is invalid. Reason: Only the queue owner is "
+           "allowed to invoke this action.",
+           act[i]);
+      return;
+    }
+  }
+  r->perm.accounts = acc;
+  r->perm.n_accounts = na;
+  r->perm.actions = act;
+  r->perm.n_actions = nx;
+  r->b.pending = 1;
+  int rc = sb_queue_get(r->sqs->broker, r->queue, permission_got, r);
+  if (rc) start_failed(r, rc);
+}
+
+static void act_remove_permission(sqs_req_t *r) {
+  if (permission_label(r)) return;
+  r->b.pending = 1;
+  int rc = sb_queue_get(r->sqs->broker, r->queue, permission_got, r);
   if (rc) start_failed(r, rc);
 }
 
@@ -1228,7 +1257,7 @@ static int valid_group_id(const char *s, size_t n) {
 
 /* Prepares one message from a SendMessage request or batch entry m into out (engine message)
  * and o (digests). Returns 0, or -1 with o->err set. */
-static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out, sqs_out_msg_t *o) {
+static int prep_message(sqs_req_t *r, const aws_node_t *m, sb_broker_msg_t *out, sqs_out_msg_t *o) {
   memset(out, 0, sizeof *out);
   out->delay_ms = -1;
 #define ENTRY_FAIL(E, ...)                                                                         \
@@ -1236,24 +1265,24 @@ static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out,
     char _b[1024];                                                                                 \
     snprintf(_b, sizeof _b, __VA_ARGS__);                                                          \
     o->err = (E);                                                                                  \
-    o->err_msg = sb_arena_strndup(&r->arena, _b, strlen(_b));                                      \
+    o->err_msg = sb_arena_strndup(&r->b.arena, _b, strlen(_b));                                    \
     if (!o->err_msg) o->err_msg = "invalid";                                                       \
     return -1;                                                                                     \
   } while (0)
-  const sqs_node_t *body = sb__sqs_get(m, "MessageBody");
-  if (!body || body->kind != SQS_STR)
+  const aws_node_t *body = sb__aws_get(m, "MessageBody");
+  if (!body || body->kind != AWS_STR)
     ENTRY_FAIL(&E_MISSING, "The request must contain the parameter MessageBody.");
   if (body->len == 0) ENTRY_FAIL(&E_MISSING, "The request must contain the parameter MessageBody.");
-  if (!valid_text(body->s, body->len))
+  if (!sb__aws_valid_text(body->s, body->len))
     ENTRY_FAIL(&E_CONTENTS, "Invalid binary character in the message body; see the allowed "
                             "characters in the SQS documentation.");
   out->body = body->s;
   out->body_len = body->len;
   sb__sqs_md5_hex(body->s, body->len, o->md5_body);
-  const sqs_node_t *d = sb__sqs_get(m, "DelaySeconds");
+  const aws_node_t *d = sb__aws_get(m, "DelaySeconds");
   if (d) {
     int64_t v;
-    if (d->kind != SQS_STR || parse_int(d->s, d->len, &v) || v < 0 || v > 900)
+    if (d->kind != AWS_STR || parse_int(d->s, d->len, &v) || v < 0 || v > 900)
       ENTRY_FAIL(&E_PARAM, "Value for parameter DelaySeconds is invalid. Reason: must be between 0 "
                            "and 900, if provided.");
     if (is_fifo_name(r->queue))
@@ -1263,10 +1292,10 @@ static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out,
                  (long long)v);
     out->delay_ms = (int32_t)(v * 1000);
   }
-  const sqs_node_t *g = sb__sqs_get(m, "MessageGroupId");
-  const sqs_node_t *dd = sb__sqs_get(m, "MessageDeduplicationId");
+  const aws_node_t *g = sb__aws_get(m, "MessageGroupId");
+  const aws_node_t *dd = sb__aws_get(m, "MessageDeduplicationId");
   if (g) {
-    if (g->kind != SQS_STR || !valid_group_id(g->s, g->len))
+    if (g->kind != AWS_STR || !valid_group_id(g->s, g->len))
       ENTRY_FAIL(&E_PARAM, "Value for parameter MessageGroupId is invalid.");
     out->group = g->s;
     out->group_len = g->len;
@@ -1274,7 +1303,7 @@ static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out,
     ENTRY_FAIL(&E_MISSING, "The request must contain the parameter MessageGroupId.");
   }
   if (dd) {
-    if (dd->kind != SQS_STR || !valid_group_id(dd->s, dd->len))
+    if (dd->kind != AWS_STR || !valid_group_id(dd->s, dd->len))
       ENTRY_FAIL(&E_PARAM, "Value for parameter MessageDeduplicationId is invalid.");
     if (!is_fifo_name(r->queue))
       ENTRY_FAIL(&E_PARAM, "The request include parameter MessageDeduplicationId that is not valid "
@@ -1282,22 +1311,22 @@ static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out,
     out->dedup = dd->s;
     out->dedup_len = dd->len;
   }
-  const sqs_node_t *ma = sb__sqs_get(m, "MessageAttributes");
-  if (ma && ma->kind != SQS_MAP) ENTRY_FAIL(&E_PARAM, "MessageAttributes must be a map.");
+  const aws_node_t *ma = sb__aws_get(m, "MessageAttributes");
+  if (ma && ma->kind != AWS_MAP) ENTRY_FAIL(&E_PARAM, "MessageAttributes must be a map.");
   size_t na = ma ? ma->n : 0;
   if (na > SQS_MAX_MSG_ATTRS)
     ENTRY_FAIL(&E_PARAM, "Number of message attributes [%zu] exceeds the allowed maximum [%u].", na,
                SQS_MAX_MSG_ATTRS);
   if (na) {
-    sb_broker_attr_t *attrs = sb_arena_alloc(&r->arena, na * sizeof *attrs);
-    sqs_mattr_t *h = sb_arena_alloc(&r->arena, na * sizeof *h);
+    sb_broker_attr_t *attrs = sb_arena_alloc(&r->b.arena, na * sizeof *attrs);
+    sqs_mattr_t *h = sb_arena_alloc(&r->b.arena, na * sizeof *h);
     if (!attrs || !h) ENTRY_FAIL(&E_INTERNAL, "Out of memory.");
     size_t i = 0;
-    for (const sqs_node_t *a = ma->child; a; a = a->next, i++) {
+    for (const aws_node_t *a = ma->child; a; a = a->next, i++) {
       if (!valid_attr_name(a->key, a->key_len))
         ENTRY_FAIL(&E_PARAM, "Message attribute name '%.256s' is invalid.", a->key);
-      const sqs_node_t *dt = sb__sqs_get(a, "DataType");
-      if (!dt || dt->kind != SQS_STR || dt->len == 0)
+      const aws_node_t *dt = sb__aws_get(a, "DataType");
+      if (!dt || dt->kind != AWS_STR || dt->len == 0)
         ENTRY_FAIL(&E_PARAM,
                    "The message attribute '%.256s' must contain non-empty message attribute type.",
                    a->key);
@@ -1313,18 +1342,18 @@ static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out,
                    "The type of message (user) attribute '%.256s' is invalid. You must use only "
                    "the following supported type prefixes: Binary, Number, String.",
                    a->key);
-      if (dt->len > 256 || (dt->len > 6 && dt->len == 7) || !valid_text(dt->s, dt->len))
+      if (dt->len > 256 || (dt->len > 6 && dt->len == 7) || !sb__aws_valid_text(dt->s, dt->len))
         ENTRY_FAIL(&E_PARAM, "Message attribute '%.256s' has an invalid type.", a->key);
-      const sqs_node_t *sv = sb__sqs_get(a, "StringValue");
-      const sqs_node_t *bv = sb__sqs_get(a, "BinaryValue");
+      const aws_node_t *sv = sb__aws_get(a, "StringValue");
+      const aws_node_t *bv = sb__aws_get(a, "BinaryValue");
       const void *val;
       size_t vlen;
       if (is_bin) {
-        if (!bv || bv->kind != SQS_STR || bv->len == 0)
+        if (!bv || bv->kind != AWS_STR || bv->len == 0)
           ENTRY_FAIL(&E_PARAM,
                      "The message attribute '%.256s' with type 'Binary' must use field 'Binary'.",
                      a->key);
-        uint8_t *raw = sb_arena_alloc(&r->arena, SB_BASE64_DECODED_MAX(bv->len) + 1);
+        uint8_t *raw = sb_arena_alloc(&r->b.arena, SB_BASE64_DECODED_MAX(bv->len) + 1);
         if (!raw) ENTRY_FAIL(&E_INTERNAL, "Out of memory.");
         long n = sb_base64_decode(bv->s, bv->len, raw);
         if (n < 0)
@@ -1333,12 +1362,12 @@ static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out,
         val = raw;
         vlen = (size_t)n;
       } else {
-        if (!sv || sv->kind != SQS_STR || sv->len == 0)
+        if (!sv || sv->kind != AWS_STR || sv->len == 0)
           ENTRY_FAIL(&E_PARAM,
                      "The message attribute '%.256s' must contain non-empty message attribute "
                      "value for message attribute type '%.64s'.",
                      a->key, dt->s);
-        if (!valid_text(sv->s, sv->len))
+        if (!sb__aws_valid_text(sv->s, sv->len))
           ENTRY_FAIL(&E_CONTENTS, "Invalid characters in the value of message attribute '%.256s'.",
                      a->key);
         if (dt->s[0] == 'N' && !valid_number(sv->s, sv->len))
@@ -1355,13 +1384,13 @@ static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out,
     out->n_attrs = na;
     if (sb__sqs_md5_attrs(h, na, o->md5_attrs)) ENTRY_FAIL(&E_INTERNAL, "Out of memory.");
   }
-  const sqs_node_t *sa = sb__sqs_get(m, "MessageSystemAttributes");
-  if (sa && sa->kind != SQS_MAP) ENTRY_FAIL(&E_PARAM, "MessageSystemAttributes must be a map.");
-  for (const sqs_node_t *a = sa ? sa->child : NULL; a; a = a->next) {
-    const sqs_node_t *sv = sb__sqs_get(a, "StringValue");
-    const sqs_node_t *dt = sb__sqs_get(a, "DataType");
-    if (strcmp(a->key, "AWSTraceHeader") || !sv || sv->kind != SQS_STR || !dt ||
-        dt->kind != SQS_STR || strcmp(dt->s, "String") || !valid_text(sv->s, sv->len))
+  const aws_node_t *sa = sb__aws_get(m, "MessageSystemAttributes");
+  if (sa && sa->kind != AWS_MAP) ENTRY_FAIL(&E_PARAM, "MessageSystemAttributes must be a map.");
+  for (const aws_node_t *a = sa ? sa->child : NULL; a; a = a->next) {
+    const aws_node_t *sv = sb__aws_get(a, "StringValue");
+    const aws_node_t *dt = sb__aws_get(a, "DataType");
+    if (strcmp(a->key, "AWSTraceHeader") || !sv || sv->kind != AWS_STR || !dt ||
+        dt->kind != AWS_STR || strcmp(dt->s, "String") || !sb__aws_valid_text(sv->s, sv->len))
       ENTRY_FAIL(&E_PARAM,
                  "Message system attribute '%.256s' is invalid: only AWSTraceHeader of type String "
                  "is supported.",
@@ -1376,7 +1405,7 @@ static int prep_message(sqs_req_t *r, const sqs_node_t *m, sb_broker_msg_t *out,
 }
 
 /* Maps a per-message send status to an error. */
-static void send_status_err(int st, const sqs_err_t **e, const char **msg) {
+static void send_status_err(int st, const aws_err_t **e, const char **msg) {
   switch (st) {
   case SB_ELIMIT:
     *e = &E_PARAM;
@@ -1399,13 +1428,13 @@ static void send_status_err(int st, const sqs_err_t **e, const char **msg) {
   }
 }
 
-static void encode_failed(sqs_enc_t *e, const char *id, const sqs_err_t *err, const char *msg) {
-  sb__sqs_enc_item_begin(e);
-  sb__sqs_enc_str(e, "Id", id, strlen(id));
-  sb__sqs_enc_bool(e, "SenderFault", err->sender);
-  sb__sqs_enc_str(e, "Code", err->code, strlen(err->code));
-  sb__sqs_enc_str(e, "Message", msg, strlen(msg));
-  sb__sqs_enc_item_end(e);
+static void encode_failed(aws_enc_t *e, const char *id, const aws_err_t *err, const char *msg) {
+  sb__aws_enc_item_begin(e);
+  sb__aws_enc_str(e, "Id", id, strlen(id));
+  sb__aws_enc_bool(e, "SenderFault", err->sender);
+  sb__aws_enc_str(e, "Code", err->code, strlen(err->code));
+  sb__aws_enc_str(e, "Message", msg, strlen(msg));
+  sb__aws_enc_item_end(e);
 }
 
 static void send_done(void *arg, int status, const sb_broker_result_t *res) {
@@ -1415,7 +1444,7 @@ static void send_done(void *arg, int status, const sb_broker_result_t *res) {
       fail(r, &E_NO_QUEUE, "The specified queue does not exist.");
     else
       fail_status(r, status);
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   int fifo = is_fifo_name(r->queue);
@@ -1425,60 +1454,60 @@ static void send_done(void *arg, int status, const sb_broker_result_t *res) {
     int st = res->sent[o->engine_index].status;
     if (st) send_status_err(st, &o->err, &o->err_msg);
   }
-  sqs_enc_t e;
-  begin(r, &e);
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
   if (r->single) {
     sqs_out_msg_t *o = &r->msgs[0];
     if (o->err) {
       fail(r, o->err, "%s", o->err_msg);
-      wake(r);
+      sb__aws_wake(&r->b);
       return;
     }
     const sb_broker_sent_t *s = &res->sent[0];
-    sb__sqs_enc_str(&e, "MD5OfMessageBody", o->md5_body, 32);
-    if (o->md5_attrs[0]) sb__sqs_enc_str(&e, "MD5OfMessageAttributes", o->md5_attrs, 32);
-    if (o->md5_sys[0]) sb__sqs_enc_str(&e, "MD5OfMessageSystemAttributes", o->md5_sys, 32);
-    sb__sqs_enc_str(&e, "MessageId", s->id, strlen(s->id));
+    sb__aws_enc_str(&e, "MD5OfMessageBody", o->md5_body, 32);
+    if (o->md5_attrs[0]) sb__aws_enc_str(&e, "MD5OfMessageAttributes", o->md5_attrs, 32);
+    if (o->md5_sys[0]) sb__aws_enc_str(&e, "MD5OfMessageSystemAttributes", o->md5_sys, 32);
+    sb__aws_enc_str(&e, "MessageId", s->id, strlen(s->id));
     if (fifo) {
       char seq[24];
       int n = snprintf(seq, sizeof seq, "%020llu", (unsigned long long)s->seq);
-      sb__sqs_enc_str(&e, "SequenceNumber", seq, (size_t)n);
+      sb__aws_enc_str(&e, "SequenceNumber", seq, (size_t)n);
     }
   } else {
-    sb__sqs_enc_list_begin(&e, "Successful", "SendMessageBatchResultEntry");
+    sb__aws_enc_list_begin(&e, "Successful", "SendMessageBatchResultEntry");
     for (size_t i = 0; i < r->n_msgs; i++) {
       const sqs_out_msg_t *o = &r->msgs[i];
       if (o->err) continue;
       const sb_broker_sent_t *s = &res->sent[o->engine_index];
-      sb__sqs_enc_item_begin(&e);
-      sb__sqs_enc_str(&e, "Id", o->id, strlen(o->id));
-      sb__sqs_enc_str(&e, "MessageId", s->id, strlen(s->id));
-      sb__sqs_enc_str(&e, "MD5OfMessageBody", o->md5_body, 32);
-      if (o->md5_attrs[0]) sb__sqs_enc_str(&e, "MD5OfMessageAttributes", o->md5_attrs, 32);
-      if (o->md5_sys[0]) sb__sqs_enc_str(&e, "MD5OfMessageSystemAttributes", o->md5_sys, 32);
+      sb__aws_enc_item_begin(&e);
+      sb__aws_enc_str(&e, "Id", o->id, strlen(o->id));
+      sb__aws_enc_str(&e, "MessageId", s->id, strlen(s->id));
+      sb__aws_enc_str(&e, "MD5OfMessageBody", o->md5_body, 32);
+      if (o->md5_attrs[0]) sb__aws_enc_str(&e, "MD5OfMessageAttributes", o->md5_attrs, 32);
+      if (o->md5_sys[0]) sb__aws_enc_str(&e, "MD5OfMessageSystemAttributes", o->md5_sys, 32);
       if (fifo) {
         char seq[24];
         int n = snprintf(seq, sizeof seq, "%020llu", (unsigned long long)s->seq);
-        sb__sqs_enc_str(&e, "SequenceNumber", seq, (size_t)n);
+        sb__aws_enc_str(&e, "SequenceNumber", seq, (size_t)n);
       }
-      sb__sqs_enc_item_end(&e);
+      sb__aws_enc_item_end(&e);
     }
-    sb__sqs_enc_list_end(&e);
-    sb__sqs_enc_list_begin(&e, "Failed", "BatchResultErrorEntry");
+    sb__aws_enc_list_end(&e);
+    sb__aws_enc_list_begin(&e, "Failed", "BatchResultErrorEntry");
     for (size_t i = 0; i < r->n_msgs; i++)
       if (r->msgs[i].err) encode_failed(&e, r->msgs[i].id, r->msgs[i].err, r->msgs[i].err_msg);
-    sb__sqs_enc_list_end(&e);
+    sb__aws_enc_list_end(&e);
   }
-  end(r, &e);
-  wake(r);
+  sb__aws_end(&r->b, &e);
+  sb__aws_wake(&r->b);
 }
 
 /* Checks a batch's Entries: present, 1..10, ids valid and distinct. Returns the list or NULL
  * after a failure. */
-static const sqs_node_t *batch_entries(sqs_req_t *r) {
-  const sqs_node_t *en = sb__sqs_get(r->p, "Entries");
-  if (en && en->kind == SQS_STR && en->len == 0) en = NULL; /* "Entries=": an empty list */
-  if (en && en->kind != SQS_LIST) {
+static const aws_node_t *batch_entries(sqs_req_t *r) {
+  const aws_node_t *en = sb__aws_get(r->b.p, "Entries");
+  if (en && en->kind == AWS_STR && en->len == 0) en = NULL; /* "Entries=": an empty list */
+  if (en && en->kind != AWS_LIST) {
     fail(r, &E_PARAM, "Entries must be a list.");
     return NULL;
   }
@@ -1492,9 +1521,9 @@ static const sqs_node_t *batch_entries(sqs_req_t *r) {
          SQS_MAX_BATCH, en->n);
     return NULL;
   }
-  for (const sqs_node_t *a = en->child; a; a = a->next) {
-    const sqs_node_t *id = a->kind == SQS_MAP ? sb__sqs_get(a, "Id") : NULL;
-    if (!id || id->kind != SQS_STR) {
+  for (const aws_node_t *a = en->child; a; a = a->next) {
+    const aws_node_t *id = a->kind == AWS_MAP ? sb__aws_get(a, "Id") : NULL;
+    if (!id || id->kind != AWS_STR) {
       fail(r, &E_MISSING, "The request must contain the parameter Id in every batch entry.");
       return NULL;
     }
@@ -1507,8 +1536,8 @@ static const sqs_node_t *batch_entries(sqs_req_t *r) {
            "hyphens and underscores. It can be at most 80 letters long.");
       return NULL;
     }
-    for (const sqs_node_t *b = en->child; b != a; b = b->next) {
-      const sqs_node_t *bid = sb__sqs_get(b, "Id");
+    for (const aws_node_t *b = en->child; b != a; b = b->next) {
+      const aws_node_t *bid = sb__aws_get(b, "Id");
       if (bid->len == id->len && memcmp(bid->s, id->s, id->len) == 0) {
         fail(r, &E_IDS_NOT_DISTINCT, "Id %.80s repeated.", id->s);
         return NULL;
@@ -1519,14 +1548,14 @@ static const sqs_node_t *batch_entries(sqs_req_t *r) {
 }
 
 static void start_send(sqs_req_t *r) {
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_send(r->sqs->broker, r->queue, r->emsgs, r->n_emsgs, send_done, r);
   if (rc) start_failed(r, rc);
 }
 
 static int alloc_msgs(sqs_req_t *r, size_t n) {
-  r->msgs = sb_arena_alloc(&r->arena, n * sizeof *r->msgs);
-  r->emsgs = sb_arena_alloc(&r->arena, n * sizeof *r->emsgs);
+  r->msgs = sb_arena_alloc(&r->b.arena, n * sizeof *r->msgs);
+  r->emsgs = sb_arena_alloc(&r->b.arena, n * sizeof *r->emsgs);
   if (!r->msgs || !r->emsgs) {
     fail(r, &E_INTERNAL, "Out of memory.");
     return -1;
@@ -1540,7 +1569,7 @@ static void act_send_message(sqs_req_t *r) {
   if (alloc_msgs(r, 1)) return;
   r->single = 1;
   sqs_out_msg_t *o = &r->msgs[0];
-  if (prep_message(r, r->p, &r->emsgs[0], o)) {
+  if (prep_message(r, r->b.p, &r->emsgs[0], o)) {
     fail(r, o->err, "%s", o->err_msg);
     return;
   }
@@ -1550,12 +1579,12 @@ static void act_send_message(sqs_req_t *r) {
 }
 
 static void act_send_message_batch(sqs_req_t *r) {
-  const sqs_node_t *en = batch_entries(r);
+  const aws_node_t *en = batch_entries(r);
   if (!en || alloc_msgs(r, en->n)) return;
   size_t i = 0, total = 0;
-  for (const sqs_node_t *a = en->child; a; a = a->next, i++) {
+  for (const aws_node_t *a = en->child; a; a = a->next, i++) {
     sqs_out_msg_t *o = &r->msgs[i];
-    o->id = sb__sqs_get(a, "Id")->s;
+    o->id = sb__aws_get(a, "Id")->s;
     o->engine_index = -1;
     if (prep_message(r, a, &r->emsgs[r->n_emsgs], o)) continue;
     const sb_broker_msg_t *m = &r->emsgs[r->n_emsgs];
@@ -1574,7 +1603,7 @@ static void act_send_message_batch(sqs_req_t *r) {
     /* Every entry failed its checks: answer the Failed list without touching the queue. */
     sb_broker_result_t none;
     memset(&none, 0, sizeof none);
-    r->pending = 1; /* send_done wakes the loop, which clears it */
+    r->b.pending = 1; /* send_done wakes the loop, which clears it */
     send_done(r, 0, &none);
     return;
   }
@@ -1593,14 +1622,14 @@ static const char *const sys_names[] = {"SenderId",
                                         "DeadLetterQueueSourceArn"};
 #define N_SYS (sizeof sys_names / sizeof sys_names[0])
 
-static int parse_sys_names(sqs_req_t *r, const sqs_node_t *l) {
+static int parse_sys_names(sqs_req_t *r, const aws_node_t *l) {
   if (!l) return 0;
-  if (l->kind != SQS_LIST) {
+  if (l->kind != AWS_LIST) {
     fail(r, &E_PARAM, "AttributeNames must be a list.");
     return -1;
   }
-  for (const sqs_node_t *n = l->child; n; n = n->next) {
-    if (n->kind != SQS_STR) continue;
+  for (const aws_node_t *n = l->child; n; n = n->next) {
+    if (n->kind != AWS_STR) continue;
     if (strcmp(n->s, "All") == 0) {
       r->sys_attrs = ~0u;
       continue;
@@ -1651,35 +1680,35 @@ static void receive_done(void *arg, int status, const sb_broker_result_t *res) {
     return;
   }
   if (!res->n && r->poll_end_ns && uv_hrtime() + 1000000u < r->poll_end_ns &&
-      !atomic_load(&r->aborted)) {
+      !atomic_load(&r->b.aborted)) {
     int rc = receive_slice(r, 0);
     if (!rc) return;
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
-  sqs_enc_t e;
-  begin(r, &e);
-  if (res->n) sb__sqs_enc_list_begin(&e, "Messages", "Message");
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  if (res->n) sb__aws_enc_list_begin(&e, "Messages", "Message");
   sqs_mattr_t h[SB_BROKER_ATTRS_MAX];
   for (size_t i = 0; i < res->n; i++) {
     const sb_broker_delivery_t *d = &res->deliveries[i];
-    sb__sqs_enc_item_begin(&e);
-    sb__sqs_enc_str(&e, "MessageId", d->id, strlen(d->id));
-    sb__sqs_enc_str(&e, "ReceiptHandle", d->receipt, strlen(d->receipt));
+    sb__aws_enc_item_begin(&e);
+    sb__aws_enc_str(&e, "MessageId", d->id, strlen(d->id));
+    sb__aws_enc_str(&e, "ReceiptHandle", d->receipt, strlen(d->receipt));
     char md5[33];
     sb__sqs_md5_hex(d->body, d->body_len, md5);
-    sb__sqs_enc_str(&e, "MD5OfBody", md5, 32);
-    sb__sqs_enc_str(&e, "Body", (const char *)d->body, d->body_len);
+    sb__aws_enc_str(&e, "MD5OfBody", md5, 32);
+    sb__aws_enc_str(&e, "Body", (const char *)d->body, d->body_len);
     if (r->sys_attrs) {
-      sb__sqs_enc_map_begin(&e, "Attributes", "Attribute", "Name", "Value");
+      sb__aws_enc_map_begin(&e, "Attributes", "Attribute", "Name", "Value");
       for (size_t k = 0; k < N_SYS; k++) {
         if (!(r->sys_attrs & (1u << k))) continue;
         char v[SQS_ARN_MAX];
         const char *val = v;
         switch (k) {
         case 0:
-          snprintf(v, sizeof v, "%s", r->sqs->account);
+          snprintf(v, sizeof v, "%s", r->sqs->id.account);
           break;
         case 1:
           snprintf(v, sizeof v, "%lld", (long long)d->sent_ms);
@@ -1708,9 +1737,9 @@ static void receive_done(void *arg, int status, const sb_broker_result_t *res) {
           queue_arn(r, d->dlq_source, v, sizeof v);
           break;
         }
-        if (val) sb__sqs_enc_map_str(&e, sys_names[k], strlen(sys_names[k]), val, strlen(val));
+        if (val) sb__aws_enc_map_str(&e, sys_names[k], strlen(sys_names[k]), val, strlen(val));
       }
-      sb__sqs_enc_map_end(&e);
+      sb__aws_enc_map_end(&e);
     }
     size_t nh = 0;
     for (size_t k = 0; k < d->n_attrs && nh < SB_BROKER_ATTRS_MAX; k++) {
@@ -1721,15 +1750,15 @@ static void receive_done(void *arg, int status, const sb_broker_result_t *res) {
     if (nh) {
       char amd5[33];
       if (sb__sqs_md5_attrs(h, nh, amd5)) e.err = SB_ENOMEM;
-      sb__sqs_enc_str(&e, "MD5OfMessageAttributes", amd5, 32);
-      sb__sqs_enc_map_begin(&e, "MessageAttributes", "MessageAttribute", "Name", "Value");
+      sb__aws_enc_str(&e, "MD5OfMessageAttributes", amd5, 32);
+      sb__aws_enc_map_begin(&e, "MessageAttributes", "MessageAttribute", "Name", "Value");
       for (size_t k = 0; k < nh; k++) {
         /* Names are bounded and NUL-free (checked at send); copy to terminate. */
         char name[SQS_MAX_ATTR_NAME + 1];
         size_t nl = h[k].name_len < SQS_MAX_ATTR_NAME ? h[k].name_len : SQS_MAX_ATTR_NAME;
         memcpy(name, h[k].name, nl);
         name[nl] = 0;
-        sb__sqs_enc_entry_begin(&e, name, nl);
+        sb__aws_enc_entry_begin(&e, name, nl);
         int bin = h[k].type_len >= 6 && memcmp(h[k].type, "Binary", 6) == 0;
         if (bin) {
           size_t cap = (h[k].value_len + 2) / 3 * 4 + 1;
@@ -1738,52 +1767,52 @@ static void receive_done(void *arg, int status, const sb_broker_result_t *res) {
             e.err = SB_ENOMEM;
           } else {
             size_t bl = sb_base64_encode(h[k].value, h[k].value_len, b64);
-            sb__sqs_enc_str(&e, "BinaryValue", b64, bl);
+            sb__aws_enc_str(&e, "BinaryValue", b64, bl);
             free(b64);
           }
         } else {
-          sb__sqs_enc_str(&e, "StringValue", h[k].value, h[k].value_len);
+          sb__aws_enc_str(&e, "StringValue", h[k].value, h[k].value_len);
         }
-        sb__sqs_enc_str(&e, "DataType", h[k].type, h[k].type_len);
-        sb__sqs_enc_entry_end(&e);
+        sb__aws_enc_str(&e, "DataType", h[k].type, h[k].type_len);
+        sb__aws_enc_entry_end(&e);
       }
-      sb__sqs_enc_map_end(&e);
+      sb__aws_enc_map_end(&e);
     }
-    sb__sqs_enc_item_end(&e);
+    sb__aws_enc_item_end(&e);
   }
-  if (res->n) sb__sqs_enc_list_end(&e);
-  end(r, &e);
-  wake(r);
+  if (res->n) sb__aws_enc_list_end(&e);
+  sb__aws_end(&r->b, &e);
+  sb__aws_wake(&r->b);
 }
 
 static void act_receive_message(sqs_req_t *r) {
   int64_t max = 1, vis = -1, wait = -1, v;
   int has;
-  if ((has = int_param(r, r->p, "MaxNumberOfMessages", 1, SQS_MAX_BATCH, &v)) < 0) return;
+  if ((has = int_param(r, r->b.p, "MaxNumberOfMessages", 1, SQS_MAX_BATCH, &v)) < 0) return;
   if (has) max = v;
-  if ((has = int_param(r, r->p, "VisibilityTimeout", 0, SB_BROKER_VISIBILITY_MAX_MS / 1000, &v)) <
+  if ((has = int_param(r, r->b.p, "VisibilityTimeout", 0, SB_BROKER_VISIBILITY_MAX_MS / 1000, &v)) <
       0)
     return;
   if (has) vis = v * 1000;
-  if ((has = int_param(r, r->p, "WaitTimeSeconds", 0, SB_BROKER_WAIT_MAX_MS / 1000, &v)) < 0)
+  if ((has = int_param(r, r->b.p, "WaitTimeSeconds", 0, SB_BROKER_WAIT_MAX_MS / 1000, &v)) < 0)
     return;
   if (has) wait = v * 1000;
-  if (parse_sys_names(r, sb__sqs_get(r->p, "AttributeNames")) ||
-      parse_sys_names(r, sb__sqs_get(r->p, "MessageSystemAttributeNames")))
+  if (parse_sys_names(r, sb__aws_get(r->b.p, "AttributeNames")) ||
+      parse_sys_names(r, sb__aws_get(r->b.p, "MessageSystemAttributeNames")))
     return;
-  const sqs_node_t *sel = sb__sqs_get(r->p, "MessageAttributeNames");
-  if (sel && sel->kind == SQS_LIST && sel->n) {
-    r->sel = sb_arena_alloc(&r->arena, sel->n * sizeof *r->sel);
+  const aws_node_t *sel = sb__aws_get(r->b.p, "MessageAttributeNames");
+  if (sel && sel->kind == AWS_LIST && sel->n) {
+    r->sel = sb_arena_alloc(&r->b.arena, sel->n * sizeof *r->sel);
     if (!r->sel) {
       fail(r, &E_INTERNAL, "Out of memory.");
       return;
     }
-    for (const sqs_node_t *n = sel->child; n; n = n->next)
-      if (n->kind == SQS_STR) r->sel[r->n_sel++] = n->s;
+    for (const aws_node_t *n = sel->child; n; n = n->next)
+      if (n->kind == AWS_STR) r->sel[r->n_sel++] = n->s;
   }
   /* ReceiveRequestAttemptId is accepted; retried receives are not replayed (every receive
    * leases new messages). */
-  r->pending = 1;
+  r->b.pending = 1;
   r->recv_max = (size_t)max;
   r->recv_vis = vis;
   if (wait > SQS_POLL_SLICE_MS) r->poll_end_ns = uv_hrtime() + (uint64_t)wait * 1000000u;
@@ -1793,7 +1822,7 @@ static void act_receive_message(sqs_req_t *r) {
 
 /* Deletes and visibility changes: Id/ReceiptHandle(/VisibilityTimeout) per entry. */
 static int parse_receipt_entries(sqs_req_t *r, int with_vis) {
-  const sqs_node_t *en;
+  const aws_node_t *en;
   size_t n;
   if (r->single) {
     en = NULL;
@@ -1803,22 +1832,22 @@ static int parse_receipt_entries(sqs_req_t *r, int with_vis) {
     if (!en) return -1;
     n = en->n;
   }
-  r->ids = sb_arena_alloc(&r->arena, n * sizeof *r->ids);
-  r->receipts = sb_arena_alloc(&r->arena, n * sizeof *r->receipts);
-  r->vis = sb_arena_alloc(&r->arena, n * sizeof *r->vis);
-  r->statuses = sb_arena_alloc(&r->arena, n * sizeof *r->statuses);
-  r->done = sb_arena_alloc(&r->arena, n * sizeof *r->done);
+  r->ids = sb_arena_alloc(&r->b.arena, n * sizeof *r->ids);
+  r->receipts = sb_arena_alloc(&r->b.arena, n * sizeof *r->receipts);
+  r->vis = sb_arena_alloc(&r->b.arena, n * sizeof *r->vis);
+  r->statuses = sb_arena_alloc(&r->b.arena, n * sizeof *r->statuses);
+  r->done = sb_arena_alloc(&r->b.arena, n * sizeof *r->done);
   if (!r->ids || !r->receipts || !r->vis || !r->statuses || !r->done) {
     fail(r, &E_INTERNAL, "Out of memory.");
     return -1;
   }
   r->n_entries = n;
-  const sqs_node_t *a = en ? en->child : r->p;
+  const aws_node_t *a = en ? en->child : r->b.p;
   for (size_t i = 0; i < n; i++, a = a->next) {
-    r->ids[i] = en ? sb__sqs_get(a, "Id")->s : "";
+    r->ids[i] = en ? sb__aws_get(a, "Id")->s : "";
     r->statuses[i] = 0;
     r->done[i] = 0;
-    const sqs_node_t *rh = required(r, a, "ReceiptHandle");
+    const aws_node_t *rh = required(r, a, "ReceiptHandle");
     if (!rh) return -1;
     r->receipts[i] = rh->s;
     r->vis[i] = 0;
@@ -1837,7 +1866,7 @@ static int parse_receipt_entries(sqs_req_t *r, int with_vis) {
 }
 
 /* The outcome of one delete or visibility change. */
-static void entry_err(int st, int vis, const sqs_err_t **e, const char **msg) {
+static void entry_err(int st, int vis, const aws_err_t **e, const char **msg) {
   if (st == SB_EINVAL) {
     *e = &E_RECEIPT;
     *msg = "The input receipt handle is invalid.";
@@ -1857,37 +1886,37 @@ static void entry_err(int st, int vis, const sqs_err_t **e, const char **msg) {
 static void entries_encode(sqs_req_t *r, int vis) {
   if (r->single) {
     if (r->statuses[0]) {
-      const sqs_err_t *e;
+      const aws_err_t *e;
       const char *msg;
       entry_err(r->statuses[0], vis, &e, &msg);
       fail(r, e, "%s", msg);
     } else {
-      empty_result(r);
+      sb__aws_empty(&r->b);
     }
     return;
   }
-  sqs_enc_t e;
-  begin(r, &e);
-  sb__sqs_enc_list_begin(&e, "Successful",
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  sb__aws_enc_list_begin(&e, "Successful",
                          vis ? "ChangeMessageVisibilityBatchResultEntry"
                              : "DeleteMessageBatchResultEntry");
   for (size_t i = 0; i < r->n_entries; i++) {
     if (r->statuses[i]) continue;
-    sb__sqs_enc_item_begin(&e);
-    sb__sqs_enc_str(&e, "Id", r->ids[i], strlen(r->ids[i]));
-    sb__sqs_enc_item_end(&e);
+    sb__aws_enc_item_begin(&e);
+    sb__aws_enc_str(&e, "Id", r->ids[i], strlen(r->ids[i]));
+    sb__aws_enc_item_end(&e);
   }
-  sb__sqs_enc_list_end(&e);
-  sb__sqs_enc_list_begin(&e, "Failed", "BatchResultErrorEntry");
+  sb__aws_enc_list_end(&e);
+  sb__aws_enc_list_begin(&e, "Failed", "BatchResultErrorEntry");
   for (size_t i = 0; i < r->n_entries; i++) {
     if (!r->statuses[i]) continue;
-    const sqs_err_t *er;
+    const aws_err_t *er;
     const char *msg;
     entry_err(r->statuses[i], vis, &er, &msg);
     encode_failed(&e, r->ids[i], er, msg);
   }
-  sb__sqs_enc_list_end(&e);
-  end(r, &e);
+  sb__aws_enc_list_end(&e);
+  sb__aws_end(&r->b, &e);
 }
 
 static void delete_done(void *arg, int status, const sb_broker_result_t *res) {
@@ -1899,12 +1928,12 @@ static void delete_done(void *arg, int status, const sb_broker_result_t *res) {
   for (size_t i = 0; i < r->n_entries && i < res->n; i++)
     r->statuses[i] = res->statuses[i];
   entries_encode(r, 0);
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
 static void act_delete_message(sqs_req_t *r) {
   if (parse_receipt_entries(r, 0)) return;
-  r->pending = 1;
+  r->b.pending = 1;
   int rc =
       sb_queue_delete_msgs(r->sqs->broker, r->queue, r->receipts, r->n_entries, delete_done, r);
   if (rc) start_failed(r, rc);
@@ -1940,7 +1969,7 @@ static void vis_next(sqs_req_t *r) {
     first++;
   if (first == r->n_entries) {
     entries_encode(r, 1);
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   const char *group[SQS_MAX_BATCH];
@@ -1954,13 +1983,13 @@ static void vis_next(sqs_req_t *r) {
       sb_queue_change_visibility(r->sqs->broker, r->queue, group, n, r->vis[first], vis_done, r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
 static void act_change_visibility(sqs_req_t *r) {
   if (parse_receipt_entries(r, 1)) return;
-  r->pending = 1;
+  r->b.pending = 1;
   vis_next(r);
 }
 
@@ -1994,13 +2023,13 @@ static void move_started(void *arg, int status, const sb_broker_result_t *res) {
   else if (status)
     fail_status(r, status);
   else {
-    sqs_enc_t e;
-    begin(r, &e);
+    aws_enc_t e;
+    sb__aws_begin(&r->b, &e);
     const char *h = res->n ? res->tasks[0].handle : "";
-    sb__sqs_enc_str(&e, "TaskHandle", h, strlen(h));
-    end(r, &e);
+    sb__aws_enc_str(&e, "TaskHandle", h, strlen(h));
+    sb__aws_end(&r->b, &e);
   }
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
 static void move_sources(void *arg, int status, const sb_broker_result_t *res) {
@@ -2011,7 +2040,7 @@ static void move_sources(void *arg, int status, const sb_broker_result_t *res) {
   }
   if (!status && res->n_names == 0) {
     fail(r, &E_PARAM, "Source queue must be configured as a Dead Letter Queue.");
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
   int rc = status ? status
@@ -2019,20 +2048,20 @@ static void move_sources(void *arg, int status, const sb_broker_result_t *res) {
                                   move_started, r);
   if (rc) {
     fail_status(r, rc);
-    wake(r);
+    sb__aws_wake(&r->b);
   }
 }
 
 static void act_start_move(sqs_req_t *r) {
-  const sqs_node_t *src = required(r, r->p, "SourceArn");
+  const aws_node_t *src = required(r, r->b.p, "SourceArn");
   if (!src || arn_name(r, src, r->queue)) return;
-  const sqs_node_t *dst = str_param(r, r->p, "DestinationArn");
-  if (r->err || (dst && arn_name(r, dst, r->dest))) return;
+  const aws_node_t *dst = str_param(r, r->b.p, "DestinationArn");
+  if (r->b.err || (dst && arn_name(r, dst, r->dest))) return;
   int64_t v;
-  int has = int_param(r, r->p, "MaxNumberOfMessagesPerSecond", 1, SQS_MOVE_RATE_MAX, &v);
+  int has = int_param(r, r->b.p, "MaxNumberOfMessagesPerSecond", 1, SQS_MOVE_RATE_MAX, &v);
   if (has < 0) return;
   r->rate = has ? (uint32_t)v : 0;
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_queue_dlq_sources(r->sqs->broker, r->queue, move_sources, r);
   if (rc) start_failed(r, rc);
 }
@@ -2045,45 +2074,45 @@ static void move_listed(void *arg, int status, const sb_broker_result_t *res) {
   }
   if (status) {
     fail_status(r, status);
-    wake(r);
+    sb__aws_wake(&r->b);
     return;
   }
-  sqs_enc_t e;
-  begin(r, &e);
-  sb__sqs_enc_list_begin(&e, "Results", "ListMessageMoveTasksResultEntry");
+  aws_enc_t e;
+  sb__aws_begin(&r->b, &e);
+  sb__aws_enc_list_begin(&e, "Results", "ListMessageMoveTasksResultEntry");
   for (size_t i = 0; i < res->n; i++) {
     const sb_move_task_t *t = &res->tasks[i];
     char arn[SQS_ARN_MAX];
-    sb__sqs_enc_item_begin(&e);
+    sb__aws_enc_item_begin(&e);
     if (t->state == SB_MOVE_RUNNING)
-      sb__sqs_enc_str(&e, "TaskHandle", t->handle, strlen(t->handle));
+      sb__aws_enc_str(&e, "TaskHandle", t->handle, strlen(t->handle));
     const char *st = move_state_name(t->state);
-    sb__sqs_enc_str(&e, "Status", st, strlen(st));
+    sb__aws_enc_str(&e, "Status", st, strlen(st));
     queue_arn(r, t->source, arn, sizeof arn);
-    sb__sqs_enc_str(&e, "SourceArn", arn, strlen(arn));
+    sb__aws_enc_str(&e, "SourceArn", arn, strlen(arn));
     if (t->destination[0]) {
       queue_arn(r, t->destination, arn, sizeof arn);
-      sb__sqs_enc_str(&e, "DestinationArn", arn, strlen(arn));
+      sb__aws_enc_str(&e, "DestinationArn", arn, strlen(arn));
     }
-    if (t->rate) sb__sqs_enc_int(&e, "MaxNumberOfMessagesPerSecond", t->rate);
-    sb__sqs_enc_int(&e, "ApproximateNumberOfMessagesMoved", (int64_t)t->moved);
-    sb__sqs_enc_int(&e, "ApproximateNumberOfMessagesToMove", (int64_t)t->to_move);
-    if (t->failure[0]) sb__sqs_enc_str(&e, "FailureReason", t->failure, strlen(t->failure));
-    sb__sqs_enc_int(&e, "StartedTimestamp", t->started_ms);
-    sb__sqs_enc_item_end(&e);
+    if (t->rate) sb__aws_enc_int(&e, "MaxNumberOfMessagesPerSecond", t->rate);
+    sb__aws_enc_int(&e, "ApproximateNumberOfMessagesMoved", (int64_t)t->moved);
+    sb__aws_enc_int(&e, "ApproximateNumberOfMessagesToMove", (int64_t)t->to_move);
+    if (t->failure[0]) sb__aws_enc_str(&e, "FailureReason", t->failure, strlen(t->failure));
+    sb__aws_enc_int(&e, "StartedTimestamp", t->started_ms);
+    sb__aws_enc_item_end(&e);
   }
-  sb__sqs_enc_list_end(&e);
-  end(r, &e);
-  wake(r);
+  sb__aws_enc_list_end(&e);
+  sb__aws_end(&r->b, &e);
+  sb__aws_wake(&r->b);
 }
 
 static void act_list_moves(sqs_req_t *r) {
-  const sqs_node_t *src = required(r, r->p, "SourceArn");
+  const aws_node_t *src = required(r, r->b.p, "SourceArn");
   if (!src || arn_name(r, src, r->queue)) return;
   int64_t v;
-  int has = int_param(r, r->p, "MaxResults", 1, 10, &v);
+  int has = int_param(r, r->b.p, "MaxResults", 1, 10, &v);
   if (has < 0) return;
-  r->pending = 1;
+  r->b.pending = 1;
   /* Existence first: the engine lists tasks of any name. */
   int rc = sb_move_list(r->sqs->broker, r->queue, has ? (size_t)v : 1, move_listed, r);
   if (rc) start_failed(r, rc);
@@ -2098,23 +2127,23 @@ static void move_cancelled(void *arg, int status, const sb_broker_result_t *res)
   else if (status)
     fail_status(r, status);
   else {
-    sqs_enc_t e;
-    begin(r, &e);
-    sb__sqs_enc_int(&e, "ApproximateNumberOfMessagesMoved",
+    aws_enc_t e;
+    sb__aws_begin(&r->b, &e);
+    sb__aws_enc_int(&e, "ApproximateNumberOfMessagesMoved",
                     res->n ? (int64_t)res->tasks[0].moved : 0);
-    end(r, &e);
+    sb__aws_end(&r->b, &e);
   }
-  wake(r);
+  sb__aws_wake(&r->b);
 }
 
 static void act_cancel_move(sqs_req_t *r) {
-  const sqs_node_t *h = required(r, r->p, "TaskHandle");
+  const aws_node_t *h = required(r, r->b.p, "TaskHandle");
   if (!h) return;
   if (h->len == 0 || h->len >= sizeof(((sb_move_task_t *)0)->handle) || memchr(h->s, 0, h->len)) {
     fail(r, &E_RESOURCE, "The task handle does not name a message move task.");
     return;
   }
-  r->pending = 1;
+  r->b.pending = 1;
   int rc = sb_move_cancel(r->sqs->broker, h->s, move_cancelled, r);
   if (rc) start_failed(r, rc);
 }
@@ -2139,6 +2168,8 @@ static const sqs_action_t actions[] = {
     {"TagQueue", act_tag_queue, 1, 0},
     {"UntagQueue", act_untag_queue, 1, 0},
     {"ListQueueTags", act_list_queue_tags, 1, 1},
+    {"AddPermission", act_add_permission, 1, 0},
+    {"RemovePermission", act_remove_permission, 1, 0},
     {"ListDeadLetterSourceQueues", act_dlq_sources, 1, 1},
     {"StartMessageMoveTask", act_start_move, 0, 1},
     {"ListMessageMoveTasks", act_list_moves, 0, 1},
@@ -2154,29 +2185,14 @@ static const sqs_action_t *find_action(const char *s, size_t n) {
 /* The action's name for responses when the request named none we know. */
 static const sqs_action_t unknown_action = {"Unknown", NULL, 0, 0};
 
-static void process(sqs_req_t *r) {
-  const char *err = NULL;
-  int rc;
-  const uint8_t *body = sb_buf_head(&r->in);
-  size_t blen = sb_buf_pending(&r->in);
+static void process(aws_req_t *b) {
+  sqs_req_t *r = (sqs_req_t *)b;
+  r->sqs = b->owner;
   r->act = &unknown_action;
-  if (r->sqs->key_id[0]) {
-    const char *code = NULL;
-    int64_t now = (int64_t)time(NULL);
-    if (sb__sqs_sigv4_check(r->http, body, blen, r->sqs->key_id, r->sqs->secret, now, &code)) {
-      const sqs_err_t *e = &E_INTERNAL;
-      for (size_t i = 0; code && i < sizeof E_AUTH / sizeof E_AUTH[0]; i++)
-        if (strcmp(code, E_AUTH[i].code) == 0) e = &E_AUTH[i];
-      fail(r, e,
-           e == &E_AUTH[3] ? "The request signature we calculated does not match the signature "
-                             "you provided."
-                           : "The request is not signed by a known credential.");
-      return;
-    }
-  }
-  if (r->json) {
+  if (r->sqs->id.key_id[0] && sb__aws_auth(b, r->sqs->id.key_id, r->sqs->id.secret)) return;
+  if (b->json) {
     size_t tl = 0;
-    const char *t = sb_http_req_header(r->http, "x-amz-target", &tl);
+    const char *t = sb_http_req_header(b->http, "x-amz-target", &tl);
     const char *dot = t ? memchr(t, '.', tl) : NULL;
     const sqs_action_t *a = dot ? find_action(dot + 1, tl - (size_t)(dot + 1 - t)) : NULL;
     if (!a) {
@@ -2184,24 +2200,20 @@ static void process(sqs_req_t *r) {
       return;
     }
     r->act = a;
-    rc = sb__sqs_decode_json(&r->arena, body ? body : (const uint8_t *)"", blen, &r->p, &err);
+    b->action = a->name;
+    b->result = a->result;
+    const char *err = NULL;
+    size_t blen = sb_buf_pending(&b->in);
+    const uint8_t *body = blen ? sb_buf_head(&b->in) : (const uint8_t *)"";
+    int rc = sb__aws_decode_json(&b->arena, body, blen, &b->p, &err);
     if (rc) {
       fail(r, rc == SB_ENOMEM ? &E_INTERNAL : &E_SERIALIZATION, "%s", err ? err : "out of memory");
       return;
     }
   } else {
-    const char *src = (const char *)body;
-    if (strcmp(sb_http_req_method(r->http), "GET") == 0) {
-      src = sb_http_req_query(r->http);
-      blen = strlen(src);
-    }
-    rc = sb__sqs_decode_form(&r->arena, src ? src : "", blen, &r->p, &err);
-    if (rc) {
-      fail(r, rc == SB_ENOMEM ? &E_INTERNAL : &E_MALFORMED, "%s", err ? err : "out of memory");
-      return;
-    }
-    const sqs_node_t *an = sb__sqs_get(r->p, "Action");
-    if (!an || an->kind != SQS_STR) {
+    if (sb__aws_decode_query(b)) return;
+    const aws_node_t *an = sb__aws_get(b->p, "Action");
+    if (!an || an->kind != AWS_STR) {
       fail(r, &E_MISSING, "The request must contain the parameter Action.");
       return;
     }
@@ -2211,6 +2223,8 @@ static void process(sqs_req_t *r) {
       return;
     }
     r->act = a;
+    b->action = a->name;
+    b->result = a->result;
   }
   if (r->act->needs_queue && resolve_queue(r)) return;
   r->act->fn(r);
@@ -2218,53 +2232,15 @@ static void process(sqs_req_t *r) {
 
 /* ---- HTTP ---- */
 
-static void on_data(sb_http_req_t *req, const uint8_t *data, size_t len, void *ud) {
-  sqs_req_t *r = ud;
-  if (r->err) return;
-  if (sb_buf_pending(&r->in) + len > SQS_MAX_REQUEST) {
-    fail(r, &E_BATCH_TOO_LONG, "The request is longer than %u bytes.", SQS_MAX_REQUEST);
-    return;
-  }
-  if (sb_buf_append(&r->in, data, len)) fail(r, &E_INTERNAL, "Out of memory.");
-}
-
-static void on_end(sb_http_req_t *req, void *ud) {
-  sqs_req_t *r = ud;
-  r->body_done = 1;
-  if (!r->err) process(r);
-  if (!r->pending) respond(r);
-}
-
-static void on_abort(sb_http_req_t *req, int err, void *ud) {
-  sqs_req_t *r = ud;
-  atomic_store(&r->aborted, 1);
-  /* Without a broker operation in flight nothing else will end the exchange. */
-  if (!r->pending && !r->responded) respond(r);
-}
-
-static void on_request(sb_http_req_t *req, void *ud) {
-  sb_sqs_t *s = ud;
-  sqs_req_t *r = calloc(1, sizeof *r);
-  if (!r || uv_async_init(sb_http_req_loop(req), &r->async, on_async)) {
-    free(r);
-    sb_http_respond(req, 500, "text/plain", "out of memory\n", 14);
-    return;
-  }
-  r->async.data = r;
-  r->sqs = s;
-  r->http = req;
-  sb_arena_init(&r->arena);
-  r->json = sb_http_req_header(req, "x-amz-target", NULL) != NULL;
-  r->tls = sb_http_req_is_tls(req);
-  const char *host = sb_http_req_authority(req);
-  snprintf(r->host, sizeof r->host, "%s", host && *host ? host : "localhost");
-  make_request_id(r->request_id);
-  r->act = &unknown_action;
-  int64_t cl = sb_http_req_content_length(req);
-  if (cl > (int64_t)SQS_MAX_REQUEST) fail(r, &E_BATCH_TOO_LONG, "The request is too long.");
-  sb_http_callbacks_t cbs = {on_data, on_end, on_abort, NULL, r};
-  sb_http_req_set_callbacks(req, &cbs);
-}
+static const aws_service_t service = {
+    .json_type = "com.amazonaws.sqs#",
+    .xmlns = SQS_XMLNS,
+    .xml_detail = 1,
+    .req_size = sizeof(sqs_req_t),
+    .max_request = SQS_MAX_REQUEST,
+    .too_long = &E_BATCH_TOO_LONG,
+    .process = process,
+};
 
 static int prefix_ci(const char *s, size_t n, const char *p) {
   size_t pl = strlen(p);
@@ -2302,31 +2278,14 @@ static int claim(sb_http_req_t *req, void *ud) {
 
 int sb_sqs_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg, sb_sqs_t **out) {
   if (!rpc || !broker || !out) return SB_EINVAL;
-  const char *region = cfg && cfg->region ? cfg->region : SB_SQS_DEFAULT_REGION;
-  const char *account = cfg && cfg->account ? cfg->account : SB_SQS_DEFAULT_ACCOUNT;
-  size_t al = strlen(account), rl = strlen(region);
-  if (al == 0 || al > 32 || rl == 0 || rl >= 64) return SB_EINVAL;
-  for (size_t i = 0; i < al; i++)
-    if (!isalnum((unsigned char)account[i])) return SB_EINVAL;
-  for (size_t i = 0; i < rl; i++)
-    if (!isalnum((unsigned char)region[i]) && region[i] != '-') return SB_EINVAL;
   sb_sqs_t *s = calloc(1, sizeof *s);
   if (!s) return SB_ENOMEM;
   s->broker = broker;
-  memcpy(s->region, region, rl + 1);
-  memcpy(s->account, account, al + 1);
-  if (cfg && cfg->credentials) {
-    const char *c = strchr(cfg->credentials, ':');
-    size_t kl = c ? (size_t)(c - cfg->credentials) : 0;
-    if (!c || kl == 0 || kl >= sizeof s->key_id || !c[1] || strlen(c + 1) >= sizeof s->secret) {
-      free(s);
-      return SB_EINVAL;
-    }
-    memcpy(s->key_id, cfg->credentials, kl);
-    memcpy(s->secret, c + 1, strlen(c + 1) + 1);
-  }
-  int rc = sb_rpc_add_frontend(rpc, claim, on_request, s);
+  s->fe = (aws_frontend_t){&service, s};
+  int rc = sb__aws_ident(cfg, &s->id);
+  if (!rc) rc = sb__aws_add_frontend(rpc, claim, &s->fe);
   if (rc) {
+    sb__aws_ident_clear(&s->id);
     free(s);
     return rc;
   }
@@ -2335,6 +2294,6 @@ int sb_sqs_attach(sb_rpc_t *rpc, sb_broker_t *broker, const sb_sqs_config_t *cfg
 }
 
 void sb_sqs_free(sb_sqs_t *s) {
-  if (s) OPENSSL_cleanse(s->secret, sizeof s->secret);
+  if (s) sb__aws_ident_clear(&s->id);
   free(s);
 }

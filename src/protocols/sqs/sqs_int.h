@@ -1,29 +1,8 @@
 /*
  * Private pieces of the SQS front-end, shared by its files and its fuzz target.
  *
- * ## One request model for two wire protocols
- *
- * SQS speaks the Query protocol (form-encoded `Action=...&Attribute.1.Name=...`, XML answers)
- * and AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.<Action>`, JSON answers). Both decoders build
- * the same tree, shaped like the JSON protocol's input: maps (JSON objects), lists and
- * strings (JSON numbers and booleans keep their text). The Query decoder first nests the
- * dotted keys (`Attribute.1.Name` -> Attribute{1{Name}}) and then rewrites the flattened
- * members botocore's model names with `locationName` into their JSON shape:
- *
- *   Query prefix                             JSON member              shape
- *   Attribute.N.{Name,Value}                 Attributes               map of strings
- *   Tag.N.{Key,Value}                        Tags                     map of strings
- *   MessageAttribute.N.{Name,Value.*}        MessageAttributes        map of maps
- *   MessageSystemAttribute.N.{Name,Value.*}  MessageSystemAttributes  map of maps
- *   AttributeName.N, MessageAttributeName.N, AttributeNames, ...     list of strings
- *     MessageSystemAttributeName.N, TagKey.N, StringListValue.N, BinaryListValue.N
- *   <Action>BatchRequestEntry.N.*            Entries                  list of maps
- *
- * so every action reads one shape. The wrapped form other AWS Query APIs use (SNS:
- * `Tags.member.N.Key`, `Attributes.entry.N.key`) is rewritten the same way, keeping the
- * member's own name (a map whose only member is "member" becomes a list, "entry" a map).
- * Indexes must be decimal 1..SQS_MAX_INDEX; lists come out
- * in index order. Everything lives in the request's arena.
+ * The request tree, its decoders, the response encoder and the request plumbing are shared
+ * with SNS (protocols/aws/aws.h).
  */
 #ifndef SB_PROTOCOLS_SQS_INT_H
 #define SB_PROTOCOLS_SQS_INT_H
@@ -31,14 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/arena.h"
-#include "core/json.h"
-#include "core/buf.h"
-#include "switchboard/http.h"
+#include "protocols/aws/aws.h"
 
-#define SQS_MAX_PARAMS 4096u   /* form pairs or JSON values per request */
-#define SQS_MAX_INDEX 1000u    /* largest N of a flattened Query member */
-#define SQS_MAX_KEY_DEPTH 8u   /* dotted segments of one Query key */
 #define SQS_MAX_BATCH 10u      /* entries of a batch request (AWS's limit) */
 #define SQS_MAX_MSG_ATTRS 10u  /* message attributes per message (AWS's limit) */
 #define SQS_MAX_ATTR_NAME 256u /* bytes of a message attribute name */
@@ -47,37 +20,27 @@
   (1u << 20) /* bytes of all messages of one batch (BatchRequestTooLong)                           \
               */
 
-typedef enum sqs_kind {
-  SQS_STR = 0, /* s/len */
-  SQS_LIST,    /* children without keys, in order */
-  SQS_MAP,     /* children with keys, in order of first appearance */
-} sqs_kind_t;
+#define SQS_POLICY_STATEMENTS_MAX 20u /* statements of a queue's Policy (AWS's limit) */
+#define SQS_POLICY_MEMBERS_MAX 16u    /* top-level members of a Policy document we edit */
 
-/* A node of a decoded request. Owned by the request's arena. */
-typedef struct sqs_node {
-  sqs_kind_t kind;        /* what this node is */
-  const char *key;        /* member name in a parent map (NUL-terminated); NULL in a list */
-  size_t key_len;         /* bytes of key */
-  const char *s;          /* SQS_STR: the value, NUL-terminated (may contain NULs) */
-  size_t len;             /* SQS_STR: bytes of s */
-  struct sqs_node *child; /* SQS_LIST/SQS_MAP: first member */
-  struct sqs_node *last;  /* SQS_LIST/SQS_MAP: last member, for appends */
-  struct sqs_node *next;  /* next sibling */
-  size_t n;               /* SQS_LIST/SQS_MAP: number of members */
-  uint32_t index;         /* Query decoding: the member's numeric index, 0 when none */
-} sqs_node_t;
+/* A permission of AddPermission (accounts and actions given) or RemovePermission (none). */
+typedef struct sqs_permission {
+  const char *label;           /* the statement's Sid */
+  const char *arn;             /* the queue's ARN: the Resource, and the policy's Id */
+  const char *const *accounts; /* 12-digit account ids */
+  size_t n_accounts;           /* entries of accounts; 0 to remove */
+  const char *const *actions;  /* action names without "SQS:" */
+  size_t n_actions;            /* entries of actions */
+} sqs_permission_t;
 
-/* Decodes a form-encoded Query request body into a map (*out). Returns 0, or SB_EINVAL with
- * *err a static description (malformed escape, conflicting keys, bad index, too many
- * parameters), or SB_ENOMEM. */
-int sb__sqs_decode_form(sb_arena_t *a, const char *body, size_t len, sqs_node_t **out,
-                        const char **err);
-/* Decodes an AWS JSON 1.0 request body (one JSON object; empty means {}) into a map. Returns
- * as sb__sqs_decode_form(). */
-int sb__sqs_decode_json(sb_arena_t *a, const void *body, size_t len, sqs_node_t **out,
-                        const char **err);
-/* The member named key of map m, or NULL (also when m is NULL or not a map). */
-const sqs_node_t *sb__sqs_get(const sqs_node_t *m, const char *key);
+/* Adds or removes perm's statement in the Policy document old (NULL or "" for none), keeping
+ * everything else of the document as it is (policy.c). Returns 0 with *out the new document
+ * in a's memory ("" when no statement is left), 1 when the label already exists (adding) or
+ * does not (removing), SB_EINVAL when old is not a JSON object with at most one Statement
+ * member, SB_ELIMIT beyond SQS_POLICY_STATEMENTS_MAX statements or SQS_POLICY_MEMBERS_MAX
+ * members, or SB_ENOMEM. */
+int sb__sqs_policy_edit(sb_arena_t *a, const char *old, const sqs_permission_t *perm,
+                        const char **out);
 
 /* MD5 of len bytes as 32 lower-case hex digits and a NUL. */
 void sb__sqs_md5_hex(const void *p, size_t len, char out[33]);
@@ -97,61 +60,5 @@ typedef struct sqs_mattr {
  * value, every field but the transport byte preceded by its length as 4 bytes big-endian;
  * the MD5 of it all in hex. Sorts attrs in place. Returns 0 or SB_ENOMEM. */
 int sb__sqs_md5_attrs(sqs_mattr_t *attrs, size_t n, char out[33]);
-
-/* Verifies the request's SigV4 signature (Authorization header form) over body[0..len)
- * against the one credential key_id/secret, with now_s the server's clock (Unix seconds).
- * Returns 0, or SB_EINVAL / SB_ENOMEM with *code the AWS error code to answer
- * (MissingAuthenticationToken, IncompleteSignature, InvalidClientTokenId,
- * SignatureDoesNotMatch, RequestExpired, InternalError). Runs on the request's loop. */
-int sb__sqs_sigv4_check(sb_http_req_t *req, const void *body, size_t len, const char *key_id,
-                        const char *secret, int64_t now_s, const char **code);
-
-/* ---- response encoder (encode.c) ---- */
-
-/* Writes one response in either protocol from one sequence of calls: XML for Query (the
- * result inside <ActionResponse><ActionResult>, lists and maps flattened the way botocore's
- * model says), a JSON object for JSON 1.0. Names are static strings. The first error
- * (SB_ENOMEM, SB_EINVAL for text JSON cannot carry) sticks in err; the buffer is borrowed. */
-#define SQS_ENC_DEPTH 8u
-typedef struct sqs_enc {
-  sb_buf_t *out; /* borrowed; the encoded response is appended */
-  int json;      /* 1: JSON 1.0, 0: Query XML */
-  struct {
-    const char *item;  /* list: the XML element of an item; map: the entry's element */
-    const char *kname; /* map: the XML element of an entry's key ("Name", "Key") */
-    const char *vname; /* map: the XML element of an entry's value ("Value") */
-    const char *wrap;  /* wrapped list or map: the element around its items, else NULL */
-  } st[SQS_ENC_DEPTH]; /* open lists and maps, innermost last */
-  unsigned depth;      /* entries of st in use */
-  int err;             /* first error, 0 when none */
-  sb_jw_t jw;          /* JSON writer over out */
-} sqs_enc_t;
-
-void sb__sqs_enc_begin(sqs_enc_t *e, sb_buf_t *out, int json, const char *action, int result);
-/* The same with another XML namespace (SNS's). */
-void sb__sqs_enc_begin_ns(sqs_enc_t *e, sb_buf_t *out, int json, const char *action, int result,
-                          const char *xmlns);
-void sb__sqs_enc_end(sqs_enc_t *e, const char *action, int result, const char *request_id);
-/* Wrapped forms (SNS): <name><member>...</member></name> and <name><entry><key/><value/>
- * </entry></name>; close with sb__sqs_enc_list_end / sb__sqs_enc_map_end. */
-void sb__sqs_enc_wlist_begin(sqs_enc_t *e, const char *name);
-void sb__sqs_enc_wmap_begin(sqs_enc_t *e, const char *name);
-void sb__sqs_enc_str(sqs_enc_t *e, const char *name, const char *s, size_t len);
-void sb__sqs_enc_int(sqs_enc_t *e, const char *name, int64_t v);
-void sb__sqs_enc_bool(sqs_enc_t *e, const char *name, int v);
-void sb__sqs_enc_list_begin(sqs_enc_t *e, const char *json_name, const char *xml_item);
-void sb__sqs_enc_list_end(sqs_enc_t *e);
-void sb__sqs_enc_item_begin(sqs_enc_t *e);
-void sb__sqs_enc_item_end(sqs_enc_t *e);
-void sb__sqs_enc_item_str(sqs_enc_t *e, const char *s, size_t len);
-void sb__sqs_enc_map_begin(sqs_enc_t *e, const char *json_name, const char *xml_entry,
-                           const char *kname, const char *vname);
-void sb__sqs_enc_map_end(sqs_enc_t *e);
-void sb__sqs_enc_map_str(sqs_enc_t *e, const char *k, size_t klen, const char *v, size_t vlen);
-void sb__sqs_enc_entry_begin(sqs_enc_t *e, const char *k, size_t klen);
-void sb__sqs_enc_entry_end(sqs_enc_t *e);
-/* Appends s as XML character data: &, <, > and CR escaped (a raw CR would come back as LF
- * and break the body's MD5). */
-int sb__sqs_xml_text(sb_buf_t *out, const char *s, size_t len);
 
 #endif

@@ -23,6 +23,8 @@ import {
   StartMessageMoveTaskCommand,
   ListMessageMoveTasksCommand,
   TagQueueCommand,
+  AddPermissionCommand,
+  RemovePermissionCommand,
   ListQueueTagsCommand,
   QueueDoesNotExist,
   BatchEntryIdsNotDistinct,
@@ -221,6 +223,32 @@ const del = await sqs.send(new DeleteMessageBatchCommand({
 }));
 check(del.Successful?.[0]?.Id === 'a' && del.Failed?.[0]?.Code === 'ReceiptHandleIsInvalid',
   'partial delete batch', del);
+
+// Permissions: the queue's Policy document, one statement per label.
+await sqs.send(new AddPermissionCommand({
+  QueueUrl: poll, Label: 'js-perm', AWSAccountIds: ['111122223333', '444455556666'],
+  Actions: ['SendMessage'],
+}));
+/** @returns {Promise<any>} */
+async function pollPolicy() {
+  const a = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: poll, AttributeNames: ['Policy'] }));
+  return a.Attributes?.Policy === undefined ? undefined : JSON.parse(a.Attributes.Policy);
+}
+const pol = await pollPolicy();
+const st = pol?.Statement?.[0];
+check(pol?.Version === '2012-10-17' && pol?.Statement?.length === 1 && st?.Sid === 'js-perm' &&
+  st?.Effect === 'Allow' && st?.Action === 'SQS:SendMessage' &&
+  st?.Resource === 'arn:aws:sqs:us-east-1:000000000000:js-poll' &&
+  JSON.stringify(st?.Principal?.AWS) ===
+    '["arn:aws:iam::111122223333:root","arn:aws:iam::444455556666:root"]', 'policy statement', pol);
+await expectCode('InvalidParameterValue', () => sqs.send(new AddPermissionCommand({
+  QueueUrl: poll, Label: 'js-perm', AWSAccountIds: ['111122223333'], Actions: ['ReceiveMessage'],
+})), 'duplicate label');
+await sqs.send(new RemovePermissionCommand({ QueueUrl: poll, Label: 'js-perm' }));
+check(await pollPolicy() === undefined, 'policy gone with its last statement', await pollPolicy());
+await expectCode('InvalidParameterValue', () => sqs.send(new RemovePermissionCommand({
+  QueueUrl: poll, Label: 'js-perm',
+})), 'missing label');
 
 console.log(JSON.stringify({ checks, failures }));
 process.exit(failures.length ? 1 : 0);

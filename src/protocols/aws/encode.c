@@ -1,5 +1,5 @@
 /*
- * The response encoder of the SQS front-end (sqs_int.h): one call sequence, two wire forms.
+ * The response encoder of the AWS front-ends (aws.h): one call sequence, two wire forms.
  * Query responses follow botocore's model for the 2012-11-05 API: every list and map of a
  * result is flattened (its items repeat the member's locationName), maps are entries of
  * (Name|Key, Value). May run on any thread; it touches only the buffer it is given.
@@ -7,16 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "protocols/sqs/sqs_int.h"
+#include "protocols/aws/aws.h"
 #include "switchboard/error.h"
 
-#define SQS_XMLNS "http://queue.amazonaws.com/doc/2012-11-05/"
-
-static void put(sqs_enc_t *e, const char *s) {
+static void put(aws_enc_t *e, const char *s) {
   if (!e->err && sb_buf_append(e->out, s, strlen(s))) e->err = SB_ENOMEM;
 }
 
-int sb__sqs_xml_text(sb_buf_t *out, const char *s, size_t len) {
+int sb__aws_xml_text(sb_buf_t *out, const char *s, size_t len) {
   size_t run = 0;
   for (size_t i = 0; i < len; i++) {
     const char *rep = NULL;
@@ -44,26 +42,22 @@ int sb__sqs_xml_text(sb_buf_t *out, const char *s, size_t len) {
   return sb_buf_append(out, s + run, len - run) ? SB_ENOMEM : 0;
 }
 
-static void xml_elem(sqs_enc_t *e, const char *name, const char *s, size_t len) {
+static void xml_elem(aws_enc_t *e, const char *name, const char *s, size_t len) {
   put(e, "<");
   put(e, name);
   put(e, ">");
-  if (!e->err && sb__sqs_xml_text(e->out, s, len)) e->err = SB_ENOMEM;
+  if (!e->err && sb__aws_xml_text(e->out, s, len)) e->err = SB_ENOMEM;
   put(e, "</");
   put(e, name);
   put(e, ">");
 }
 
-static void jw_check(sqs_enc_t *e) {
+static void jw_check(aws_enc_t *e) {
   if (!e->err && e->jw.err) e->err = e->jw.err;
 }
 
-void sb__sqs_enc_begin(sqs_enc_t *e, sb_buf_t *out, int json, const char *action, int result) {
-  sb__sqs_enc_begin_ns(e, out, json, action, result, SQS_XMLNS);
-}
-
-void sb__sqs_enc_begin_ns(sqs_enc_t *e, sb_buf_t *out, int json, const char *action, int result,
-                          const char *xmlns) {
+void sb__aws_enc_begin(aws_enc_t *e, sb_buf_t *out, int json, const char *action, int result,
+                       const char *xmlns) {
   memset(e, 0, sizeof *e);
   e->out = out;
   e->json = json;
@@ -85,7 +79,7 @@ void sb__sqs_enc_begin_ns(sqs_enc_t *e, sb_buf_t *out, int json, const char *act
   }
 }
 
-void sb__sqs_enc_end(sqs_enc_t *e, const char *action, int result, const char *request_id) {
+void sb__aws_enc_end(aws_enc_t *e, const char *action, int result, const char *request_id) {
   if (e->json) {
     sb_jw_obj_end(&e->jw);
     jw_check(e);
@@ -103,11 +97,11 @@ void sb__sqs_enc_end(sqs_enc_t *e, const char *action, int result, const char *r
   put(e, "Response>");
 }
 
-static void json_key(sqs_enc_t *e, const char *name) {
+static void json_key(aws_enc_t *e, const char *name) {
   sb_jw_key(&e->jw, name, strlen(name));
 }
 
-void sb__sqs_enc_str(sqs_enc_t *e, const char *name, const char *s, size_t len) {
+void sb__aws_enc_str(aws_enc_t *e, const char *name, const char *s, size_t len) {
   if (e->json) {
     json_key(e, name);
     sb_jw_str(&e->jw, s, len);
@@ -117,7 +111,7 @@ void sb__sqs_enc_str(sqs_enc_t *e, const char *name, const char *s, size_t len) 
   }
 }
 
-void sb__sqs_enc_int(sqs_enc_t *e, const char *name, int64_t v) {
+void sb__aws_enc_int(aws_enc_t *e, const char *name, int64_t v) {
   if (e->json) {
     json_key(e, name);
     sb_jw_int(&e->jw, v);
@@ -129,7 +123,7 @@ void sb__sqs_enc_int(sqs_enc_t *e, const char *name, int64_t v) {
   }
 }
 
-void sb__sqs_enc_bool(sqs_enc_t *e, const char *name, int v) {
+void sb__aws_enc_bool(aws_enc_t *e, const char *name, int v) {
   if (e->json) {
     json_key(e, name);
     sb_jw_bool(&e->jw, v);
@@ -139,8 +133,8 @@ void sb__sqs_enc_bool(sqs_enc_t *e, const char *name, int v) {
   }
 }
 
-static void push(sqs_enc_t *e, const char *item, const char *k, const char *v) {
-  if (e->depth >= SQS_ENC_DEPTH) {
+static void push(aws_enc_t *e, const char *item, const char *k, const char *v) {
+  if (e->depth >= AWS_ENC_DEPTH) {
     e->err = SB_EINVAL;
     return;
   }
@@ -153,8 +147,8 @@ static void push(sqs_enc_t *e, const char *item, const char *k, const char *v) {
 
 /* Wrapped lists and maps: <Name><member>..</member></Name>, <Name><entry><key>..</key>
  * <value>..</value></entry></Name>. */
-void sb__sqs_enc_wlist_begin(sqs_enc_t *e, const char *name) {
-  sb__sqs_enc_list_begin(e, name, "member");
+void sb__aws_enc_wlist_begin(aws_enc_t *e, const char *name) {
+  sb__aws_enc_list_begin(e, name, "member");
   if (e->json || !e->depth) return;
   e->st[e->depth - 1].wrap = name;
   put(e, "<");
@@ -162,8 +156,8 @@ void sb__sqs_enc_wlist_begin(sqs_enc_t *e, const char *name) {
   put(e, ">");
 }
 
-void sb__sqs_enc_wmap_begin(sqs_enc_t *e, const char *name) {
-  sb__sqs_enc_map_begin(e, name, "entry", "key", "value");
+void sb__aws_enc_wmap_begin(aws_enc_t *e, const char *name) {
+  sb__aws_enc_map_begin(e, name, "entry", "key", "value");
   if (e->json || !e->depth) return;
   e->st[e->depth - 1].wrap = name;
   put(e, "<");
@@ -171,36 +165,53 @@ void sb__sqs_enc_wmap_begin(sqs_enc_t *e, const char *name) {
   put(e, ">");
 }
 
-static void close_wrap(sqs_enc_t *e) {
+static void close_wrap(aws_enc_t *e) {
   if (e->json || !e->depth || !e->st[e->depth - 1].wrap) return;
   put(e, "</");
   put(e, e->st[e->depth - 1].wrap);
   put(e, ">");
 }
 
-static const char *top_item(const sqs_enc_t *e) {
+static const char *top_item(const aws_enc_t *e) {
   return e->depth ? e->st[e->depth - 1].item : "member";
 }
 
-void sb__sqs_enc_list_begin(sqs_enc_t *e, const char *json_name, const char *xml_item) {
-  push(e, xml_item, NULL, NULL);
+/* Opens a list (map: 0) or map (1): a JSON array or object, or nothing yet in XML, where
+ * items and entries repeat xml_item. */
+static void open_container(aws_enc_t *e, int map, const char *json_name, const char *xml_item,
+                           const char *kname, const char *vname) {
+  push(e, xml_item, kname, vname);
   if (e->json) {
     json_key(e, json_name);
-    sb_jw_arr_begin(&e->jw);
+    if (map)
+      sb_jw_obj_begin(&e->jw);
+    else
+      sb_jw_arr_begin(&e->jw);
     jw_check(e);
   }
 }
 
-void sb__sqs_enc_list_end(sqs_enc_t *e) {
+static void close_container(aws_enc_t *e, int map) {
   close_wrap(e);
   if (e->depth) e->depth--;
   if (e->json) {
-    sb_jw_arr_end(&e->jw);
+    if (map)
+      sb_jw_obj_end(&e->jw);
+    else
+      sb_jw_arr_end(&e->jw);
     jw_check(e);
   }
 }
 
-void sb__sqs_enc_item_begin(sqs_enc_t *e) {
+void sb__aws_enc_list_begin(aws_enc_t *e, const char *json_name, const char *xml_item) {
+  open_container(e, 0, json_name, xml_item, NULL, NULL);
+}
+
+void sb__aws_enc_list_end(aws_enc_t *e) {
+  close_container(e, 0);
+}
+
+void sb__aws_enc_item_begin(aws_enc_t *e) {
   if (e->json) {
     sb_jw_obj_begin(&e->jw);
     jw_check(e);
@@ -211,7 +222,7 @@ void sb__sqs_enc_item_begin(sqs_enc_t *e) {
   }
 }
 
-void sb__sqs_enc_item_end(sqs_enc_t *e) {
+void sb__aws_enc_item_end(aws_enc_t *e) {
   if (e->json) {
     sb_jw_obj_end(&e->jw);
     jw_check(e);
@@ -222,7 +233,7 @@ void sb__sqs_enc_item_end(sqs_enc_t *e) {
   }
 }
 
-void sb__sqs_enc_item_str(sqs_enc_t *e, const char *s, size_t len) {
+void sb__aws_enc_item_str(aws_enc_t *e, const char *s, size_t len) {
   if (e->json) {
     sb_jw_str(&e->jw, s, len);
     jw_check(e);
@@ -231,26 +242,16 @@ void sb__sqs_enc_item_str(sqs_enc_t *e, const char *s, size_t len) {
   }
 }
 
-void sb__sqs_enc_map_begin(sqs_enc_t *e, const char *json_name, const char *xml_entry,
+void sb__aws_enc_map_begin(aws_enc_t *e, const char *json_name, const char *xml_entry,
                            const char *kname, const char *vname) {
-  push(e, xml_entry, kname, vname);
-  if (e->json) {
-    json_key(e, json_name);
-    sb_jw_obj_begin(&e->jw);
-    jw_check(e);
-  }
+  open_container(e, 1, json_name, xml_entry, kname, vname);
 }
 
-void sb__sqs_enc_map_end(sqs_enc_t *e) {
-  close_wrap(e);
-  if (e->depth) e->depth--;
-  if (e->json) {
-    sb_jw_obj_end(&e->jw);
-    jw_check(e);
-  }
+void sb__aws_enc_map_end(aws_enc_t *e) {
+  close_container(e, 1);
 }
 
-void sb__sqs_enc_map_str(sqs_enc_t *e, const char *k, size_t klen, const char *v, size_t vlen) {
+void sb__aws_enc_map_str(aws_enc_t *e, const char *k, size_t klen, const char *v, size_t vlen) {
   if (e->json) {
     sb_jw_key(&e->jw, k, klen);
     sb_jw_str(&e->jw, v, vlen);
@@ -271,7 +272,7 @@ void sb__sqs_enc_map_str(sqs_enc_t *e, const char *k, size_t klen, const char *v
   put(e, ">");
 }
 
-void sb__sqs_enc_entry_begin(sqs_enc_t *e, const char *k, size_t klen) {
+void sb__aws_enc_entry_begin(aws_enc_t *e, const char *k, size_t klen) {
   if (e->json) {
     sb_jw_key(&e->jw, k, klen);
     sb_jw_obj_begin(&e->jw);
@@ -291,7 +292,7 @@ void sb__sqs_enc_entry_begin(sqs_enc_t *e, const char *k, size_t klen) {
   put(e, ">");
 }
 
-void sb__sqs_enc_entry_end(sqs_enc_t *e) {
+void sb__aws_enc_entry_end(aws_enc_t *e) {
   if (e->json) {
     sb_jw_obj_end(&e->jw);
     jw_check(e);

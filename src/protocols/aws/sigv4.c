@@ -1,5 +1,5 @@
 /*
- * AWS Signature Version 4 verification of SQS requests (header form: an Authorization
+ * AWS Signature Version 4 verification of AWS requests (SQS, SNS) (header form: an Authorization
  * header "AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request,
  * SignedHeaders=<h1;h2;...>, Signature=<hex>").
  *
@@ -9,9 +9,9 @@
  *   string to sign    = "AWS4-HMAC-SHA256" \n X-Amz-Date \n scope \n hex(SHA-256(canonical))
  *   signing key       = HMAC chain "AWS4"+secret -> date -> region -> service -> "aws4_request"
  * and compares HMAC(signing key, string to sign) in constant time. The canonical URI is the
- * request path as sent (SQS paths are "/" or "/<account>/<queue>", nothing to re-encode); the
- * canonical query sorts the form-decoded-then-re-encoded pairs of the query string. Requests
- * more than SQS_SIGV4_SKEW_S away from the server's clock are refused, as AWS does.
+ * request path as sent (SQS and SNS paths are "/" or "/<account>/<queue>", nothing to re-encode);
+ * the canonical query sorts the form-decoded-then-re-encoded pairs of the query string. Requests
+ * more than AWS_SIGV4_SKEW_S away from the server's clock are refused, as AWS does.
  * Runs on the request's loop; allocates only on the stack and in a caller's buffer.
  */
 #include <ctype.h>
@@ -26,12 +26,12 @@
 
 #include "core/buf.h"
 #include "core/codec.h"
-#include "protocols/sqs/sqs_int.h"
+#include "protocols/aws/aws.h"
 #include "switchboard/error.h"
 
-#define SQS_SIGV4_SKEW_S 900  /* 15 minutes, AWS's limit */
-#define SQS_SIGV4_HEADERS 32u /* signed headers we accept */
-#define SQS_SIGV4_QUERY 128u  /* query parameters we sort */
+#define AWS_SIGV4_SKEW_S 900  /* 15 minutes, AWS's limit */
+#define AWS_SIGV4_HEADERS 32u /* signed headers we accept */
+#define AWS_SIGV4_QUERY 128u  /* query parameters we sort */
 
 static void hexify(const uint8_t *p, size_t n, char *out) {
   static const char hx[] = "0123456789abcdef";
@@ -77,7 +77,7 @@ static int qcmp(const void *a, const void *b) {
 
 /* The canonical query string of a raw query. Returns 0 or SB_EINVAL / SB_ENOMEM. */
 static int canonical_query(sb_buf_t *out, const char *q) {
-  qpair_t pairs[SQS_SIGV4_QUERY];
+  qpair_t pairs[AWS_SIGV4_QUERY];
   size_t n = 0;
   int rc = 0;
   size_t len = strlen(q);
@@ -89,7 +89,7 @@ static int canonical_query(sb_buf_t *out, const char *q) {
     size_t plen = amp ? (size_t)(amp - p) : len - i;
     i += plen + 1;
     if (!plen) continue;
-    if (n == SQS_SIGV4_QUERY) {
+    if (n == AWS_SIGV4_QUERY) {
       rc = SB_EINVAL;
       break;
     }
@@ -155,7 +155,7 @@ static int auth_param(const char *auth, const char *name, const char **v, size_t
   return -1;
 }
 
-int sb__sqs_sigv4_check(sb_http_req_t *req, const void *body, size_t len, const char *key_id,
+int sb__aws_sigv4_check(sb_http_req_t *req, const void *body, size_t len, const char *key_id,
                         const char *secret, int64_t now_s, const char **code) {
   const char *auth = sb_http_req_header(req, "authorization", NULL);
   if (!auth) {
@@ -197,7 +197,7 @@ int sb__sqs_sigv4_check(sb_http_req_t *req, const void *body, size_t len, const 
   struct tm tm = {0};
   if (!strptime(amz_date, "%Y%m%dT%H%M%SZ", &tm)) return SB_EINVAL;
   int64_t t = (int64_t)timegm(&tm);
-  if (t < now_s - SQS_SIGV4_SKEW_S || t > now_s + SQS_SIGV4_SKEW_S) {
+  if (t < now_s - AWS_SIGV4_SKEW_S || t > now_s + AWS_SIGV4_SKEW_S) {
     *code = "RequestExpired";
     return SB_EINVAL;
   }
@@ -219,7 +219,7 @@ int sb__sqs_sigv4_check(sb_http_req_t *req, const void *body, size_t len, const 
   size_t nh = 0;
   for (const char *h = signed_h; !rc && h < signed_h + sh_n;) {
     size_t hl = strcspn(h, ";, ");
-    if (hl == 0 || hl >= 64 || ++nh > SQS_SIGV4_HEADERS) {
+    if (hl == 0 || hl >= 64 || ++nh > AWS_SIGV4_HEADERS) {
       rc = SB_EINVAL;
       break;
     }

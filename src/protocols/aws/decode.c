@@ -1,30 +1,27 @@
 /*
- * Request decoders of the SQS front-end: Query (form) and AWS JSON 1.0 into one tree
- * (sqs_int.h explains the shape). Both run on the worker loop that received the request and
+ * Request decoders of the AWS front-ends: Query (form) and AWS JSON 1.0 into one tree
+ * (aws.h explains the shape). Both run on the worker loop that received the request and
  * allocate only from the request's arena.
  */
-#include <pthread.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #include "core/json.h"
 #include "core/codec.h"
-#include "protocols/sqs/sqs_int.h"
+#include "protocols/aws/aws.h"
 #include "switchboard/error.h"
 
 typedef struct dctx {
   sb_arena_t *a;   /* the request's arena; borrowed */
-  size_t nodes;    /* nodes made so far, <= SQS_MAX_PARAMS */
+  size_t nodes;    /* nodes made so far, <= AWS_MAX_PARAMS */
   const char *err; /* static description of the first error */
 } dctx_t;
 
-static sqs_node_t *node_new(dctx_t *d, sqs_kind_t kind, const char *key, size_t key_len) {
-  if (++d->nodes > SQS_MAX_PARAMS) {
+static aws_node_t *node_new(dctx_t *d, aws_kind_t kind, const char *key, size_t key_len) {
+  if (++d->nodes > AWS_MAX_PARAMS) {
     d->err = "too many parameters";
     return NULL;
   }
-  sqs_node_t *n = sb_arena_alloc(d->a, sizeof *n);
+  aws_node_t *n = sb_arena_alloc(d->a, sizeof *n);
   if (!n) return NULL;
   memset(n, 0, sizeof *n);
   n->kind = kind;
@@ -36,7 +33,7 @@ static sqs_node_t *node_new(dctx_t *d, sqs_kind_t kind, const char *key, size_t 
   return n;
 }
 
-static void append(sqs_node_t *p, sqs_node_t *c) {
+static void append(aws_node_t *p, aws_node_t *c) {
   c->next = NULL;
   if (p->last)
     p->last->next = c;
@@ -46,14 +43,14 @@ static void append(sqs_node_t *p, sqs_node_t *c) {
   p->n++;
 }
 
-static sqs_node_t *find(const sqs_node_t *m, const char *k, size_t klen) {
-  for (sqs_node_t *c = m->child; c; c = c->next)
+static aws_node_t *find(const aws_node_t *m, const char *k, size_t klen) {
+  for (aws_node_t *c = m->child; c; c = c->next)
     if (c->key && c->key_len == klen && memcmp(c->key, k, klen) == 0) return c;
   return NULL;
 }
 
-const sqs_node_t *sb__sqs_get(const sqs_node_t *m, const char *key) {
-  if (!m || m->kind != SQS_MAP) return NULL;
+const aws_node_t *sb__aws_get(const aws_node_t *m, const char *key) {
+  if (!m || m->kind != AWS_MAP) return NULL;
   return find(m, key, strlen(key));
 }
 
@@ -61,7 +58,7 @@ const sqs_node_t *sb__sqs_get(const sqs_node_t *m, const char *key) {
 
 enum { R_MAP, R_LIST_STR, R_LIST_MAP };
 
-/* The flattened members of botocore's SQS model (see the table in sqs_int.h). */
+/* The flattened members of botocore's SQS model (see the table in aws.h). */
 static const struct rule {
   const char *query; /* the Query name (locationName) */
   const char *json;  /* the JSON member name */
@@ -76,6 +73,8 @@ static const struct rule {
     {"MessageAttributeName", "MessageAttributeNames", R_LIST_STR, NULL, NULL},
     {"MessageSystemAttributeName", "MessageSystemAttributeNames", R_LIST_STR, NULL, NULL},
     {"TagKey", "TagKeys", R_LIST_STR, NULL, NULL},
+    {"AWSAccountId", "AWSAccountIds", R_LIST_STR, NULL, NULL},
+    {"ActionName", "Actions", R_LIST_STR, NULL, NULL},
     {"StringListValue", "StringListValues", R_LIST_STR, NULL, NULL},
     {"BinaryListValue", "BinaryListValues", R_LIST_STR, NULL, NULL},
     {"SendMessageBatchRequestEntry", "Entries", R_LIST_MAP, NULL, NULL},
@@ -83,50 +82,50 @@ static const struct rule {
     {"ChangeMessageVisibilityBatchRequestEntry", "Entries", R_LIST_MAP, NULL, NULL},
 };
 
-static int parse_index(const sqs_node_t *c, uint32_t *out) {
+static int parse_index(const aws_node_t *c, uint32_t *out) {
   if (!c->key || c->key_len == 0 || c->key_len > 4 || c->key[0] == '0') return -1;
   uint32_t v = 0;
   for (size_t i = 0; i < c->key_len; i++) {
     if (c->key[i] < '0' || c->key[i] > '9') return -1;
     v = v * 10 + (uint32_t)(c->key[i] - '0');
   }
-  if (v > SQS_MAX_INDEX) return -1;
+  if (v > AWS_MAX_INDEX) return -1;
   *out = v;
   return 0;
 }
 
-static int normalize(dctx_t *d, sqs_node_t *m);
+static int normalize(dctx_t *d, aws_node_t *m);
 
 /* Rewrites the flattened member c (a map of index -> item) by rule r into a new node. */
-static sqs_node_t *apply_rule(dctx_t *d, const struct rule *r, sqs_node_t *c) {
-  if (c->kind == SQS_STR && c->len == 0) {
+static aws_node_t *apply_rule(dctx_t *d, const struct rule *r, aws_node_t *c) {
+  if (c->kind == AWS_STR && c->len == 0) {
     /* botocore sends an empty list as "Name=": an empty list (or map). */
-    return node_new(d, r->shape == R_MAP ? SQS_MAP : SQS_LIST, r->json, strlen(r->json));
+    return node_new(d, r->shape == R_MAP ? AWS_MAP : AWS_LIST, r->json, strlen(r->json));
   }
-  if (c->kind != SQS_MAP) {
+  if (c->kind != AWS_MAP) {
     d->err = "a list or map parameter needs an index";
     return NULL;
   }
   /* Sort the indexed items (insertion sort: at most a few hundred, usually ten). */
-  sqs_node_t *sorted = NULL;
-  for (sqs_node_t *it = c->child, *nx; it; it = nx) {
+  aws_node_t *sorted = NULL;
+  for (aws_node_t *it = c->child, *nx; it; it = nx) {
     nx = it->next;
     if (parse_index(it, &it->index)) {
       d->err = "a list or map index must be a number from 1";
       return NULL;
     }
-    sqs_node_t **pp = &sorted;
+    aws_node_t **pp = &sorted;
     while (*pp && (*pp)->index < it->index)
       pp = &(*pp)->next;
     it->next = *pp;
     *pp = it;
   }
-  sqs_node_t *out = node_new(d, r->shape == R_MAP ? SQS_MAP : SQS_LIST, r->json, strlen(r->json));
+  aws_node_t *out = node_new(d, r->shape == R_MAP ? AWS_MAP : AWS_LIST, r->json, strlen(r->json));
   if (!out) return NULL;
-  for (sqs_node_t *it = sorted, *nx; it; it = nx) {
+  for (aws_node_t *it = sorted, *nx; it; it = nx) {
     nx = it->next;
     if (r->shape == R_LIST_STR) {
-      if (it->kind != SQS_STR) {
+      if (it->kind != AWS_STR) {
         d->err = "a list item must be a value";
         return NULL;
       }
@@ -134,7 +133,7 @@ static sqs_node_t *apply_rule(dctx_t *d, const struct rule *r, sqs_node_t *c) {
       it->key_len = 0;
       append(out, it);
     } else if (r->shape == R_LIST_MAP) {
-      if (it->kind != SQS_MAP) {
+      if (it->kind != AWS_MAP) {
         d->err = "a batch entry must have members";
         return NULL;
       }
@@ -143,9 +142,9 @@ static sqs_node_t *apply_rule(dctx_t *d, const struct rule *r, sqs_node_t *c) {
       it->key_len = 0;
       append(out, it);
     } else {
-      const sqs_node_t *k = it->kind == SQS_MAP ? find(it, r->k, strlen(r->k)) : NULL;
-      sqs_node_t *v = it->kind == SQS_MAP ? find(it, r->v, strlen(r->v)) : NULL;
-      if (!k || k->kind != SQS_STR) {
+      const aws_node_t *k = it->kind == AWS_MAP ? find(it, r->k, strlen(r->k)) : NULL;
+      aws_node_t *v = it->kind == AWS_MAP ? find(it, r->v, strlen(r->v)) : NULL;
+      if (!k || k->kind != AWS_STR) {
         d->err = "a map entry needs its name";
         return NULL;
       }
@@ -154,10 +153,10 @@ static sqs_node_t *apply_rule(dctx_t *d, const struct rule *r, sqs_node_t *c) {
         return NULL;
       }
       if (!v) {
-        v = node_new(d, SQS_STR, NULL, 0);
+        v = node_new(d, AWS_STR, NULL, 0);
         if (!v) return NULL;
         v->s = "";
-      } else if (v->kind == SQS_MAP && normalize(d, v)) {
+      } else if (v->kind == AWS_MAP && normalize(d, v)) {
         return NULL;
       }
       v->key = k->s;
@@ -173,49 +172,49 @@ static sqs_node_t *apply_rule(dctx_t *d, const struct rule *r, sqs_node_t *c) {
  * names them so). Recognised by a map whose only member is "member" or "entry". Returns the
  * rewritten node, c itself when c is not wrapped, or NULL with d->err set (or unset: out of
  * memory). */
-static sqs_node_t *apply_wrapped(dctx_t *d, sqs_node_t *c) {
-  if (c->kind != SQS_MAP || c->n != 1 || c->child->kind != SQS_MAP) return c;
-  const sqs_node_t *w = c->child;
+static aws_node_t *apply_wrapped(dctx_t *d, aws_node_t *c) {
+  if (c->kind != AWS_MAP || c->n != 1 || c->child->kind != AWS_MAP) return c;
+  const aws_node_t *w = c->child;
   int list = w->key_len == 6 && memcmp(w->key, "member", 6) == 0;
   int map = w->key_len == 5 && memcmp(w->key, "entry", 5) == 0;
   if (!list && !map) return c;
   struct rule r = {NULL, c->key, R_MAP, "key", "value"};
   if (list) {
     int strs = 0, maps = 0;
-    for (const sqs_node_t *it = w->child; it; it = it->next)
-      strs += it->kind == SQS_STR, maps += it->kind == SQS_MAP;
+    for (const aws_node_t *it = w->child; it; it = it->next)
+      strs += it->kind == AWS_STR, maps += it->kind == AWS_MAP;
     if (strs && maps) {
       d->err = "a list mixes values and structures";
       return NULL;
     }
     r.shape = strs ? R_LIST_STR : R_LIST_MAP;
-  } else if (w->child && w->child->kind == SQS_MAP && find(w->child, "Name", 4)) {
+  } else if (w->child && w->child->kind == AWS_MAP && find(w->child, "Name", 4)) {
     r.k = "Name";
     r.v = "Value";
   }
-  return apply_rule(d, &r, (sqs_node_t *)w);
+  return apply_rule(d, &r, (aws_node_t *)w);
 }
 
 /* Rewrites the flattened members of map m in place, recursively. */
-static int normalize(dctx_t *d, sqs_node_t *m) {
-  sqs_node_t *kids = m->child;
+static int normalize(dctx_t *d, aws_node_t *m) {
+  aws_node_t *kids = m->child;
   m->child = m->last = NULL;
   m->n = 0;
-  for (sqs_node_t *c = kids, *nx; c; c = nx) {
+  for (aws_node_t *c = kids, *nx; c; c = nx) {
     nx = c->next;
     const struct rule *r = NULL;
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
       if (c->key_len == strlen(rules[i].query) && memcmp(c->key, rules[i].query, c->key_len) == 0)
         r = &rules[i];
     /* A plain value under a flattened name is another API's scalar (SNS's AttributeName). */
-    if (r && c->kind == SQS_STR && c->len > 0) r = NULL;
-    sqs_node_t *o = c;
+    if (r && c->kind == AWS_STR && c->len > 0) r = NULL;
+    aws_node_t *o = c;
     if (r) {
       o = apply_rule(d, r, c);
       if (!o) return d->err ? SB_EINVAL : SB_ENOMEM;
     } else if ((o = apply_wrapped(d, c)) == NULL) {
       return d->err ? SB_EINVAL : SB_ENOMEM;
-    } else if (o == c && c->kind == SQS_MAP && normalize(d, c)) {
+    } else if (o == c && c->kind == AWS_MAP && normalize(d, c)) {
       return d->err ? SB_EINVAL : SB_ENOMEM;
     }
     if (find(m, o->key, o->key_len)) {
@@ -227,24 +226,24 @@ static int normalize(dctx_t *d, sqs_node_t *m) {
   return 0;
 }
 
-static int add_pair(dctx_t *d, sqs_node_t *root, char *key, size_t klen, const char *val,
+static int add_pair(dctx_t *d, aws_node_t *root, char *key, size_t klen, const char *val,
                     size_t vlen) {
-  sqs_node_t *cur = root;
+  aws_node_t *cur = root;
   size_t depth = 0;
   for (;;) {
     char *dot = memchr(key, '.', klen);
     size_t seg = dot ? (size_t)(dot - key) : klen;
-    if (seg == 0 || ++depth > SQS_MAX_KEY_DEPTH) {
+    if (seg == 0 || ++depth > AWS_MAX_KEY_DEPTH) {
       d->err = "malformed parameter name";
       return SB_EINVAL;
     }
-    sqs_node_t *c = find(cur, key, seg);
+    aws_node_t *c = find(cur, key, seg);
     if (!dot) {
       if (c) {
         d->err = "a parameter is given twice or conflicts with another";
         return SB_EINVAL;
       }
-      c = node_new(d, SQS_STR, key, seg);
+      c = node_new(d, AWS_STR, key, seg);
       if (!c) return d->err ? SB_EINVAL : SB_ENOMEM;
       c->s = sb_arena_strndup(d->a, val, vlen);
       if (!c->s) return SB_ENOMEM;
@@ -253,10 +252,10 @@ static int add_pair(dctx_t *d, sqs_node_t *root, char *key, size_t klen, const c
       return 0;
     }
     if (!c) {
-      c = node_new(d, SQS_MAP, key, seg);
+      c = node_new(d, AWS_MAP, key, seg);
       if (!c) return d->err ? SB_EINVAL : SB_ENOMEM;
       append(cur, c);
-    } else if (c->kind != SQS_MAP) {
+    } else if (c->kind != AWS_MAP) {
       d->err = "a parameter conflicts with another";
       return SB_EINVAL;
     }
@@ -266,11 +265,11 @@ static int add_pair(dctx_t *d, sqs_node_t *root, char *key, size_t klen, const c
   }
 }
 
-int sb__sqs_decode_form(sb_arena_t *a, const char *body, size_t len, sqs_node_t **out,
+int sb__aws_decode_form(sb_arena_t *a, const char *body, size_t len, aws_node_t **out,
                         const char **err) {
   dctx_t d = {a, 0, NULL};
   *err = NULL;
-  sqs_node_t *root = node_new(&d, SQS_MAP, NULL, 0);
+  aws_node_t *root = node_new(&d, AWS_MAP, NULL, 0);
   if (!root) return SB_ENOMEM;
   /* One scratch buffer holds a decoded key and value at a time (decoding never grows). */
   char *scratch = sb_arena_alloc(a, len + 2);
@@ -310,20 +309,20 @@ int sb__sqs_decode_form(sb_arena_t *a, const char *body, size_t len, sqs_node_t 
 
 /* Builds the value whose first token tok was just read. Returns the node, or NULL with d->err
  * set (syntax, limits) or unset (out of memory). *skip is set for a JSON null. */
-static sqs_node_t *json_value(dctx_t *d, sb_jr_t *r, sb_jtok_t tok, int *skip) {
+static aws_node_t *json_value(dctx_t *d, sb_jr_t *r, sb_jtok_t tok, int *skip) {
   *skip = 0;
-  sqs_node_t *n;
+  aws_node_t *n;
   switch (tok) {
   case SB_JT_STRING:
   case SB_JT_NUMBER:
-    n = node_new(d, SQS_STR, NULL, 0);
+    n = node_new(d, AWS_STR, NULL, 0);
     if (!n) return NULL;
     n->s = sb_arena_strndup(d->a, r->str, r->len);
     n->len = r->len;
     return n->s ? n : NULL;
   case SB_JT_TRUE:
   case SB_JT_FALSE:
-    n = node_new(d, SQS_STR, NULL, 0);
+    n = node_new(d, AWS_STR, NULL, 0);
     if (!n) return NULL;
     n->s = tok == SB_JT_TRUE ? "true" : "false";
     n->len = strlen(n->s);
@@ -334,7 +333,7 @@ static sqs_node_t *json_value(dctx_t *d, sb_jr_t *r, sb_jtok_t tok, int *skip) {
   case SB_JT_ARR_BEGIN:
   case SB_JT_OBJ_BEGIN: {
     int obj = tok == SB_JT_OBJ_BEGIN;
-    n = node_new(d, obj ? SQS_MAP : SQS_LIST, NULL, 0);
+    n = node_new(d, obj ? AWS_MAP : AWS_LIST, NULL, 0);
     if (!n) return NULL;
     for (;;) {
       sb_jtok_t t = sb_jr_next(r);
@@ -353,7 +352,7 @@ static sqs_node_t *json_value(dctx_t *d, sb_jr_t *r, sb_jtok_t tok, int *skip) {
         t = sb_jr_next(r);
       }
       int sk;
-      sqs_node_t *c = json_value(d, r, t, &sk);
+      aws_node_t *c = json_value(d, r, t, &sk);
       if (sk) continue;
       if (!c) return NULL;
       c->key = key;
@@ -369,7 +368,7 @@ static sqs_node_t *json_value(dctx_t *d, sb_jr_t *r, sb_jtok_t tok, int *skip) {
   return NULL;
 }
 
-int sb__sqs_decode_json(sb_arena_t *a, const void *body, size_t len, sqs_node_t **out,
+int sb__aws_decode_json(sb_arena_t *a, const void *body, size_t len, aws_node_t **out,
                         const char **err) {
   dctx_t d = {a, 0, NULL};
   *err = NULL;
@@ -377,9 +376,9 @@ int sb__sqs_decode_json(sb_arena_t *a, const void *body, size_t len, sqs_node_t 
   sb_jr_init(&r, body, len);
   sb_jtok_t t = sb_jr_next(&r);
   int rc = 0;
-  sqs_node_t *root = NULL;
+  aws_node_t *root = NULL;
   if (len == 0) {
-    root = node_new(&d, SQS_MAP, NULL, 0);
+    root = node_new(&d, AWS_MAP, NULL, 0);
     rc = root ? 0 : SB_ENOMEM;
   } else if (t != SB_JT_OBJ_BEGIN) {
     d.err = "the request body must be a JSON object";
@@ -397,75 +396,4 @@ int sb__sqs_decode_json(sb_arena_t *a, const void *body, size_t len, sqs_node_t 
   *err = d.err;
   if (!rc) *out = root;
   return rc;
-}
-
-/* ---- digests ---- */
-
-/* MD5 fetched from the default provider once: EVP_md5() makes OpenSSL 3 look the algorithm
- * up (under a global lock) on every digest, which showed in profiles of the send path. */
-static EVP_MD *md5_alg;
-static pthread_once_t md5_once = PTHREAD_ONCE_INIT;
-
-static void md5_fetch(void) {
-  md5_alg = EVP_MD_fetch(NULL, "MD5", NULL);
-}
-
-static const EVP_MD *md5(void) {
-  pthread_once(&md5_once, md5_fetch);
-  return md5_alg ? md5_alg : EVP_md5();
-}
-
-void sb__sqs_md5_hex(const void *p, size_t len, char out[33]) {
-  uint8_t md[EVP_MAX_MD_SIZE];
-  unsigned int ml = 0;
-  EVP_Digest(p, len, md, &ml, md5(), NULL);
-  static const char hx[] = "0123456789abcdef";
-  for (int i = 0; i < 16; i++) {
-    out[2 * i] = hx[md[i] >> 4];
-    out[2 * i + 1] = hx[md[i] & 15];
-  }
-  out[32] = 0;
-}
-
-static int attr_cmp(const sqs_mattr_t *x, const sqs_mattr_t *y) {
-  size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
-  int c = memcmp(x->name, y->name, n);
-  if (c) return c;
-  return x->name_len < y->name_len ? -1 : x->name_len > y->name_len;
-}
-
-static void put_field(EVP_MD_CTX *ctx, const void *p, size_t n) {
-  uint8_t be[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-  EVP_DigestUpdate(ctx, be, 4);
-  EVP_DigestUpdate(ctx, p, n);
-}
-
-int sb__sqs_md5_attrs(sqs_mattr_t *attrs, size_t n, char out[33]) {
-  for (size_t i = 1; i < n; i++) /* insertion sort: at most SB_BROKER_ATTRS_MAX */
-    for (size_t j = i; j > 0 && attr_cmp(&attrs[j - 1], &attrs[j]) > 0; j--) {
-      sqs_mattr_t t = attrs[j];
-      attrs[j] = attrs[j - 1];
-      attrs[j - 1] = t;
-    }
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx) return SB_ENOMEM;
-  EVP_DigestInit_ex(ctx, md5(), NULL);
-  for (size_t i = 0; i < n; i++) {
-    put_field(ctx, attrs[i].name, attrs[i].name_len);
-    put_field(ctx, attrs[i].type, attrs[i].type_len);
-    uint8_t transport = attrs[i].type_len >= 6 && memcmp(attrs[i].type, "Binary", 6) == 0 ? 2 : 1;
-    EVP_DigestUpdate(ctx, &transport, 1);
-    put_field(ctx, attrs[i].value, attrs[i].value_len);
-  }
-  uint8_t md[EVP_MAX_MD_SIZE];
-  unsigned int ml = 0;
-  EVP_DigestFinal_ex(ctx, md, &ml);
-  EVP_MD_CTX_free(ctx);
-  static const char hx[] = "0123456789abcdef";
-  for (int i = 0; i < 16; i++) {
-    out[2 * i] = hx[md[i] >> 4];
-    out[2 * i + 1] = hx[md[i] & 15];
-  }
-  out[32] = 0;
-  return 0;
 }

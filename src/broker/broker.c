@@ -5,8 +5,9 @@
  *
  * Every public function allocates an sb__op_t holding copies of its arguments and appends it
  * to the inbox under b->mu; the broker thread drains the inbox on its loop. Journal
- * acknowledgements (which the journal calls on its writer threads) travel the same way, as
- * JOURNAL_ACK operations, so all broker state is touched by the broker thread alone.
+ * acknowledgements (which the journal calls on its writer threads) travel the same way, in a
+ * list of their own whose nodes were allocated with the append (struct sb__ack), so all
+ * broker state is touched by the broker thread alone and the writers allocate nothing.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -87,11 +88,10 @@ void sb__op_free(sb__op_t *op) {
   free(op);
 }
 
-/* Queues op for the broker thread. Internal operations (acknowledgements) pass even while
- * closing: the journals' final acknowledgements must arrive. */
+/* Queues op for the broker thread. */
 int sb__post(sb_broker_t *b, sb__op_t *op) {
   pthread_mutex_lock(&b->mu);
-  if (b->closing && op->kind != SB__OP_JOURNAL_ACK) {
+  if (b->closing) {
     pthread_mutex_unlock(&b->mu);
     sb__op_free(op);
     return SB_ESTATE;
@@ -107,39 +107,56 @@ int sb__post(sb_broker_t *b, sb__op_t *op) {
   return 0;
 }
 
-typedef struct ack_ctx {
+/* One journal append's continuation, allocated with the append. The writer thread fills in
+ * the outcome and links it into the broker's acknowledgement list (which passes even while
+ * closing: the journals' final acknowledgements must arrive); the broker thread runs fn and
+ * frees it. Nothing is allocated on the writer thread. */
+struct sb__ack {
+  sb__ack_t *next;
   sb_broker_t *b;
-  sb__queue_t *q;
+  sb__queue_t *q; /* whose pending count it settles, or NULL */
   sb__ack_fn fn;
   void *ctx;
-} ack_ctx_t;
+  int status;
+  uint64_t seq;
+};
 
-/* On a journal's writer thread: forward the acknowledgement to the broker thread. */
+/* On a journal's writer thread: hand the acknowledgement to the broker thread. */
 static void journal_acked(void *arg, int status, uint64_t offset) {
-  ack_ctx_t *a = arg;
-  sb__op_t *op = sb__op_new(SB__OP_JOURNAL_ACK, NULL, NULL);
-  if (!op) {
-    /* Without memory the continuation cannot be queued; losing it would leave the queue's
-     * state waiting forever. Nothing sensible remains: stop loudly. */
-    sb_log(SB_LOG_ERROR, "broker_oom", "where=journal_ack");
-    abort();
-  }
-  op->ack_queue = a->q;
-  op->ack_fn = a->fn;
-  op->ack_ctx = a->ctx;
-  op->ack_status = status;
-  op->ack_seq = offset;
+  sb__ack_t *a = arg;
   sb_broker_t *b = a->b;
-  free(a);
-  sb__post(b, op);
+  a->status = status;
+  a->seq = offset;
+  a->next = NULL;
+  pthread_mutex_lock(&b->mu);
+  if (b->acks_last)
+    b->acks_last->next = a;
+  else
+    b->acks_first = a;
+  b->acks_last = a;
+  pthread_mutex_unlock(&b->mu);
+  uv_async_send(&b->wake);
+}
+
+/* Broker thread: runs and frees a list of acknowledgements, in order. */
+static void run_acks(sb_broker_t *b, sb__ack_t *a) {
+  while (a) {
+    sb__ack_t *next = a->next;
+    sb__queue_t *q = a->q;
+    a->fn(b, a->ctx, a->status, a->seq);
+    if (q && a->status == 0 && a->seq >= q->applied) q->applied = a->seq + 1;
+    if (q) sb__queue_unpend(b, q);
+    free(a);
+    a = next;
+  }
 }
 
 int sb__append_j(sb_broker_t *b, sb_journal_t *j, const sb_journal_entry_t *e, sb__ack_fn fn,
                  void *ctx) {
   if (!j || b->stopping) return SB_ESTATE;
-  ack_ctx_t *a = malloc(sizeof *a);
+  sb__ack_t *a = malloc(sizeof *a);
   if (!a) return SB_ENOMEM;
-  *a = (ack_ctx_t){b, NULL, fn, ctx};
+  *a = (sb__ack_t){.b = b, .fn = fn, .ctx = ctx};
   int rc = sb_journal_append(j, e, journal_acked, a);
   if (rc) free(a);
   return rc;
@@ -149,9 +166,9 @@ int sb__append(sb_broker_t *b, sb__queue_t *q, const sb_journal_entry_t *e, sb__
                void *ctx) {
   sb_journal_t *j = q ? q->j : b->catalog;
   if (!j || b->stopping) return SB_ESTATE;
-  ack_ctx_t *a = malloc(sizeof *a);
+  sb__ack_t *a = malloc(sizeof *a);
   if (!a) return SB_ENOMEM;
-  *a = (ack_ctx_t){b, q, fn, ctx};
+  *a = (sb__ack_t){.b = b, .q = q, .fn = fn, .ctx = ctx};
   int rc = sb_journal_append(j, e, journal_acked, a);
   if (rc) {
     free(a);
@@ -609,10 +626,6 @@ static sb_queue_info_t *make_info(sb__op_t *op, const sb__queue_t *q) {
 
 void sb__op_finish(sb_broker_t *b, sb__op_t *op, int status) {
   (void)b;
-  if (op->kind == SB__OP_JOURNAL_ACK) {
-    sb__op_free(op);
-    return;
-  }
   sb_broker_result_t r;
   memset(&r, 0, sizeof r);
   switch (op->kind) {
@@ -806,14 +819,6 @@ void sb__journal_opts(sb_broker_t *b, sb_broker_fsync_t fsync, uint32_t interval
 }
 
 static void run_op(sb_broker_t *b, sb__op_t *op) {
-  if (op->kind == SB__OP_JOURNAL_ACK) {
-    sb__queue_t *q = op->ack_queue;
-    op->ack_fn(b, op->ack_ctx, op->ack_status, op->ack_seq);
-    if (q && op->ack_status == 0 && op->ack_seq >= q->applied) q->applied = op->ack_seq + 1;
-    if (q) sb__queue_unpend(b, q);
-    sb__op_free(op);
-    return;
-  }
   switch (op->kind) {
   case SB__OP_END_WAITS:
     for (size_t i = 0; i < b->n_queues; i++)
@@ -921,8 +926,13 @@ static void drain(sb_broker_t *b) {
     pthread_mutex_lock(&b->mu);
     sb__op_t *op = b->inbox_first;
     b->inbox_first = b->inbox_last = NULL;
+    sb__ack_t *acks = b->acks_first;
+    b->acks_first = b->acks_last = NULL;
     pthread_mutex_unlock(&b->mu);
-    if (!op) return;
+    if (!op && !acks) return;
+    /* Acknowledgements and operations come from different threads, so their relative order
+     * was never fixed; each list keeps its own order. */
+    run_acks(b, acks);
     while (op) {
       sb__op_t *next = op->next;
       run_op(b, op);

@@ -277,12 +277,12 @@ typedef enum sb__op_kind {
   SB__OP_STREAM_ACK,
   SB__OP_STREAM_CLAIM,
   SB__OP_STREAM_PENDING,
-  SB__OP_END_WAITS,   /* end every long poll now */
-  SB__OP_JOURNAL_ACK, /* internal: a journal acknowledgement to process */
+  SB__OP_END_WAITS, /* end every long poll now */
 } sb__op_kind_t;
 
 /* A journal acknowledgement's continuation, run on the broker thread. */
 typedef void (*sb__ack_fn)(sb_broker_t *b, void *ctx, int status, uint64_t seq);
+typedef struct sb__ack sb__ack_t;
 
 /* One operation. Allocated by the API function (copies of every argument live in its arena),
  * queued to the broker thread, freed after its callback ran. */
@@ -350,12 +350,7 @@ struct sb__op {
   sb_stream_pending_t *pending;        /* PENDING result (arena) */
   size_t n_pending;                    /* count */
 
-  /* JOURNAL_ACK */
-  sb__queue_t *ack_queue; /* whose pending count the acknowledgement settles, or NULL */
-  sb__ack_fn ack_fn;
-  void *ack_ctx;
-  int ack_status;
-  uint64_t ack_seq;
+  sb__queue_t *ack_queue; /* the queue a continuation works on (sends, deletes, purges) */
 };
 
 typedef struct sb__move sb__move_t;
@@ -410,11 +405,12 @@ struct sb_broker {
   uv_timer_t timer; /* earliest queue deadline */
   uv_timer_t sweep; /* retention and catalog compaction */
   uv_thread_t thread;
-  pthread_mutex_t mu; /* guards inbox_first/last and closing */
+  pthread_mutex_t mu; /* guards inbox_first/last, acks_first/last and closing */
   sb__op_t *inbox_first, *inbox_last;
-  bool closing;          /* no new operations */
-  _Atomic bool draining; /* sb_broker_end_waits: long polls do not wait */
-  bool stopping;         /* broker thread: finish and exit */
+  sb__ack_t *acks_first, *acks_last; /* journal acknowledgements (broker.c, struct sb__ack) */
+  bool closing;                      /* no new operations */
+  _Atomic bool draining;             /* sb_broker_end_waits: long polls do not wait */
+  bool stopping;                     /* broker thread: finish and exit */
 
   /* broker thread only */
   sb_journal_t *catalog;

@@ -5,7 +5,9 @@
  * as space is freed; after a restart every acknowledged message is there exactly once and no
  * refused one is.
  *
- * Mounting needs root (CI runs as root). Without it the test says so and skips.
+ * Mounting needs the right to (root with CAP_SYS_ADMIN, as on this project's machines and
+ * CI). Where the kernel refuses it (EPERM, as in a container without that capability) the
+ * test says so and skips; any other failure to set up fails it.
  */
 #include <errno.h>
 #include <sched.h>
@@ -23,8 +25,11 @@ static char *g_dir;
 static char *tmpfs_dir(void) {
   if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) return NULL;
   char *d = tmpdir();
-  if (!d || mount("tmpfs", d, "tmpfs", 0, "size=8m")) {
+  if (d && mount("tmpfs", d, "tmpfs", 0, "size=8m")) {
+    int e = errno;
+    rmdir(d);
     free(d);
+    errno = e;
     return NULL;
   }
   return d;
@@ -57,10 +62,12 @@ static sb_broker_t *open_on(const char *data) {
 }
 
 TEST(a_full_disk_refuses_sends_and_recovers) {
+  errno = 0;
   g_dir = tmpfs_dir();
   if (!g_dir) {
-    REQUIRE(geteuid() != 0); /* root must be able to mount: a failure here is real */
-    fprintf(stderr, "SKIP: mounting a tmpfs needs root\n");
+    int e = errno;
+    REQUIRE(e == EPERM || e == EACCES); /* anything else is a real failure */
+    fprintf(stderr, "SKIP: this process may not mount a tmpfs (%s)\n", strerror(e));
     return;
   }
   char data[300], filler[300];

@@ -151,29 +151,28 @@ static void run_acks(sb_broker_t *b, sb__ack_t *a) {
   }
 }
 
-int sb__append_j(sb_broker_t *b, sb_journal_t *j, const sb_journal_entry_t *e, sb__ack_fn fn,
-                 void *ctx) {
-  if (!j || b->stopping) return SB_ESTATE;
-  sb__ack_t *a = malloc(sizeof *a);
-  if (!a) return SB_ENOMEM;
-  *a = (sb__ack_t){.b = b, .fn = fn, .ctx = ctx};
-  int rc = sb_journal_append(j, e, journal_acked, a);
-  if (rc) free(a);
-  return rc;
-}
-
-int sb__append(sb_broker_t *b, sb__queue_t *q, const sb_journal_entry_t *e, sb__ack_fn fn,
-               void *ctx) {
-  sb_journal_t *j = q ? q->j : b->catalog;
+/* Appends e to j with continuation fn(ctx) on the broker thread; q (or NULL) is the queue
+ * whose pending count the acknowledgement settles. */
+static int append_to(sb_broker_t *b, sb_journal_t *j, sb__queue_t *q, const sb_journal_entry_t *e,
+                     sb__ack_fn fn, void *ctx) {
   if (!j || b->stopping) return SB_ESTATE;
   sb__ack_t *a = malloc(sizeof *a);
   if (!a) return SB_ENOMEM;
   *a = (sb__ack_t){.b = b, .q = q, .fn = fn, .ctx = ctx};
   int rc = sb_journal_append(j, e, journal_acked, a);
-  if (rc) {
-    free(a);
-    return rc;
-  }
+  if (rc) free(a);
+  return rc;
+}
+
+int sb__append_j(sb_broker_t *b, sb_journal_t *j, const sb_journal_entry_t *e, sb__ack_fn fn,
+                 void *ctx) {
+  return append_to(b, j, NULL, e, fn, ctx);
+}
+
+int sb__append(sb_broker_t *b, sb__queue_t *q, const sb_journal_entry_t *e, sb__ack_fn fn,
+               void *ctx) {
+  int rc = append_to(b, q ? q->j : b->catalog, q, e, fn, ctx);
+  if (rc) return rc;
   if (q)
     q->pending++;
   else

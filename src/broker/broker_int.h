@@ -284,6 +284,18 @@ typedef enum sb__op_kind {
 typedef void (*sb__ack_fn)(sb_broker_t *b, void *ctx, int status, uint64_t seq);
 typedef struct sb__ack sb__ack_t;
 
+/* Little-endian integers of `bytes` bytes (1..8) in record values and snapshot files. */
+static inline uint64_t sb__get_le(const uint8_t *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+static inline void sb__put_le(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* One operation. Allocated by the API function (copies of every argument live in its arena),
  * queued to the broker thread, freed after its callback ran. */
 struct sb__op {

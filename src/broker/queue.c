@@ -34,27 +34,6 @@
 
 /* --- small helpers ------------------------------------------------------------------------ */
 
-static void put_u64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get_u64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-static void put_u32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get_u32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++)
-    v |= (uint32_t)p[i] << (8 * i);
-  return v;
-}
-
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return 0;
   size_t nc = *cap ? *cap : 16;
@@ -117,7 +96,7 @@ void sb__make_id(char out[SB_BROKER_ID_LEN + 1]) {
   uint8_t r[16];
   for (int i = 0; i < 2; i++) {
     s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    put_u64(r + 8 * i, s * 0x2545f4914f6cdd1dull);
+    sb__put_le(r + 8 * i, s * 0x2545f4914f6cdd1dull, 8);
   }
   r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
   r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
@@ -133,9 +112,9 @@ void sb__make_id(char out[SB_BROKER_ID_LEN + 1]) {
 
 static uint64_t receipt_mac(uint64_t qid, uint64_t seq, uint32_t count) {
   uint8_t b[20];
-  put_u64(b, qid);
-  put_u64(b + 8, seq);
-  put_u32(b + 16, count);
+  sb__put_le(b, qid, 8);
+  sb__put_le(b + 8, seq, 8);
+  sb__put_le(b + 16, count, 4);
   return sb_fnv1a(SB_FNV_SEED ^ RECEIPT_MAC_SEED, b, sizeof b);
 }
 
@@ -710,21 +689,21 @@ void sb__queue_snapshot(sb_broker_t *b, sb__queue_t *q) {
     u[0] = (uint8_t)l, u[1] = (uint8_t)(l >> 8);
     snap_put(&w, u, 2);
     snap_put(&w, d->key, l);
-    put_u64(u, (uint64_t)d->expires);
+    sb__put_le(u, (uint64_t)d->expires, 8);
     snap_put(&w, u, 8);
-    put_u64(u, d->seq);
+    sb__put_le(u, d->seq, 8);
     snap_put(&w, u, 8);
     snap_put(&w, d->id, SB_BROKER_ID_LEN);
     n_dd++;
   }
   memcpy(hdr, SNAP_MAGIC, 8);
-  put_u32(hdr + 8, (uint32_t)sizeof *q->m);
-  put_u32(hdr + 12, q->cfg.fifo ? 1u : 0u);
-  put_u64(hdr + 16, q->applied);
-  put_u64(hdr + 24, n);
-  put_u32(hdr + 32, (uint32_t)q->n_groups);
-  put_u32(hdr + 36, n_dd);
-  put_u64(hdr + 40, sum_final(&w.sum));
+  sb__put_le(hdr + 8, (uint32_t)sizeof *q->m, 4);
+  sb__put_le(hdr + 12, q->cfg.fifo ? 1u : 0u, 4);
+  sb__put_le(hdr + 16, q->applied, 8);
+  sb__put_le(hdr + 24, n, 8);
+  sb__put_le(hdr + 32, (uint32_t)q->n_groups, 4);
+  sb__put_le(hdr + 36, n_dd, 4);
+  sb__put_le(hdr + 40, sum_final(&w.sum), 8);
   if (!w.err && (fseek(f, 0, SEEK_SET) || fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr))
     w.err = true;
   if (fclose(f) || w.err || rename(tmp, path)) unlink(tmp);
@@ -757,12 +736,12 @@ static bool snap_read(sb_broker_t *b, sb__queue_t *q, uint64_t next, snap_t *s) 
   long size = -1;
   if (!fseek(f, 0, SEEK_END)) size = ftell(f);
   if (size < SNAP_HDR || fseek(f, 0, SEEK_SET) || !read_full(f, hdr, sizeof hdr)) goto out;
-  s->applied = get_u64(hdr + 16);
-  s->n = get_u64(hdr + 24);
-  s->n_groups = get_u32(hdr + 32);
-  s->n_dd = get_u32(hdr + 36);
-  if (memcmp(hdr, SNAP_MAGIC, 8) || get_u32(hdr + 8) != sizeof *q->m ||
-      get_u32(hdr + 12) != (q->cfg.fifo ? 1u : 0u) || s->applied > next ||
+  s->applied = sb__get_le(hdr + 16, 8);
+  s->n = sb__get_le(hdr + 24, 8);
+  s->n_groups = (uint32_t)sb__get_le(hdr + 32, 4);
+  s->n_dd = (uint32_t)sb__get_le(hdr + 36, 4);
+  if (memcmp(hdr, SNAP_MAGIC, 8) || (uint32_t)sb__get_le(hdr + 8, 4) != sizeof *q->m ||
+      (uint32_t)sb__get_le(hdr + 12, 4) != (q->cfg.fifo ? 1u : 0u) || s->applied > next ||
       s->n > (uint64_t)(size - SNAP_HDR) / sizeof *q->m || (!q->cfg.fifo && s->n_groups))
     goto out;
   s->rest_len = (size_t)(size - SNAP_HDR) - s->n * sizeof *q->m;
@@ -774,7 +753,7 @@ static bool snap_read(sb_broker_t *b, sb__queue_t *q, uint64_t next, snap_t *s) 
   sum_init(&sum);
   sum_add(&sum, q->m, s->n * sizeof *q->m);
   sum_add(&sum, s->rest, s->rest_len);
-  if (sum_final(&sum) != get_u64(hdr + 40)) goto out;
+  if (sum_final(&sum) != sb__get_le(hdr + 40, 8)) goto out;
   ok = true; /* entries are checked as snap_load walks them */
 out:
   fclose(f);
@@ -863,8 +842,8 @@ static int snap_load(sb_broker_t *b, sb__queue_t *q, snap_t *s, uint64_t first, 
     memcpy(key, s->rest + pos + 2, l);
     key[l] = 0;
     pos += 2 + l;
-    int64_t expires = (int64_t)get_u64(s->rest + pos);
-    uint64_t seq = get_u64(s->rest + pos + 8);
+    int64_t expires = (int64_t)sb__get_le(s->rest + pos, 8);
+    uint64_t seq = sb__get_le(s->rest + pos + 8, 8);
     memcpy(id, s->rest + pos + 16, SB_BROKER_ID_LEN);
     id[SB_BROKER_ID_LEN] = 0;
     pos += 16 + SB_BROKER_ID_LEN;
@@ -901,20 +880,20 @@ static void replay_record(sb_broker_t *b, sb__queue_t *q, const sb_journal_recor
     }
   } else if (kind == 'd' && r->key_len == 1 && r->value_len % 8 == 0) {
     for (uint32_t i = 0; i < r->value_len; i += 8) {
-      sb__qmsg_t *e = sb__queue_entry(q, get_u64(r->value + i));
+      sb__qmsg_t *e = sb__queue_entry(q, sb__get_le(r->value + i, 8));
       if (e) remove_entry(q, e);
     }
   } else if (kind == 'r' && r->key_len == 1 && r->value_len % 20 == 0) {
     for (uint32_t i = 0; i < r->value_len; i += 20) {
-      sb__qmsg_t *e = sb__queue_entry(q, get_u64(r->value + i));
+      sb__qmsg_t *e = sb__queue_entry(q, sb__get_le(r->value + i, 8));
       if (!e) continue;
-      uint32_t c = get_u32(r->value + i + 8);
+      uint32_t c = (uint32_t)sb__get_le(r->value + i + 8, 4);
       if (c > e->receive_count) e->receive_count = (uint16_t)(c > 65535 ? 65535 : c);
-      int64_t first = (int64_t)get_u64(r->value + i + 12);
+      int64_t first = (int64_t)sb__get_le(r->value + i + 12, 8);
       if (!e->first_recv && first > 0) set_first_recv(e, first);
     }
   } else if (kind == 'p' && r->key_len == 9) {
-    uint64_t upto = get_u64(r->key + 1);
+    uint64_t upto = sb__get_le(r->key + 1, 8);
     for (size_t i = q->head; i < q->len && q->m[i].seq < upto; i++)
       if (q->m[i].state != SB__M_GONE) remove_entry(q, &q->m[i]);
   }
@@ -1262,9 +1241,9 @@ static void deliver(sb_broker_t *b, sb__queue_t *q, sb__op_t *op, int64_t now) {
   if (!val) return;
   for (size_t i = 0; i < n; i++) {
     const sb_broker_delivery_t *d = &op->dl[first + i];
-    put_u64(val + 20 * i, d->seq);
-    put_u32(val + 20 * i + 8, d->receive_count);
-    put_u64(val + 20 * i + 12, (uint64_t)d->first_receive_ms);
+    sb__put_le(val + 20 * i, d->seq, 8);
+    sb__put_le(val + 20 * i + 8, d->receive_count, 4);
+    sb__put_le(val + 20 * i + 12, (uint64_t)d->first_receive_ms, 8);
   }
   sb_journal_entry_t rec = {"r", 1, val, (uint32_t)(n * 20), NULL, 0, now};
   sb__append(b, q, &rec, removed_done, NULL);
@@ -1369,7 +1348,7 @@ static int write_delete(sb_broker_t *b, sb__queue_t *q, del_ctx_t *c) {
   uint8_t *val = malloc(c->n * 8);
   if (!val) return SB_ENOMEM;
   for (size_t i = 0; i < c->n; i++)
-    put_u64(val + 8 * i, c->seqs[i]);
+    sb__put_le(val + 8 * i, c->seqs[i], 8);
   sb_journal_entry_t e = {"d", 1, val, (uint32_t)(c->n * 8), NULL, 0, 0};
   int rc = sb__append(b, q, &e, del_acked, c);
   free(val);
@@ -1503,7 +1482,7 @@ void sb__queue_purge(sb_broker_t *b, sb__queue_t *q, sb__op_t *op) {
   uint8_t key[9];
   key[0] = 'p';
   op->from = q->len ? q->m[q->len - 1].seq + 1 : 0;
-  put_u64(key + 1, op->from);
+  sb__put_le(key + 1, op->from, 8);
   op->ack_queue = q;
   sb_journal_entry_t e = {key, sizeof key, NULL, 0, NULL, 0, 0};
   int rc = op->from ? sb__append(b, q, &e, purge_acked, op) : 0;

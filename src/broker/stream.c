@@ -497,11 +497,9 @@ static int gj_write(sb_broker_t *b, sb__stream_t *s, char kind, const char *grou
                     sb__ack_fn fn, void *ctx) {
   uint8_t *v = malloc(4 + 8 * n);
   if (!v) return SB_ENOMEM;
-  for (int i = 0; i < 4; i++)
-    v[i] = (uint8_t)(p >> (8 * i));
+  sb__put_le(v, p, 4);
   for (size_t k = 0; k < n; k++)
-    for (int i = 0; i < 8; i++)
-      v[4 + 8 * k + (size_t)i] = (uint8_t)(offs[k] >> (8 * i));
+    sb__put_le(v + 4 + 8 * k, offs[k], 8);
   sb_journal_header_t h[2] = {{"g", 1, group, (uint32_t)strlen(group)},
                               {"c", 1, consumer, consumer ? (uint32_t)strlen(consumer) : 0}};
   char key = kind;
@@ -520,18 +518,6 @@ static void gj_noop(sb_broker_t *b, void *ctx, int status, uint64_t seq) {
 #define GJ_ENTRY 22         /* bytes per entry in an 's' record */
 #define GJ_COMPACT_MIN 4096 /* offsets written before compaction is considered */
 
-static uint64_t le(const uint8_t *p, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; i++)
-    v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-
-static void put_le(uint8_t *p, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void pel_clear(pel_t *l) {
   l->head = l->len = l->live = 0;
 }
@@ -541,7 +527,7 @@ static void gj_replay_state(sb__stream_t *s, const sb_journal_record_t *r) {
   if (r->value_len < 13 || (r->value_len - 13) % GJ_ENTRY) return;
   char group[SB_STREAM_GROUP_MAX + 1];
   if (!sb__rec_get(r, "g", group, sizeof group)) return;
-  uint32_t p = (uint32_t)le(r->value, 4);
+  uint32_t p = (uint32_t)sb__get_le(r->value, 4);
   if (p >= s->cfg.partitions) return;
   sgroup_t *g = group_get(s, group, true);
   if (!g) return;
@@ -560,16 +546,16 @@ static void gj_replay_state(sb__stream_t *s, const sb_journal_record_t *r) {
   pel_t *l = &g->pel[p];
   if (r->value[4]) {
     pel_clear(l);
-    g->next_deliver[p] = le(r->value + 5, 8);
+    g->next_deliver[p] = sb__get_le(r->value + 5, 8);
   }
   for (uint32_t k = 13; k < r->value_len; k += GJ_ENTRY) {
-    uint64_t off = le(r->value + k, 8);
-    uint32_t c = (uint32_t)le(r->value + k + 8, 4);
+    uint64_t off = sb__get_le(r->value + k, 8);
+    uint32_t c = (uint32_t)sb__get_le(r->value + k + 8, 4);
     if (c >= n_map || map[c] == UINT32_MAX || pel_add(l, off, map[c], 0)) continue;
     pentry_t *e = &l->e[l->len - 1];
     if (e->offset != off) continue; /* out of order: pel_add kept the earlier one */
-    e->count = (uint16_t)le(r->value + k + 12, 2);
-    e->last_ms = (int64_t)le(r->value + k + 14, 8);
+    e->count = (uint16_t)sb__get_le(r->value + k + 12, 2);
+    e->last_ms = (int64_t)sb__get_le(r->value + k + 14, 8);
   }
 }
 
@@ -584,9 +570,7 @@ static void gj_replay(sb__stream_t *s, const sb_journal_record_t *r) {
   char group[SB_STREAM_GROUP_MAX + 1], consumer[SB_STREAM_GROUP_MAX + 1] = "";
   if (!sb__rec_get(r, "g", group, sizeof group)) return;
   bool has_c = sb__rec_get(r, "c", consumer, sizeof consumer);
-  uint32_t p = 0;
-  for (int i = 0; i < 4; i++)
-    p |= (uint32_t)r->value[i] << (8 * i);
+  uint32_t p = (uint32_t)sb__get_le(r->value, 4);
   if (p >= s->cfg.partitions) return;
   sgroup_t *g = group_get(s, group, true);
   if (!g) return;
@@ -594,9 +578,7 @@ static void gj_replay(sb__stream_t *s, const sb_journal_record_t *r) {
   if (has_c && c == UINT32_MAX) return;
   pel_t *l = &g->pel[p];
   for (uint32_t k = 4; k < r->value_len; k += 8) {
-    uint64_t off = 0;
-    for (int i = 0; i < 8; i++)
-      off |= (uint64_t)r->value[k + (uint32_t)i] << (8 * i);
+    uint64_t off = sb__get_le(r->value + k, 8);
     pentry_t *e = pel_find(l, off);
     if (r->key[0] == 'd') {
       if (!e) pel_add(l, off, c, r->timestamp_ms);
@@ -647,17 +629,17 @@ static int gj_put_state(sb_broker_t *b, sb__stream_t *s, const sgroup_t *g, uint
     free(h);
     return SB_ENOMEM;
   }
-  put_le(v, p, 4);
+  sb__put_le(v, p, 4);
   v[4] = reset;
-  put_le(v + 5, g->next_deliver[p], 8);
+  sb__put_le(v + 5, g->next_deliver[p], 8);
   uint8_t *w = v + 13;
   for (size_t i = from; i < to; i++) {
     const pentry_t *e = &l->e[i];
     if (e->gone) continue;
-    put_le(w, e->offset, 8);
-    put_le(w + 8, e->consumer, 4);
-    put_le(w + 12, e->count, 2);
-    put_le(w + 14, (uint64_t)e->last_ms, 8);
+    sb__put_le(w, e->offset, 8);
+    sb__put_le(w + 8, e->consumer, 4);
+    sb__put_le(w + 12, e->count, 2);
+    sb__put_le(w + 14, (uint64_t)e->last_ms, 8);
     w += GJ_ENTRY;
   }
   h[0] = (sb_journal_header_t){"g", 1, g->name, (uint32_t)strlen(g->name)};

@@ -240,4 +240,69 @@ static inline sb_queue_stats_t stats(sb_broker_t *b, const char *q) {
   return s;
 }
 
+/* A stream call's outcome (records, offsets, stream info), filled by on_s. */
+typedef struct sres {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done, status;
+  size_t n;
+  uint32_t part[64];
+  uint64_t off[64];
+  char key[64][32];
+  char val[64][600];
+  size_t n_attrs[64];
+  uint64_t count;
+  uint64_t offsets[8];
+  size_t n_offsets;
+  uint64_t first[8], next[8], lag;
+  size_t n_groups;
+} sres_t;
+
+static inline void on_s(void *arg, int status, const sb_broker_result_t *r) {
+  sres_t *x = arg;
+  pthread_mutex_lock(&x->mu);
+  x->status = status;
+  x->n = r->n_records < 64 ? r->n_records : 64;
+  for (size_t i = 0; i < x->n; i++) {
+    const sb_stream_record_t *rec = &r->records[i];
+    x->part[i] = rec->partition;
+    x->off[i] = rec->offset;
+    snprintf(x->key[i], 32, "%.*s", (int)rec->key_len, rec->key ? (const char *)rec->key : "");
+    snprintf(x->val[i], 600, "%.*s", (int)rec->value_len,
+             rec->value ? (const char *)rec->value : "");
+    x->n_attrs[i] = rec->n_attrs;
+  }
+  x->count = r->count;
+  x->n_offsets = r->n_offsets < 8 ? r->n_offsets : 8;
+  for (size_t i = 0; i < x->n_offsets; i++)
+    x->offsets[i] = r->offsets[i];
+  if (r->stream) {
+    for (uint32_t p = 0; p < r->stream->config.partitions && p < 8; p++) {
+      x->first[p] = r->stream->first[p];
+      x->next[p] = r->stream->next[p];
+    }
+    x->n_groups = r->stream->n_groups;
+    x->lag = r->stream->n_groups ? r->stream->groups[0].lag : 0;
+  }
+  x->done = 1;
+  pthread_cond_signal(&x->cv);
+  pthread_mutex_unlock(&x->mu);
+}
+
+#define SRUN(x, expr)                                                                              \
+  do {                                                                                             \
+    (x) = calloc(1, sizeof *(x));                                                                  \
+    pthread_mutex_init(&(x)->mu, NULL);                                                            \
+    pthread_cond_init(&(x)->cv, NULL);                                                             \
+    int rc_ = (expr);                                                                              \
+    if (rc_) {                                                                                     \
+      (x)->status = rc_;                                                                           \
+      (x)->done = 1;                                                                               \
+    }                                                                                              \
+    pthread_mutex_lock(&(x)->mu);                                                                  \
+    while (!(x)->done)                                                                             \
+      pthread_cond_wait(&(x)->cv, &(x)->mu);                                                       \
+    pthread_mutex_unlock(&(x)->mu);                                                                \
+  } while (0)
+
 #endif

@@ -292,79 +292,17 @@ TEST(fifo_topics_and_restart) {
   drop_dir(dir);
 }
 
-/* A stream read's records, copied out on the broker thread. */
-typedef struct rread {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int done, status;
-  size_t n;
-  char key[8][32], val[8][64];
-} rread_t;
-
-static void on_read(void *arg, int status, const sb_broker_result_t *r) {
-  rread_t *x = arg;
-  pthread_mutex_lock(&x->mu);
-  x->status = status;
-  x->n = r->n_records < 8 ? r->n_records : 8;
-  for (size_t i = 0; i < x->n; i++) {
-    const sb_stream_record_t *rec = &r->records[i];
-    snprintf(x->key[i], 32, "%.*s", (int)rec->key_len, rec->key ? (const char *)rec->key : "");
-    snprintf(x->val[i], 64, "%.*s", (int)rec->value_len, (const char *)rec->value);
-  }
-  x->done = 1;
-  pthread_cond_signal(&x->cv);
-  pthread_mutex_unlock(&x->mu);
-}
-
-static void read_part(sb_broker_t *b, const char *st, uint32_t p, rread_t *x) {
-  memset(x, 0, sizeof *x);
-  pthread_mutex_init(&x->mu, NULL);
-  pthread_cond_init(&x->cv, NULL);
-  int rc = sb_stream_read(b, st, p, 0, 8, 1 << 20, 0, on_read, x);
-  if (rc) {
-    x->status = rc;
-    x->done = 1;
-  }
-  pthread_mutex_lock(&x->mu);
-  while (!x->done)
-    pthread_cond_wait(&x->cv, &x->mu);
-  pthread_mutex_unlock(&x->mu);
-}
-
-static void on_quiet(void *arg, int status, const sb_broker_result_t *r) {
-  (void)r;
-  rread_t *x = arg;
-  pthread_mutex_lock(&x->mu);
-  x->status = status;
-  x->done = 1;
-  pthread_cond_signal(&x->cv);
-  pthread_mutex_unlock(&x->mu);
-}
-
-/* Runs a call whose only outcome of interest is its status. */
-#define QUIET(x, expr)                                                                             \
-  do {                                                                                             \
-    memset(&(x), 0, sizeof(x));                                                                    \
-    pthread_mutex_init(&(x).mu, NULL);                                                             \
-    pthread_cond_init(&(x).cv, NULL);                                                              \
-    int rc_ = (expr);                                                                              \
-    if (rc_) (x).status = rc_, (x).done = 1;                                                       \
-    pthread_mutex_lock(&(x).mu);                                                                   \
-    while (!(x).done)                                                                              \
-      pthread_cond_wait(&(x).cv, &(x).mu);                                                         \
-    pthread_mutex_unlock(&(x).mu);                                                                 \
-  } while (0)
-
 /* Counts the records of every partition and finds the one holding `val`. */
 static size_t stream_total(sb_broker_t *b, const char *st, uint32_t parts, const char *val,
                            char key_out[32]) {
   size_t total = 0;
   for (uint32_t p = 0; p < parts; p++) {
-    rread_t x;
-    read_part(b, st, p, &x);
-    total += x.n;
-    for (size_t i = 0; i < x.n; i++)
-      if (val && strcmp(x.val[i], val) == 0) memcpy(key_out, x.key[i], 32);
+    sres_t *x;
+    SRUN(x, sb_stream_read(b, st, p, 0, 8, 1 << 20, 0, on_s, x));
+    total += x->n;
+    for (size_t i = 0; i < x->n; i++)
+      if (val && strcmp(x->val[i], val) == 0) memcpy(key_out, x->key[i], 32);
+    free(x);
   }
   return total;
 }
@@ -376,9 +314,10 @@ TEST(stream_subscriptions) {
   sb_stream_config_t sc;
   sb_stream_config_default(&sc);
   sc.partitions = 2;
-  rread_t x;
-  QUIET(x, sb_stream_create(b, "audit", &sc, on_quiet, &x));
-  CHECK_EQ_INT(x.status, 0);
+  sres_t *x;
+  SRUN(x, sb_stream_create(b, "audit", &sc, on_s, x));
+  CHECK_EQ_INT(x->status, 0);
+  free(x);
   CHECK_EQ_INT(topic(b, "orders", false), 0);
   sb_sub_config_t c;
   memset(&c, 0, sizeof c);
@@ -421,18 +360,20 @@ TEST(stream_subscriptions) {
   CHECK_EQ_INT(stream_total(b, "audit", 2, NULL, NULL), 7);
   bool ordered = false;
   for (uint32_t p = 0; p < 2; p++) {
-    rread_t y;
-    read_part(b, "audit", p, &y);
-    for (size_t i = 0; i + 3 < y.n; i++)
-      if (!strcmp(y.val[i], "k0") && !strcmp(y.val[i + 1], "k1") && !strcmp(y.val[i + 2], "k2") &&
-          !strcmp(y.val[i + 3], "k3"))
+    sres_t *y;
+    SRUN(y, sb_stream_read(b, "audit", p, 0, 8, 1 << 20, 0, on_s, y));
+    for (size_t i = 0; i + 3 < y->n; i++)
+      if (!strcmp(y->val[i], "k0") && !strcmp(y->val[i + 1], "k1") &&
+          !strcmp(y->val[i + 2], "k2") && !strcmp(y->val[i + 3], "k3"))
         ordered = true;
+    free(y);
   }
   CHECK(ordered);
 
   /* A deleted stream: the copy fails and the publish reports it. */
-  QUIET(x, sb_stream_delete(b, "audit", on_quiet, &x));
-  CHECK_EQ_INT(x.status, 0);
+  SRUN(x, sb_stream_delete(b, "audit", on_s, x));
+  CHECK_EQ_INT(x->status, 0);
+  free(x);
   publish(b, "orders", "lost", NULL, 0, "order.created", &st);
   CHECK_EQ_INT(st, SB_ENOTFOUND);
   sb_broker_close(b);

@@ -69,8 +69,8 @@
 #define BAPI_READ_DEFAULT 100u     /* records of a read, claim or pending list without a max */
 #define BAPI_READ_BYTES (1u << 20) /* bytes of a read without max_bytes */
 #define BAPI_ACK_MAX 1000u         /* offsets per Ack */
-/* A front-end may mark a call cancelled without running on_cancel (REST over HTTP/1.1 does when
- * the connection closes), so the server streams also look this often. */
+/* How often an open server stream looks whether the broker drains (the server is stopping);
+ * a client that goes away is reported by on_cancel. */
 #define BAPI_WATCH_MS 1000u
 #define BAPI_SUB_NAMES_MAX 100u /* channels, and patterns, per SubscribeChannels */
 
@@ -1982,7 +1982,7 @@ typedef struct tail_slot {
 
 struct tail {
   uv_async_t async;   /* on the call's loop; the tail is freed once it and watch closed */
-  uv_timer_t watch;   /* looks for a cancellation no on_cancel reported (BAPI_WATCH_MS) */
+  uv_timer_t watch;   /* looks for a draining broker (BAPI_WATCH_MS) */
   int handles;        /* of async and watch, not closed yet */
   sb_broker_t *b;     /* borrowed */
   sb_call_t *call;    /* loop thread; NULL once finished */
@@ -2291,9 +2291,7 @@ static void tail_on_writable(sb_call_t *call, void *ud) {
 
 static void tail_watch(uv_timer_t *h) {
   tail_t *t = h->data;
-  if (t->call && sb_call_cancelled(t->call))
-    tail_finish(t, SB_CODE_CANCELLED, "the client went away");
-  else if (t->call && sb_broker_draining(t->b))
+  if (t->call && sb_broker_draining(t->b))
     tail_finish(t, SB_CODE_UNAVAILABLE, "the server is shutting down");
 }
 
@@ -2373,8 +2371,7 @@ static void tail_stream(sb_call_t *call, const Switchboard__Broker__V1__TailStre
 
 typedef struct chsub {
   uv_async_t async;     /* on the call's loop; the chsub is freed once it and watch closed */
-  uv_timer_t watch;     /* looks for a cancellation no on_cancel reported, or a draining
-                           broker (BAPI_WATCH_MS) */
+  uv_timer_t watch;     /* looks for a draining broker (BAPI_WATCH_MS) */
   int handles;          /* of async and watch, not closed yet */
   sb_broker_t *b;       /* borrowed */
   sb_call_t *call;      /* loop thread; NULL once finished */
@@ -2507,9 +2504,7 @@ static void chsub_on_writable(sb_call_t *call, void *ud) {
 
 static void chsub_watch(uv_timer_t *h) {
   chsub_t *c = h->data;
-  if (c->call && sb_call_cancelled(c->call))
-    chsub_finish(c, SB_CODE_CANCELLED, "the client went away");
-  else if (c->call && sb_broker_draining(c->b))
+  if (c->call && sb_broker_draining(c->b))
     chsub_finish(c, SB_CODE_UNAVAILABLE, "the server is shutting down");
 }
 

@@ -2295,12 +2295,9 @@ static void tail_watch(uv_timer_t *h) {
     tail_finish(t, SB_CODE_UNAVAILABLE, "the server is shutting down");
 }
 
-/* The call is finished from the async callback, not from inside the front-end's cancellation
- * (the tRPC front-end still walks its exchange after on_cancel returns). */
 static void tail_on_cancel(sb_call_t *call, void *ud) {
   (void)call;
-  tail_t *t = ud;
-  uv_async_send(&t->async);
+  tail_finish(ud, SB_CODE_CANCELLED, "the client went away");
 }
 
 static void tail_stream(sb_call_t *call, const Switchboard__Broker__V1__TailStreamRequest *req,
@@ -2508,11 +2505,9 @@ static void chsub_watch(uv_timer_t *h) {
     chsub_finish(c, SB_CODE_UNAVAILABLE, "the server is shutting down");
 }
 
-/* Finished from the async callback, as tail_on_cancel explains. */
 static void chsub_on_cancel(sb_call_t *call, void *ud) {
   (void)call;
-  chsub_t *c = ud;
-  uv_async_send(&c->async);
+  chsub_finish(ud, SB_CODE_CANCELLED, "the client went away");
 }
 
 /* Checks a channel or pattern list; answers the call and returns -1 when one is bad. */
